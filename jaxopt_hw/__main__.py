@@ -1,0 +1,5 @@
+import sys
+
+from jaxopt_hw.cli import main
+
+sys.exit(main())

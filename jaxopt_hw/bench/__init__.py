@@ -1,0 +1,10 @@
+"""Benchmarks run by `jaxopt-hw bench NAME`; each module defines ``main(argv) -> int``.
+
+They print ratios measured within one run (absolute times on shared machines are noise); the
+figures recorded in BENCHMARKS.md come from these commands. The test suite only smoke-tests them.
+"""
+
+BENCHMARKS = {
+    "sweep": ("jaxopt_hw.bench.sweep", "compiled sweep vs a per-configuration loop vs NumPy; memory vs steps"),
+    "collectives": ("jaxopt_hw.bench.collectives", "time and bytes per aggregation for each distributed paradigm"),
+}

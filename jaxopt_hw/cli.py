@@ -1,0 +1,138 @@
+"""`jaxopt-hw`: run the homework report, list experiments, grade answers, run benchmarks.
+
+    jaxopt-hw run [CONFIG ...] [--out DIR] [--set key=value ...] [--force]
+    jaxopt-hw list
+    jaxopt-hw check ANSWERS.toml | check update ... | check theta ...
+    jaxopt-hw bench {sweep,collectives} [--json] ...
+
+Errors a user can cause print one line (``error: ...``) and exit with status 2; ``--debug`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from jaxopt_hw.errors import UserInputError
+
+EXIT_USAGE = 2
+
+
+def _run(args: argparse.Namespace) -> int:
+  from jaxopt_hw import runner
+
+  out = runner.run(
+      args.configs,
+      overrides=args.set,
+      out_dir=args.out,
+      force=args.force,
+      show_progress=sys.stderr.isatty() and not args.no_progress,
+  )
+  print(f"wrote {out / 'results.json'}, {out / 'report.md'} and figures", file=sys.stderr)
+  return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+  from jaxopt_hw.bench import BENCHMARKS
+  from jaxopt_hw.config import packaged_configs
+  from jaxopt_hw.studies import STUDIES, get_study
+
+  print("experiments (use in a config as experiment = NAME):")
+  for name in STUDIES:
+    module = get_study(name)
+    print(f"  {name:<15} {module.DESCRIPTION}")
+  print("packaged configs (jaxopt-hw run NAME):")
+  for name in packaged_configs():
+    print(f"  {name}")
+  print("benchmarks (jaxopt-hw bench NAME):")
+  for name, (_, what) in BENCHMARKS.items():
+    print(f"  {name:<15} {what}")
+  return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog="jaxopt-hw",
+      description="Optimizers in JAX: the homework report, answer checking and benchmarks.",
+  )
+  parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+  sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+  run = sub.add_parser("run", help="run experiments (default: the whole homework report)", description="Run experiments from TOML configs. With no CONFIG, runs the homework report (configs/hw2.toml, shipped in the package).")
+  run.add_argument("configs", nargs="*", metavar="CONFIG", help="config files, or names of packaged configs (see `jaxopt-hw list`)")
+  run.add_argument("--out", metavar="DIR", help="output folder (default: runs/<config>-<UTC time>)")
+  run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting, e.g. --set q2.sgd.learning_rate=0.1 (repeatable)")
+  run.add_argument("--force", action="store_true", help="replace an existing output folder")
+  run.add_argument("--no-progress", action="store_true", help="no progress bars")
+  run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+  run.set_defaults(handler=_run)
+
+  lst = sub.add_parser("list", help="list experiments, packaged configs and benchmarks")
+  lst.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+  lst.set_defaults(handler=_list)
+
+  # check and bench parse their own arguments; these entries exist for --help.
+  sub.add_parser("check", help="grade a claimed answer sheet against the experiments (see `jaxopt-hw check --help`)", add_help=False)
+  sub.add_parser("bench", help="benchmarks: sweep, collectives (see `jaxopt-hw bench NAME --help`)", add_help=False)
+  return parser
+
+
+def _bench(argv: list[str]) -> int:
+  from jaxopt_hw.bench import BENCHMARKS
+  from jaxopt_hw.errors import unknown_choice
+
+  if not argv or argv[0] in ("-h", "--help"):
+    print("usage: jaxopt-hw bench NAME [--json] [options]\n\nbenchmarks:")
+    for name, (_, what) in BENCHMARKS.items():
+      print(f"  {name:<12} {what}")
+    return 0 if argv else EXIT_USAGE
+  name, rest = argv[0], argv[1:]
+  if name not in BENCHMARKS:
+    raise unknown_choice("bench", name, BENCHMARKS)
+  return importlib.import_module(BENCHMARKS[name][0]).main(rest)
+
+
+def _check(argv: list[str]) -> int:
+  return importlib.import_module("jaxopt_hw.check.cli").main(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  debug = "--debug" in argv
+  try:
+    passthrough = {"check": _check, "bench": _bench}
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if first is not None and argv[first] in passthrough:
+      from jaxopt_hw.platform import configure
+
+      configure()
+      rest = [a for a in argv[first + 1 :] if a != "--debug"]
+      return passthrough[argv[first]](rest)
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+      from jaxopt_hw.platform import configure
+
+      configure()
+    return args.handler(args)
+  except UserInputError as e:
+    if debug:
+      raise
+    print(f"error: {e}", file=sys.stderr)
+    return EXIT_USAGE
+  except KeyboardInterrupt:
+    if debug:
+      raise
+    print("interrupted: nothing was written", file=sys.stderr)
+    return 130
+  except Exception as e:  # an internal failure: say so, and how to see it in full
+    if debug:
+      raise
+    print(f"error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,301 @@
+"""Experiment configs: TOML files checked against each study's frozen dataclass.
+
+A study declares ``Config``, a frozen dataclass whose fields are ``bool``, ``int``, ``float``,
+``str``, ``tuple[T, ...]`` of those, or nested frozen dataclasses. Checks that go beyond the type
+live in the field's metadata::
+
+    @dataclass(frozen=True)
+    class Config:
+      learning_rate: float = field(default=0.5, metadata=positive())
+      norms: tuple[str, ...] = field(default=("l2",), metadata=each_one_of("l1", "l2", "linf"))
+
+:func:`load` turns a mapping (read from TOML, overridden from the command line) into a Config and
+reports the first problem as a :class:`ConfigError` that names the field, the value and what is
+allowed, suggesting the nearest key for a typo.
+
+A config *file* is either one experiment (``experiment = "q2"`` and the Config's fields) or a
+suite (``include = ["hw2_q1.toml", ...]``, paths relative to the file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+
+from jaxopt_hw.errors import UserInputError, suggest
+
+if sys.version_info >= (3, 11):
+  import tomllib
+else:  # pragma: no cover
+  import tomli as tomllib
+
+_CHECK = "jaxopt_hw.check"
+
+DEFAULT_CONFIG = "hw2.toml"
+
+
+class ConfigError(UserInputError):
+  """A config that cannot be used: unknown key, wrong type, or a value outside what is allowed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Field checks (used as ``field(metadata=...)``).
+
+
+def check(fn: Callable[[typing.Any], bool], allowed: str) -> dict:
+  """Metadata for a field whose value must satisfy ``fn``; ``allowed`` says so in words."""
+  return {_CHECK: (fn, allowed)}
+
+
+def positive() -> dict:
+  return check(lambda v: v > 0, "must be > 0")
+
+
+def at_least(lo) -> dict:
+  return check(lambda v: v >= lo, f"must be >= {lo}")
+
+
+def greater_than(lo) -> dict:
+  return check(lambda v: v > lo, f"must be > {lo}")
+
+
+def in_range(lo, hi) -> dict:
+  return check(lambda v: lo <= v <= hi, f"must be between {lo} and {hi} (inclusive)")
+
+
+def one_of(*choices) -> dict:
+  return check(lambda v: v in choices, "allowed: " + ", ".join(map(str, choices)))
+
+
+def each_one_of(*choices) -> dict:
+  return check(lambda vs: all(v in choices for v in vs), "each must be one of: " + ", ".join(map(str, choices)))
+
+
+def each_positive() -> dict:
+  return check(lambda vs: all(v > 0 for v in vs), "every entry must be > 0")
+
+
+def non_empty() -> dict:
+  return check(lambda vs: len(vs) > 0, "must not be empty")
+
+
+# ---------------------------------------------------------------------------------------------
+# Building a Config from a mapping.
+
+
+def _type_name(tp) -> str:
+  origin = typing.get_origin(tp)
+  if origin is tuple:
+    return f"a list of {_type_name(typing.get_args(tp)[0]).split(' ', 1)[1]}s"
+  if dataclasses.is_dataclass(tp):
+    return "a table"
+  return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(value, tp, name: str):
+  """``value`` as type ``tp``, or a ConfigError naming ``name``."""
+  origin = typing.get_origin(tp)
+  if origin is typing.Union or (sys.version_info >= (3, 10) and origin is __import__("types").UnionType):
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return _coerce(value, args[0], name)
+  if dataclasses.is_dataclass(tp):
+    if not isinstance(value, Mapping):
+      raise ConfigError(f"{name}: {value!r} is a {type(value).__name__}; expected a table with keys {sorted(f.name for f in dataclasses.fields(tp))}")
+    return load(tp, value, prefix=name)
+  if origin is tuple:
+    if not isinstance(value, (list, tuple)):
+      raise ConfigError(f"{name}: {value!r} is not a list; expected {_type_name(tp)}")
+    (elem,) = typing.get_args(tp)[:1]
+    return tuple(_coerce(v, elem, f"{name}[{i}]") for i, v in enumerate(value))
+  ok = {
+      bool: isinstance(value, bool),
+      int: isinstance(value, int) and not isinstance(value, bool),
+      float: isinstance(value, (int, float)) and not isinstance(value, bool),
+      str: isinstance(value, str),
+  }.get(tp)
+  if ok is None:
+    raise TypeError(f"config field {name} has an unsupported type {tp!r}")
+  if not ok:
+    raise ConfigError(f"{name}: {value!r} is a {type(value).__name__}; expected {_type_name(tp)}")
+  if tp is float:
+    value = float(value)
+    if not math.isfinite(value):
+      raise ConfigError(f"{name}: {value!r} is not finite; expected a finite number")
+  return value
+
+
+def load(cls, mapping: Mapping | None = None, prefix: str = ""):
+  """Build and check an instance of the frozen dataclass ``cls`` from ``mapping``.
+
+  Missing keys take the dataclass defaults. Raises :class:`ConfigError` on the first unknown key
+  (with the nearest known key), wrong type, or value outside what the field's metadata allows.
+  """
+  mapping = dict(mapping or {})
+  fields = {f.name: f for f in dataclasses.fields(cls)}
+  hints = typing.get_type_hints(cls)
+  dot = f"{prefix}." if prefix else ""
+  for key in mapping:
+    if key not in fields:
+      hint = suggest(key, fields)
+      did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
+      raise ConfigError(f"{dot}{key}: unknown key{did_you_mean}; allowed: {', '.join(fields)}")
+  values = {}
+  for name, f in fields.items():
+    if name not in mapping:
+      continue
+    value = _coerce(mapping[name], hints[name], f"{dot}{name}")
+    rule = f.metadata.get(_CHECK)
+    if rule is not None:
+      fn, allowed = rule
+      if not fn(value):
+        shown = list(value) if isinstance(value, tuple) else value
+        raise ConfigError(f"{dot}{name}: {shown!r} is not allowed; {allowed}")
+    values[name] = value
+  return cls(**values)
+
+
+def to_dict(config) -> dict:
+  """A config as plain data (tuples become lists), for results.json."""
+
+  def plain(v):
+    if isinstance(v, (tuple, list)):
+      return [plain(x) for x in v]
+    if isinstance(v, dict):
+      return {k: plain(x) for k, x in v.items()}
+    return v
+
+  return plain(dataclasses.asdict(config))
+
+
+# ---------------------------------------------------------------------------------------------
+# Files, suites and command-line overrides.
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentSpec:
+  """One experiment to run: its registered name, its raw settings and where they came from."""
+
+  experiment: str
+  settings: dict
+  source: str
+
+
+def _read_toml(text: str, source: str) -> dict:
+  try:
+    return tomllib.loads(text)
+  except tomllib.TOMLDecodeError as e:
+    raise ConfigError(f"{source}: not valid TOML ({e})") from None
+
+
+_PACKAGED = "<packaged>"
+
+
+def _read_source(ref: str, base) -> tuple[str, str, object]:
+  """(text, shown name, where its includes are looked up) of a config reference.
+
+  A reference is a path, or the name of a config shipped inside the package (the embedded
+  default works without the repository at hand). Includes of a packaged suite are packaged too.
+  """
+  name = ref if ref.endswith(".toml") else ref + ".toml"
+  if base != _PACKAGED:
+    path = Path(ref) if base is None else Path(base) / ref
+    if path.is_file():
+      return path.read_text(encoding="utf-8"), str(path), path.parent
+    if base is not None or Path(ref).name != ref:
+      raise ConfigError(f"config: {str(path)!r} is not a file")
+  packaged = _packaged_dir().joinpath(name)
+  if packaged.is_file():
+    return packaged.read_text(encoding="utf-8"), f"{_PACKAGED}/{name}", _PACKAGED
+  raise ConfigError(f"config: {ref!r} is neither a file nor a packaged config; packaged: {', '.join(packaged_configs())}")
+
+
+def _packaged_dir():
+  """The shipped configs: the package ``jaxopt_hw.configs`` once installed, else the checkout's
+  ``configs/`` (when the source tree shadows an installed copy, e.g. ``python -m pytest``)."""
+  try:
+    return resources.files("jaxopt_hw.configs")
+  except ModuleNotFoundError:
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
+def packaged_configs() -> list[str]:
+  """Names of the configs shipped inside the package."""
+  return sorted(p.name for p in _packaged_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def read_specs(refs: Sequence[str], known: Sequence[str], _base=None, _depth: int = 0) -> list[ExperimentSpec]:
+  """Expand config files (and suites) into the experiments they name, in order."""
+  if _depth > 8:
+    raise ConfigError(f"include: nested more than 8 deep at {refs!r}; is a suite including itself?")
+  specs = []
+  for ref in refs:
+    text, shown, folder = _read_source(ref, _base)
+    data = _read_toml(text, shown)
+    if "include" in data:
+      rest = sorted(set(data) - {"include", "title"})
+      if rest:
+        raise ConfigError(f"{shown}: a suite holds only 'include' (and 'title'); found {', '.join(rest)}")
+      includes = data["include"]
+      if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ConfigError(f"{shown}: include = {includes!r}; expected a list of config file names")
+      specs += read_specs(includes, known, folder, _depth + 1)
+      continue
+    name = data.pop("experiment", None)
+    if name is None:
+      raise ConfigError(f"{shown}: no 'experiment' key; set experiment to one of: {', '.join(known)}")
+    if name not in known:
+      hint = suggest(name, known)
+      did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
+      raise ConfigError(f"{shown}: experiment = {name!r} is not known{did_you_mean}; allowed: {', '.join(known)}")
+    specs.append(ExperimentSpec(name, data, shown))
+  return specs
+
+
+def parse_override(text: str) -> tuple[list[str], typing.Any]:
+  """``"q2.sgd.learning_rate=0.1"`` -> (["q2", "sgd", "learning_rate"], 0.1).
+
+  The value is read as a TOML value (numbers, booleans, lists, quoted strings); anything that is not
+  valid TOML is taken as a bare string, so ``--set q1.norm=linf`` works without quotes.
+  """
+  key, sep, raw = text.partition("=")
+  key = key.strip()
+  if not sep or not key or any(not part for part in key.split(".")):
+    raise ConfigError(f"--set: {text!r} is not of the form experiment.key=value (e.g. q2.sgd.learning_rate=0.1)")
+  try:
+    value = tomllib.loads(f"v = {raw.strip()}")["v"]
+  except tomllib.TOMLDecodeError:
+    value = raw.strip()
+  return key.split("."), value
+
+
+def apply_overrides(specs: list[ExperimentSpec], overrides: Sequence[str]) -> list[ExperimentSpec]:
+  """Apply ``--set experiment.key=value`` overrides to the experiments they name."""
+  specs = [ExperimentSpec(s.experiment, _deep_copy(s.settings), s.source) for s in specs]
+  names = [s.experiment for s in specs]
+  for text in overrides:
+    path, value = parse_override(text)
+    target, keys = path[0], path[1:]
+    if target not in names:
+      hint = suggest(target, names)
+      did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
+      raise ConfigError(f"--set {text}: no experiment {target!r} in this run{did_you_mean}; experiments: {', '.join(names)}")
+    if not keys:
+      raise ConfigError(f"--set {text}: name a key inside {target!r}, e.g. {target}.seed=1")
+    for spec in specs:
+      if spec.experiment == target:
+        node = spec.settings
+        for k in keys[:-1]:
+          node = node.setdefault(k, {})
+          if not isinstance(node, dict):
+            raise ConfigError(f"--set {text}: {k!r} is not a table")
+        node[keys[-1]] = value
+  return specs
+
+
+def _deep_copy(d):
+  return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}

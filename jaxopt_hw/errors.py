@@ -1,0 +1,28 @@
+"""Errors a user can cause, reported as one line that names the field, the value and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserInputError(ValueError):
+  """Bad input from a user (a config typo, an unknown norm, a non-positive learning rate, ...).
+
+  The message is one line: the field, the value and what is allowed. The CLI prints it as
+  ``error: <message>`` and exits with status 2, without a traceback.
+  """
+
+
+def suggest(value: str, allowed: Iterable[str]) -> str | None:
+  """The allowed name closest to ``value``, or None when nothing is close."""
+  matches = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.6)
+  return matches[0] if matches else None
+
+
+def unknown_choice(field: str, value, allowed: Iterable[str], what: str = "allowed") -> UserInputError:
+  """A ``UserInputError`` for a name outside ``allowed``, with a "did you mean" when one is close."""
+  allowed = [str(a) for a in allowed]
+  hint = suggest(str(value), allowed)
+  did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
+  return UserInputError(f"{field}: {value!r} is not valid{did_you_mean}; {what}: {', '.join(allowed)}")

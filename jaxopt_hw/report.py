@@ -1,0 +1,83 @@
+"""Writing results: atomic files, JSON-ready values and the markdown report."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+CHECKER_NOTE = """## Grade your own answers
+
+`jaxopt-hw check ANSWERS.toml` grades a claimed answer to every question against these experiments:
+Q1 updates by their objective over random gradients, Q2 converged θ against the runs above, Q5
+message counts against the compiled programs. A wrong answer comes back with a counterexample.
+The README shows a sheet being graded; `configs/answers_example.toml` is a complete sheet.
+"""
+
+
+def write_atomic(path: Path, write: Callable, binary: bool = False) -> None:
+  """Write ``path`` through a temporary file in the same folder, then rename it into place.
+
+  ``write`` receives the open temporary file. A reader never sees a half-written ``path``: it is
+  either the old file or the complete new one.
+  """
+  path = Path(path)
+  fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+  try:
+    with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+      write(f)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def write_text(path: Path, text: str) -> None:
+  write_atomic(path, lambda f: f.write(text))
+
+
+def write_json(path: Path, data) -> None:
+  write_atomic(path, lambda f: f.write(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"))
+
+
+def jsonable(value):
+  """Plain JSON data from numbers, arrays and containers; NaN becomes None, ±inf "inf"/"-inf"."""
+  if isinstance(value, dict):
+    return {str(k): jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [jsonable(v) for v in value]
+  if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy / jax arrays and scalars
+    return jsonable(value.tolist())
+  if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+    return value
+  if isinstance(value, float):
+    if math.isnan(value):
+      return None
+    if math.isinf(value):
+      return "inf" if value > 0 else "-inf"
+    return value
+  raise TypeError(f"cannot store {type(value).__name__} in results.json: {value!r}")
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+  """A GitHub markdown table; cells are shown with ``str`` (format numbers before)."""
+  lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
+  lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def render_markdown(meta: dict, sections: Sequence[str]) -> str:
+  """The whole report.md: where it ran, every study's section, and how to grade answers."""
+  where = markdown_table(
+      ["jax", "jaxlib", "backend", "device", "devices", "created (UTC)"],
+      [[meta["jax_version"], meta["jaxlib_version"], meta["backend"], meta["device_kind"], meta["device_count"], meta["created_utc"]]],
+  )
+  seeds = ", ".join(f"{k}: {v}" for k, v in meta["seeds"].items())
+  body = "\n\n".join(s.strip() for s in sections)
+  return f"# jaxopt_hw report\n\n{where}\n\nSeeds: {seeds or 'none'}.\n\n{body}\n\n{CHECKER_NOTE}"

@@ -1,0 +1,162 @@
+"""Runs studies and writes their results: ``results.json``, ``report.md`` and PNG figures.
+
+Nothing is written in place: the whole output folder is built under a temporary name beside the
+target and renamed into place when every study has finished, so an interrupted or failed run leaves
+no half-written file, and an existing folder is replaced only when asked (``force=True``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from jaxopt_hw import config as cfg
+from jaxopt_hw import report
+from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.studies import STUDIES, get_study
+
+
+@dataclasses.dataclass
+class StudyResult:
+  """What a study returns: JSON-ready ``results`` (stored under its name in results.json), its
+  section of report.md, and the seeds it used."""
+
+  results: dict
+  markdown: str
+  seeds: list = dataclasses.field(default_factory=list)
+
+
+class StudyContext:
+  """What a running study may use: a place for figures, a progress bar and a log."""
+
+  def __init__(self, out_dir: Path, name: str, show_progress: bool = False, log: Callable[[str], None] | None = None):
+    self.out_dir = Path(out_dir)
+    self.name = name
+    self.show_progress = show_progress
+    self._log = log or (lambda msg: print(msg, file=sys.stderr))
+    self.figures: list[str] = []
+
+  def save_figure(self, name: str, fig) -> str:
+    """Save a matplotlib figure as ``<name>.png`` in the output folder; returns the file name."""
+    import matplotlib.pyplot as plt
+
+    file_name = f"{name}.png"
+    report.write_atomic(self.out_dir / file_name, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"), binary=True)
+    plt.close(fig)
+    self.figures.append(file_name)
+    return file_name
+
+  def progress(self, total: int, desc: str = ""):
+    """A tqdm progress bar, silent unless the run shows progress on a terminal."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"{self.name}: {desc}" if desc else self.name, disable=not self.show_progress, leave=False, file=sys.stderr)
+
+  def log(self, msg: str) -> None:
+    self._log(f"[{self.name}] {msg}")
+
+
+def build_configs(specs: Sequence[cfg.ExperimentSpec]) -> list[tuple[str, object, str]]:
+  """(name, checked Config, source) for each spec; every config is checked before anything runs."""
+  seen = {}
+  built = []
+  for spec in specs:
+    if spec.experiment in seen:
+      raise cfg.ConfigError(f"experiment {spec.experiment!r} is configured twice in one run ({seen[spec.experiment]} and {spec.source}); run them separately")
+    seen[spec.experiment] = spec.source
+    module = get_study(spec.experiment)
+    built.append((spec.experiment, cfg.load(module.Config, spec.settings, prefix=spec.experiment), spec.source))
+  return built
+
+
+def default_out_dir(config_refs: Sequence[str]) -> Path:
+  """``runs/<first config's stem>-<UTC time>``: a new folder each run, so nothing is overwritten."""
+  stem = Path(config_refs[0]).stem if config_refs else Path(cfg.DEFAULT_CONFIG).stem
+  stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+  return Path("runs") / f"{stem}-{stamp}"
+
+
+def run(
+    config_refs: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    out_dir: str | Path | None = None,
+    force: bool = False,
+    show_progress: bool = False,
+    echo: Callable[[str], None] = print,
+) -> Path:
+  """Run the experiments named by ``config_refs`` (default: the homework report) into ``out_dir``.
+
+  Returns the output folder. Raises :class:`UserInputError` for bad configs, overrides or an
+  existing output folder (without ``force``) before any study starts.
+  """
+  refs = list(config_refs) or [cfg.DEFAULT_CONFIG]
+  specs = cfg.apply_overrides(cfg.read_specs(refs, list(STUDIES)), overrides)
+  built = build_configs(specs)
+  out = Path(out_dir) if out_dir is not None else default_out_dir(refs)
+  if out.exists() and not force:
+    raise UserInputError(f"--out: {str(out)!r} already exists; pass --force to replace it, or choose another folder")
+  if out.exists() and not out.is_dir():
+    raise UserInputError(f"--out: {str(out)!r} exists and is not a folder")
+
+  from jaxopt_hw.platform import device_summary
+
+  out.parent.mkdir(parents=True, exist_ok=True)
+  staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+  try:
+    sections, results, meta_configs, seeds = [], {}, {}, {}
+    for name, config, source in built:
+      module = get_study(name)
+      ctx = StudyContext(staging, name, show_progress=show_progress)
+      ctx.log(f"running ({source})")
+      result = module.run(config, ctx)
+      results[name] = report.jsonable(result.results)
+      meta_configs[name] = {"source": source, "settings": cfg.to_dict(config)}
+      seeds[name] = list(result.seeds)
+      sections.append(result.markdown)
+      echo(result.markdown)
+    meta = {
+        **device_summary(),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "configs": meta_configs,
+        "seeds": seeds,
+    }
+    report.write_json(staging / "results.json", {"meta": meta, **results})
+    report.write_text(staging / "report.md", report.render_markdown(meta, sections))
+    _replace_folder(staging, out, force)
+  finally:
+    if staging.exists():
+      shutil.rmtree(staging, ignore_errors=True)
+  return out
+
+
+def _replace_folder(staging: Path, out: Path, force: bool) -> None:
+  """Move the finished ``staging`` folder to ``out``; an old ``out`` goes only when forced."""
+  if not out.exists():
+    os.replace(staging, out)
+    return
+  if not force:
+    raise UserInputError(f"--out: {str(out)!r} appeared while running; pass --force to replace it")
+  old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+  os.replace(out, old / out.name)
+  os.replace(staging, out)
+  shutil.rmtree(old, ignore_errors=True)
+
+
+def run_study(name: str, settings: dict | None = None, out_dir: str | Path | None = None, show_progress: bool = True) -> StudyResult:
+  """Run one study with ``settings`` over its defaults (the entry point of experiments/ scripts).
+
+  Figures go to ``out_dir`` when given (created if needed), else to a temporary folder.
+  """
+  module = get_study(name)
+  config = cfg.load(module.Config, settings or {}, prefix=name)
+  if out_dir is None:
+    with tempfile.TemporaryDirectory() as tmp:
+      return module.run(config, StudyContext(Path(tmp), name, show_progress=show_progress))
+  Path(out_dir).mkdir(parents=True, exist_ok=True)
+  return module.run(config, StudyContext(Path(out_dir), name, show_progress=show_progress))

@@ -1,0 +1,146 @@
+"""The CLI and the runner: outputs, atomic writes, --force, and one-line errors with exit code 2."""
+
+import json
+import os
+import subprocess
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from jaxopt_hw import cli, runner
+from jaxopt_hw import config as cfg
+from jaxopt_hw.studies import STUDIES
+
+
+@dataclass(frozen=True)
+class FakeConfig:
+  seed: int = 0
+  learning_rate: float = field(default=0.5, metadata=cfg.positive())
+  fail: str = field(default="", metadata=cfg.one_of("", "interrupt", "error"))
+
+
+def _fake_run(config, ctx):
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots()
+  ax.plot([0, 1], [1, 0])
+  png = ctx.save_figure("curve", fig)
+  if config.fail == "interrupt":
+    raise KeyboardInterrupt
+  if config.fail == "error":
+    raise RuntimeError("study broke")
+  return runner.StudyResult(
+      results={"lr": config.learning_rate, "nan": float("nan"), "arr": __import__("numpy").arange(3)},
+      markdown=f"## Fake\n\nlearning rate {config.learning_rate}\n\n![curve]({png})",
+      seeds=[config.seed],
+  )
+
+
+@pytest.fixture
+def fake_study(monkeypatch, tmp_path):
+  module = types.ModuleType("fake_study")
+  module.NAME, module.TITLE, module.DESCRIPTION = "fake", "Fake", "a study for the CLI tests"
+  module.Config, module.run = FakeConfig, _fake_run
+  monkeypatch.setitem(sys.modules, "fake_study", module)
+  monkeypatch.setitem(STUDIES, "fake", "fake_study")
+  conf = tmp_path / "fake.toml"
+  conf.write_text('experiment = "fake"\nseed = 7\n')
+  monkeypatch.chdir(tmp_path)
+  return conf
+
+
+def _leftovers(folder: Path):
+  return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_run_writes_results_report_and_figures(fake_study, tmp_path, capsys):
+  out = tmp_path / "out"
+  assert cli.main(["run", str(fake_study), "--out", str(out), "--set", "fake.learning_rate=0.25"]) == 0
+  assert sorted(p.name for p in out.iterdir()) == ["curve.png", "report.md", "results.json"]
+  results = json.loads((out / "results.json").read_text())
+  assert results["fake"] == {"lr": 0.25, "nan": None, "arr": [0, 1, 2]}
+  meta = results["meta"]
+  assert meta["seeds"] == {"fake": [7]}
+  assert meta["configs"]["fake"]["settings"] == {"seed": 7, "learning_rate": 0.25, "fail": ""}
+  assert {"jax_version", "device_kind", "backend"} <= set(meta)
+  report = (out / "report.md").read_text()
+  assert "learning rate 0.25" in report and "jaxopt-hw check" in report
+  assert "learning rate 0.25" in capsys.readouterr().out, "the tables are printed too"
+  assert _leftovers(tmp_path) == []
+
+
+def test_default_output_folder_is_new_each_run(fake_study, tmp_path):
+  assert cli.main(["run", str(fake_study)]) == 0
+  (made,) = (tmp_path / "runs").iterdir()
+  assert made.name.startswith("fake-") and (made / "results.json").is_file()
+
+
+def test_existing_output_is_kept_without_force_and_replaced_with_it(fake_study, tmp_path, capsys):
+  out = tmp_path / "out"
+  out.mkdir()
+  (out / "precious.txt").write_text("keep me")
+  assert cli.main(["run", str(fake_study), "--out", str(out)]) == 2
+  assert "already exists; pass --force" in capsys.readouterr().err
+  assert (out / "precious.txt").read_text() == "keep me"
+  assert cli.main(["run", str(fake_study), "--out", str(out), "--force"]) == 0
+  assert sorted(p.name for p in out.iterdir()) == ["curve.png", "report.md", "results.json"]
+  assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fail, code", [("interrupt", 130), ("error", 1)])
+def test_an_interrupted_or_failed_run_leaves_no_file_and_keeps_old_results(fake_study, tmp_path, capsys, fail, code):
+  out = tmp_path / "out"
+  assert cli.main(["run", str(fake_study), "--out", str(out)]) == 0
+  before = {p.name: p.read_bytes() for p in out.iterdir()}
+  assert cli.main(["run", str(fake_study), "--out", str(out), "--force", "--set", f"fake.fail={fail}"]) == code
+  assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+  assert _leftovers(tmp_path) == []
+  assert cli.main(["run", str(fake_study), "--out", str(tmp_path / "new"), "--set", f"fake.fail={fail}"]) == code
+  assert not (tmp_path / "new").exists()
+  assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "fake.learnig_rate=0.1"], "error: fake.learnig_rate: unknown key (did you mean 'learning_rate'?); allowed: seed, learning_rate, fail"),
+        (["--set", "fake.learning_rate=0"], "error: fake.learning_rate: 0.0 is not allowed; must be > 0"),
+        (["--set", "fake.learning_rate=-1e-3"], "error: fake.learning_rate: -0.001 is not allowed; must be > 0"),
+        (["--set", "fake.seed=x"], "error: fake.seed: 'x' is a str; expected an integer"),
+        (["--set", "fak.seed=1"], "error: --set fak.seed=1: no experiment 'fak' in this run (did you mean 'fake'?); experiments: fake"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(fake_study, tmp_path, capsys, args, message):
+  assert cli.main(["run", str(fake_study), "--out", str(tmp_path / "o"), *args]) == 2
+  err = capsys.readouterr().err
+  assert err.strip() == message
+  assert not (tmp_path / "o").exists()
+
+
+def test_debug_shows_the_traceback(fake_study):
+  with pytest.raises(cfg.ConfigError):
+    cli.main(["--debug", "run", str(fake_study), "--set", "fake.seed=x"])
+
+
+def test_unknown_subcommand_and_bench_name_exit_2(capsys):
+  with pytest.raises(SystemExit) as e:
+    cli.main(["frobnicate"])
+  assert e.value.code == 2
+  assert cli.main(["bench", "swep"]) == 2
+  assert "bench: 'swep' is not valid (did you mean 'sweep'?)" in capsys.readouterr().err
+
+
+def test_the_installed_command_exits_2_without_a_traceback(tmp_path):
+  bad = tmp_path / "bad.toml"
+  bad.write_text('experiment = "q22"\n')
+  env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+  proc = subprocess.run([sys.executable, "-m", "jaxopt_hw", "run", str(bad), "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.startswith(f"error: {bad}: experiment = 'q22' is not known (did you mean 'q2'?)")
+  assert "Traceback" not in proc.stderr
