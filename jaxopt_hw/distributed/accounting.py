@@ -1,0 +1,588 @@
+"""Messages and bytes read off a compiled program's collectives.
+
+The homework asks, per paradigm, how many messages one iteration sends and how large each is. Here
+those numbers are *measured*: the paradigm is compiled (``jax.jit(f).lower(...).compile()``), the
+HLO text of the compiled module is parsed, and every collective in it is turned into messages with
+the rules below. :func:`count_messages` works on any HLO text; :func:`measure` compiles one paradigm
+and returns a :class:`MessageCount`.
+
+What one HLO collective means in messages
+-----------------------------------------
+Sizes are in elements ("parameters") of the operand's type; bytes are elements × the type's size.
+A group is one entry of ``replica_groups`` (``{{0,1,2,3}}``, the iota form ``[G,M]<=[N]`` or
+``[G,M]<=[a,b]T(1,0)``, or ``{}`` = all ``replica_count × num_partitions`` devices); m is its size.
+
+* ``collective-permute``: each source-target pair with source ≠ target is one message of the operand's
+  size, sent by the source. (A pair i → i is a local copy: no message.) This is the only rule that
+  needs no model: point-to-point is what the instruction says.
+* ``all-gather``: per group, every member sends its shard (the operand) directly to the m − 1 others:
+  m(m − 1) messages of the shard size (direct-send model).
+* ``reduce-scatter``: per group, every member sends to each other member the block that member owns:
+  m(m − 1) messages of size S/m (the result's size), S = the operand's size (direct-send model).
+* ``all-to-all``: per group, every member sends block j of its operand to member j ≠ itself:
+  m(m − 1) messages of size S/m.
+* ``all-reduce``: counted as a reduce-scatter followed by an all-gather, i.e. 2m(m − 1) messages of
+  ceil(S/m) entries, each member sending 2(m − 1)·ceil(S/m) entries. This is the bandwidth-optimal
+  way (what a ring or NCCL's large-message algorithm sends, and what the two rules above give when
+  composed). It is a *model*: an ``all-reduce`` instruction does not say which algorithm the runtime
+  uses (XLA:CPU, within one process, adds through shared memory), so for ``pmean`` the bytes reported
+  are the optimum by construction, not an observation.
+* ``collective-broadcast``: the group's first member sends the operand to the m − 1 others.
+* Several operands in one collective (a combined collective) travel together: their sizes add up.
+* Asynchronous pairs (``all-reduce-start`` / ``all-reduce-done``, ``collective-permute-start`` /
+  ``-done``, …, as on GPU) count once, at the ``-start``; ``-done`` and ``-update`` carry no data.
+  A generic ``async-start`` counts the collective in the computation it ``calls``.
+* Loops: a collective in the body of a ``while`` whose ``backend_config`` has
+  ``"known_trip_count":{"n":"K"}`` counts K times (its condition K + 1 times); nested loops multiply.
+  A loop without a known trip count is counted once and the result is marked not ``exact``. XLA may
+  unroll a loop or not; either way the counts are the same.
+* ``conditional``: only one branch runs; the branch that sends the most messages is counted and the
+  result is marked not ``exact``. Calls (``call``, ``fusion``, ``to_apply``, …) count once per call.
+* ``send``/``recv`` are not produced by any paradigm here and are not counted.
+
+A message is attributed to the device that sends it (its index in the mesh: partition id, or
+replica id for replica-based programs), which gives the bytes each device sends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# HLO text: shapes, instructions, computations.
+
+_ITEMSIZE = {
+    "pred": 1, "s2": 1, "u2": 1, "s4": 1, "u4": 1, "s8": 1, "u8": 1,
+    "s16": 2, "u16": 2, "f16": 2, "bf16": 2,
+    "s32": 4, "u32": 4, "f32": 4,
+    "s64": 8, "u64": 8, "f64": 8, "c64": 8,
+    "c128": 16,
+    "token": 0, "opaque": 0,
+}  # fmt: skip
+
+_ARRAY_SHAPE = re.compile(r"([a-z][a-z0-9]*)\[([^\]]*)\]")
+_COMPUTATION = re.compile(r"^(ENTRY\s+)?%?([^\s({]+)\s*(\(.*)?\{\s*$")
+_INSTRUCTION = re.compile(r"^\s+(?:ROOT\s+)?%?([^\s=]+)\s*=\s*(.*)$")
+_OPCODE = re.compile(r"\s*([A-Za-z][\w\-]*)\(")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_TRIP_COUNT = re.compile(r'"known_trip_count"\s*:\s*\{\s*"n"\s*:\s*"?(\d+)"?')
+
+#: Opcodes that move data between devices (synchronous form; ``<kind>-start`` is the async form).
+COLLECTIVES = ("collective-permute", "all-gather", "reduce-scatter", "all-to-all", "all-reduce", "collective-broadcast")
+
+
+def _itemsize(dtype: str) -> int:
+  if dtype in _ITEMSIZE:
+    return _ITEMSIZE[dtype]
+  if dtype.startswith("f8") or dtype.startswith("f4") or dtype.startswith("f6"):
+    return 1
+  raise ValueError(f"unknown HLO element type {dtype!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+  """An HLO shape as the arrays in it: ``((dtype, elements), ...)`` (a tuple shape has several)."""
+
+  arrays: tuple[tuple[str, int], ...]
+
+  @property
+  def elements(self) -> int:
+    return sum(e for _, e in self.arrays)
+
+  @property
+  def bytes(self) -> int:
+    return sum(e * _itemsize(t) for t, e in self.arrays)
+
+
+def parse_shape(text: str) -> Shape:
+  """The arrays in an HLO shape such as ``f32[4,2]{1,0}`` or ``(f32[4], u32[])``."""
+  arrays = []
+  for dtype, dims in _ARRAY_SHAPE.findall(text):
+    sizes = [int(d.strip().lstrip("<=")) for d in dims.split(",") if d.strip()]
+    arrays.append((dtype, math.prod(sizes)))
+  return Shape(tuple(arrays))
+
+
+def _balanced(text: str, start: int) -> int:
+  """Index just past the bracket group that opens at ``text[start]``."""
+  pairs = {"(": ")", "{": "}", "[": "]"}
+  depth = []
+  i = start
+  while i < len(text):
+    ch = text[i]
+    if ch == '"':
+      m = _QUOTED.match(text, i)
+      i = m.end() if m else i + 1
+      continue
+    if ch in pairs:
+      depth.append(pairs[ch])
+    elif depth and ch == depth[-1]:
+      depth.pop()
+      if not depth:
+        return i + 1
+    i += 1
+  raise ValueError(f"unbalanced brackets in HLO: {text[start:start + 80]!r}")
+
+
+def _split_top(text: str, sep: str = ",") -> list[str]:
+  """``text`` split at ``sep`` outside brackets and quotes."""
+  parts, depth, current, i = [], 0, [], 0
+  while i < len(text):
+    ch = text[i]
+    if ch == '"':
+      m = _QUOTED.match(text, i)
+      end = m.end() if m else i + 1
+      current.append(text[i:end])
+      i = end
+      continue
+    if ch in "({[":
+      depth += 1
+    elif ch in ")}]":
+      depth -= 1
+    if ch == sep and depth == 0:
+      parts.append("".join(current))
+      current = []
+    else:
+      current.append(ch)
+    i += 1
+  if "".join(current).strip():
+    parts.append("".join(current))
+  return [p.strip() for p in parts]
+
+
+@dataclasses.dataclass(frozen=True)
+class Instruction:
+  name: str
+  shape: Shape
+  opcode: str
+  operands: tuple[tuple[str, Shape | None], ...]  # (name, shape written inline or None)
+  attributes: str  # the text after the operands, quoted strings blanked
+  raw: str
+
+
+def _parse_instruction(name: str, rest: str) -> Instruction | None:
+  rest = rest.strip()
+  if rest.startswith("("):
+    end = _balanced(rest, 0)
+  else:
+    m = re.match(r"[a-z][a-z0-9]*\[[^\]]*\](\{[^}]*\})?", rest)
+    if not m:
+      return None
+    end = m.end()
+  shape = parse_shape(rest[:end])
+  m = _OPCODE.match(rest, end)
+  if not m:
+    return None
+  open_paren = m.end() - 1
+  close = _balanced(rest, open_paren)
+  operands = []
+  for operand in _split_top(rest[open_paren + 1:close - 1]):
+    if not operand:
+      continue
+    tokens = operand.rsplit(None, 1)
+    op_name = tokens[-1].lstrip("%")
+    inline = parse_shape(tokens[0]) if len(tokens) == 2 else None
+    operands.append((op_name, inline if inline and inline.arrays else None))
+  attributes = _QUOTED.sub('""', rest[close:])
+  return Instruction(name, shape, m.group(1), tuple(operands), attributes, rest)
+
+
+@dataclasses.dataclass(frozen=True)
+class Module:
+  """A parsed HLO module: computations by name, the entry's name, and the device count."""
+
+  computations: dict[str, list[Instruction]]
+  entry: str
+  num_devices: int
+  shapes: dict[str, Shape]
+
+
+def parse_module(hlo_text: str) -> Module:
+  """Parse HLO text (as printed by ``compiled.as_text()``, or written by hand)."""
+  computations: dict[str, list[Instruction]] = {}
+  shapes: dict[str, Shape] = {}
+  entry = None
+  current = None
+  replicas = partitions = 1
+  for line in hlo_text.splitlines():
+    if line.startswith("HloModule"):
+      m = re.search(r"replica_count=(\d+)", line)
+      replicas = int(m.group(1)) if m else 1
+      m = re.search(r"num_partitions=(\d+)", line)
+      partitions = int(m.group(1)) if m else 1
+      continue
+    m = _COMPUTATION.match(line)
+    if m and not line[:1].isspace():
+      current = m.group(2)
+      computations[current] = []
+      if m.group(1):
+        entry = current
+      continue
+    if line.startswith("}"):
+      current = None
+      continue
+    if current is None:
+      continue
+    m = _INSTRUCTION.match(line)
+    if not m:
+      continue
+    instruction = _parse_instruction(m.group(1), m.group(2))
+    if instruction is not None:
+      computations[current].append(instruction)
+      shapes[instruction.name] = instruction.shape
+  if not computations:
+    raise ValueError("no HLO computation found in the text")
+  if entry is None:
+    entry = list(computations)[-1]
+  return Module(computations, entry, replicas * partitions, shapes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Collectives -> messages.
+
+
+def _attribute(attributes: str, key: str) -> str | None:
+  """The raw value of ``key=`` in an attribute string (a bracket group or one token)."""
+  m = re.search(rf"(?:^|[\s,]){re.escape(key)}=", attributes)
+  if not m:
+    return None
+  start = m.end()
+  if start < len(attributes) and attributes[start] in "{[(":
+    end = _balanced(attributes, start)
+    # The iota form of replica groups: [G,M]<=[dims] with an optional T(perm).
+    tail = re.match(r"<=\[[^\]]*\](T\([^)]*\))?", attributes[end:])
+    return attributes[start:end + (tail.end() if tail else 0)]
+  m = re.match(r"[^\s,]+", attributes[start:])
+  return m.group(0) if m else ""
+
+
+def _int_lists(text: str) -> list[list[int]]:
+  return [[int(x) for x in re.findall(r"-?\d+", inner)] for inner in re.findall(r"\{([^{}]*)\}", text)]
+
+
+def parse_replica_groups(text: str | None, num_devices: int) -> list[list[int]]:
+  """Groups of device ids from ``replica_groups`` (list or iota form; empty = all devices)."""
+  if text is None or re.fullmatch(r"\{\s*\}", text.strip()):
+    return [list(range(num_devices))]
+  m = re.fullmatch(r"\[([\d,\s]+)\]<=\[([\d,\s]+)\](?:T\(([\d,\s]+)\))?", text.strip())
+  if m:
+    groups_shape = [int(x) for x in m.group(1).split(",")]
+    dims = [int(x) for x in m.group(2).split(",")]
+    ids = np.arange(math.prod(dims)).reshape(dims)
+    if m.group(3):
+      ids = ids.transpose([int(x) for x in m.group(3).split(",")])
+    return ids.reshape(groups_shape).tolist()
+  groups = _int_lists(text[1:-1] if text.startswith("{{") else text)
+  return [g for g in groups if g]
+
+
+@dataclasses.dataclass(frozen=True)
+class Collective:
+  """One collective instruction, as messages per execution."""
+
+  kind: str  # e.g. "collective-permute" (the -start of an async pair is reported as its kind)
+  name: str  # the instruction's name in the HLO
+  computation: str
+  messages: int  # messages one execution sends
+  message_size: int  # elements per message
+  message_bytes: int
+  senders: tuple[tuple[int, int], ...]  # (device, messages it sends per execution)
+  times: int = 1  # executions per run of the program (loop trip counts multiplied)
+
+
+def _operand_shapes(instruction: Instruction, module: Module) -> list[Shape]:
+  shapes = []
+  for name, inline in instruction.operands:
+    shape = inline if inline is not None else module.shapes.get(name)
+    if shape is None:
+      raise ValueError(f"operand {name!r} of {instruction.name!r} has no known shape")
+    shapes.append(shape)
+  return shapes
+
+
+def _collective(instruction: Instruction, kind: str, computation: str, module: Module) -> Collective:
+  operand_shapes = _operand_shapes(instruction, module)
+  if kind == "collective-permute":
+    # Only the first operand is data (the in-place form adds buffers and offsets).
+    data = operand_shapes[:1]
+  else:
+    data = operand_shapes
+  size = sum(s.elements for s in data)
+  nbytes = sum(s.bytes for s in data)
+  senders: dict[int, int] = {}
+
+  def send(device, count):
+    senders[device] = senders.get(device, 0) + count
+
+  if kind == "collective-permute":
+    pairs = _int_lists(_attribute(instruction.attributes, "source_target_pairs") or "{}")
+    for source, target in (p for p in pairs if len(p) == 2):
+      if source != target:
+        send(source, 1)
+    message_size, message_bytes = size, nbytes
+  else:
+    groups = parse_replica_groups(_attribute(instruction.attributes, "replica_groups"), module.num_devices)
+    m = len(groups[0])
+    # One block of each operand array per member (ceil: a ragged last block travels padded).
+    block = sum(-(-e // m) for s in data for _, e in s.arrays)
+    block_bytes = sum(-(-e // m) * _itemsize(t) for s in data for t, e in s.arrays)
+    if kind == "all-to-all" and len(data) > 1:
+      # The tuple form: operand j is the block for member j.
+      block, block_bytes = max(s.elements for s in data), max(s.bytes for s in data)
+    if kind == "all-gather":
+      message_size, message_bytes, per_member = size, nbytes, m - 1
+    elif kind in ("reduce-scatter", "all-to-all"):
+      message_size, message_bytes, per_member = block, block_bytes, m - 1
+    elif kind == "all-reduce":
+      message_size, message_bytes, per_member = block, block_bytes, 2 * (m - 1)
+    elif kind == "collective-broadcast":
+      message_size, message_bytes, per_member = size, nbytes, None
+    else:  # pragma: no cover - COLLECTIVES is closed
+      raise ValueError(kind)
+    for group in groups:
+      if per_member is None:
+        if len(group) > 1:
+          send(group[0], len(group) - 1)
+      elif per_member > 0:
+        for device in group:
+          send(device, per_member)
+  return Collective(
+      kind=kind,
+      name=instruction.name,
+      computation=computation,
+      messages=sum(senders.values()),
+      message_size=message_size,
+      message_bytes=message_bytes,
+      senders=tuple(sorted(senders.items())),
+  )
+
+
+def _callees(instruction: Instruction) -> list[tuple[str, str]]:
+  """(role, computation) pairs this instruction calls."""
+  out = []
+  for key in ("body", "condition", "to_apply", "calls", "true_computation", "false_computation"):
+    value = _attribute(instruction.attributes, key)
+    if value:
+      out.extend((key, name.strip().lstrip("%")) for name in value.strip("{}").split(",") if name.strip())
+  value = _attribute(instruction.attributes, "branch_computations")
+  if value:
+    out.extend(("branch", name.strip().lstrip("%")) for name in value.strip("{}").split(",") if name.strip())
+  return out
+
+
+def _kind(opcode: str) -> tuple[str | None, bool]:
+  """(collective kind or None, whether the instruction carries no data of its own)."""
+  if opcode in COLLECTIVES:
+    return opcode, False
+  if opcode.endswith("-start") and opcode[: -len("-start")] in COLLECTIVES:
+    return opcode[: -len("-start")], False
+  if opcode.endswith("-done") or opcode.endswith("-update"):
+    return None, True
+  return None, False
+
+
+@dataclasses.dataclass(frozen=True)
+class Traffic:
+  """All collectives of a program, each with how many times one run executes it."""
+
+  collectives: tuple[Collective, ...]
+  exact: bool
+  notes: tuple[str, ...] = ()
+
+  @property
+  def messages(self) -> int:
+    return sum(c.messages * c.times for c in self.collectives)
+
+  @property
+  def bytes_total(self) -> int:
+    return sum(c.messages * c.times * c.message_bytes for c in self.collectives)
+
+  def message_sizes(self) -> dict[int, int]:
+    """Message size (elements) -> number of messages of that size."""
+    sizes: dict[int, int] = {}
+    for c in self.collectives:
+      if c.messages:
+        sizes[c.message_size] = sizes.get(c.message_size, 0) + c.messages * c.times
+    return dict(sorted(sizes.items()))
+
+  def bytes_sent(self) -> dict[int, int]:
+    """Device -> bytes it sends in one run."""
+    sent: dict[int, int] = {}
+    for c in self.collectives:
+      for device, count in c.senders:
+        sent[device] = sent.get(device, 0) + count * c.times * c.message_bytes
+    return dict(sorted(sent.items()))
+
+
+def count_messages(hlo_text: str) -> Traffic:
+  """The messages of every collective in an HLO module, following the rules of this module."""
+  module = parse_module(hlo_text)
+  notes: list[str] = []
+
+  @functools.lru_cache(maxsize=None)
+  def inside(computation: str) -> tuple[tuple[Collective, int], ...]:
+    found: list[tuple[Collective, int]] = []
+    for instruction in module.computations.get(computation, []):
+      kind, no_data = _kind(instruction.opcode)
+      if no_data:
+        continue
+      if kind is not None:
+        found.append((_collective(instruction, kind, computation, module), 1))
+        continue
+      callees = _callees(instruction)
+      if instruction.opcode == "while":
+        m = _TRIP_COUNT.search(instruction.raw)
+        if m:
+          trips = int(m.group(1))
+        else:
+          trips = 1
+          notes.append(f"while {instruction.name!r} has no known trip count; its body is counted once")
+        for role, name in callees:
+          scale = trips if role == "body" else trips + 1 if role == "condition" else 1
+          found.extend((c, t * scale) for c, t in inside(name))
+      elif instruction.opcode == "conditional":
+        branches = [inside(name) for _, name in callees]
+        heaviest = max(branches, key=lambda b: sum(c.messages * t for c, t in b), default=())
+        if any(branches):
+          notes.append(f"conditional {instruction.name!r}: the branch with the most messages is counted")
+        found.extend(heaviest)
+      else:
+        for _, name in callees:
+          found.extend(inside(name))
+    return tuple(found)
+
+  collectives = tuple(dataclasses.replace(c, times=t) for c, t in inside(module.entry))
+  return Traffic(collectives=collectives, exact=not notes, notes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------------------
+# The paradigms, measured.
+
+#: Per paradigm, the counts of the homework as formulas in n and p: (messages, message size).
+THEORY = {
+    "all_to_all": ("n(n-1)", "p"),
+    "parameter_server": ("2n", "p"),
+    "ring_allreduce": ("2n(n-1)", "p/n"),
+    "pmean": ("2n(n-1) (model)", "p/n"),
+}
+
+
+def optimal_bytes_per_worker(n: int, p: int, itemsize: int) -> float:
+  """The least any all-reduce among n workers can make each send: 2(n − 1)/n · p · itemsize."""
+  return 2 * (n - 1) / n * p * itemsize
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageCount:
+  """What one aggregation of a p-entry gradient over n workers sends, read off the compiled program."""
+
+  paradigm: str
+  n: int
+  p: int
+  dtype: str
+  messages: int  # total messages of one iteration
+  message_size: int  # entries per message (the largest, if sizes differ: see message_sizes)
+  message_sizes: dict  # entries per message -> number of such messages
+  bytes_total: int
+  bytes_per_worker: int  # bytes sent by the busiest of the n workers
+  bytes_server: int  # bytes sent by the parameter server (0 for the other paradigms)
+  optimal_bytes_per_worker: float  # 2(n − 1)/n · p · itemsize
+  exact: bool
+  collectives: tuple[str, ...]  # one line per collective instruction
+
+  def as_dict(self) -> dict:
+    d = dataclasses.asdict(self)
+    d["message_sizes"] = {str(k): v for k, v in self.message_sizes.items()}
+    d["collectives"] = list(self.collectives)
+    return d
+
+
+def _describe(c: Collective) -> str:
+  times = f" x{c.times}" if c.times != 1 else ""
+  return f"{c.kind} {c.name}{times}: {c.messages} messages of {c.message_size}"
+
+
+def count_from_text(hlo_text: str, paradigm: str, n: int, p: int, dtype: str = "float32") -> MessageCount:
+  """A :class:`MessageCount` from the HLO text of ``paradigm`` compiled for ``n`` workers."""
+  traffic = count_messages(hlo_text)
+  sizes = traffic.message_sizes()
+  sent = traffic.bytes_sent()
+  itemsize = np.dtype(dtype).itemsize
+  return MessageCount(
+      paradigm=paradigm,
+      n=n,
+      p=p,
+      dtype=str(np.dtype(dtype)),
+      messages=traffic.messages,
+      message_size=max(sizes, default=0),
+      message_sizes=sizes,
+      bytes_total=traffic.bytes_total,
+      bytes_per_worker=max((sent.get(w, 0) for w in range(n)), default=0),
+      bytes_server=sent.get(n, 0) if paradigm == "parameter_server" else 0,
+      optimal_bytes_per_worker=optimal_bytes_per_worker(n, p, itemsize),
+      exact=traffic.exact,
+      collectives=tuple(_describe(c) for c in traffic.collectives),
+  )
+
+
+def compile_paradigm(paradigm: str, n: int, p: int, dtype: str = "float32", *, unroll: bool = False):
+  """``(compiled, mesh)``: one iteration of ``paradigm`` on a p-entry vector per device.
+
+  The parameter server is compiled as :func:`parameter_server_update` with ``optax.sgd`` (the
+  server updates the weights and sends them back); the others as their mean function.
+  """
+  import jax
+  import optax
+  from jax.sharding import NamedSharding
+  from jax.sharding import PartitionSpec as P
+
+  from jaxopt_hw.distributed import paradigms as agg
+  from jaxopt_hw.distributed.mesh import AXIS, check_workers
+  from jaxopt_hw.distributed.parameter_server import parameter_server_update
+  from jaxopt_hw.distributed.ring import ring_allreduce_mean
+  from jaxopt_hw.errors import UserInputError
+
+  agg.check_paradigm(paradigm)
+  n = check_workers(n)
+  if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
+    raise UserInputError(f"p: {p!r} is not a valid number of parameters; allowed: an integer >= 1")
+  mesh = agg.mesh_for(paradigm, n, AXIS)
+  devices = agg.num_devices(paradigm, n)
+  local = jax.ShapeDtypeStruct((devices, int(p)), np.dtype(dtype), sharding=NamedSharding(mesh, P(AXIS)))
+
+  if paradigm == "parameter_server":
+    optimizer = optax.sgd(0.1)
+
+    def per_device(grads, params):
+      new_params, _ = parameter_server_update(grads[0], params[0], optimizer.init(params[0]), optimizer, AXIS)
+      return new_params[None]
+
+    fn = jax.shard_map(per_device, mesh=mesh, in_specs=(P(AXIS), P(AXIS)), out_specs=P(AXIS))
+    lowered = jax.jit(fn).lower(local, local)
+  else:
+    mean = agg.mean_fn(paradigm)
+    if paradigm == "ring_allreduce":
+      mean = functools.partial(ring_allreduce_mean, unroll=unroll)
+    fn = jax.shard_map(lambda x: mean(x[0], AXIS)[None], mesh=mesh, in_specs=P(AXIS), out_specs=P(AXIS))
+    lowered = jax.jit(fn).lower(local)
+  return lowered.compile(), mesh
+
+
+@functools.lru_cache(maxsize=256)
+def measure(paradigm: str, n: int, p: int, dtype: str = "float32", *, unroll: bool = False) -> MessageCount:
+  """Compile one iteration of ``paradigm`` for ``n`` workers and a p-entry gradient; count its messages.
+
+  Needs ``n`` devices (``n + 1`` for the parameter server); nothing is executed, only compiled.
+
+  Example::
+
+    >>> measure("ring_allreduce", 4, 1024).messages      # 2·4·3
+    24
+  """
+  compiled, _ = compile_paradigm(paradigm, n, p, dtype, unroll=unroll)
+  return count_from_text(compiled.as_text(), paradigm, n, p, dtype)
