@@ -530,11 +530,13 @@ def count_from_text(hlo_text: str, paradigm: str, n: int, p: int, dtype: str = "
   )
 
 
-def compile_paradigm(paradigm: str, n: int, p: int, dtype: str = "float32", *, unroll: bool = False):
+def compile_paradigm(paradigm: str, n: int, p: int, dtype: str = "float32", *, unroll: bool = False, devices=None):
   """``(compiled, mesh)``: one iteration of ``paradigm`` on a p-entry vector per device.
 
   The parameter server is compiled as :func:`parameter_server_update` with ``optax.sgd`` (the
-  server updates the weights and sends them back); the others as their mean function.
+  server updates the weights and sends them back: it takes ``(grads, params)``); the others as
+  their mean function (they take the gradients). Every input is ``[devices, p]``, sharded over the
+  mesh axis. ``devices`` defaults to ``jax.devices()``.
   """
   import jax
   import optax
@@ -551,7 +553,7 @@ def compile_paradigm(paradigm: str, n: int, p: int, dtype: str = "float32", *, u
   n = check_workers(n)
   if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
     raise UserInputError(f"p: {p!r} is not a valid number of parameters; allowed: an integer >= 1")
-  mesh = agg.mesh_for(paradigm, n, AXIS)
+  mesh = agg.mesh_for(paradigm, n, AXIS, devices=devices)
   devices = agg.num_devices(paradigm, n)
   local = jax.ShapeDtypeStruct((devices, int(p)), np.dtype(dtype), sharding=NamedSharding(mesh, P(AXIS)))
 
