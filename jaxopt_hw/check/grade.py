@@ -1,0 +1,511 @@
+"""Grading claimed answers: Q1 by the objective, Q2 against the experiment, Q5 against compiled programs.
+
+* **Q1** (:func:`grade_update`). A claimed update is right when it *is a minimiser*, so it is graded
+  by the objective, and any true minimiser passes when the minimiser is not unique (ℓ1, ℓ∞ with
+  ties or zero coordinates). Over a fixed list of small hand-readable cases followed by many random
+  ones (dimensions 1 to 33, gradients on scales 1e-2 to 1e2, some with tied or zero coordinates,
+  α from 1e-3 to 1e3, and for ``lp`` exponents p from 1.2 to 6), all in float64:
+
+  - penalty form: the claim's objective gᵀu + (1/α)‖u‖² must equal the optimum −(α/4)‖g‖*²;
+  - ball form: the claim must be feasible, ‖u‖ ≤ α, and gᵀu must equal the optimum −α‖g‖*;
+
+  both within a relative tolerance :data:`Q1_RTOL`. Norms, dual norms and the true update come from
+  :mod:`jaxopt_hw.duality` (proved separately against numerical minimisers). A FAIL shows the first
+  failing case in order of size: g, α, the claim's update and objective, the optimum and the true
+  update.
+* **Q2** (:func:`grade_theta`). The claimed θ is compared, coordinate by coordinate, with what the
+  experiment converges to (:func:`jaxopt_hw.studies.q2.converged_thetas`, float64):
+  ``|claim − θ| <= THETA_ATOL + THETA_RTOL·|θ|``. A FAIL shows both vectors.
+* **Q5** (:func:`grade_messages`). The claimed ``messages`` and ``message_size`` (expressions in n
+  and p) are compared exactly with :func:`jaxopt_hw.distributed.accounting.measure` at several (n, p)
+  (the counts are whole numbers). A FAIL shows the (n, p) where they differ and both values.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jaxopt_hw.check.expr import ExpressionError
+from jaxopt_hw.check.sheet import Claim, MessageClaim, Sheet, ThetaClaim, UpdateClaim
+from jaxopt_hw.errors import UserInputError
+
+#: Q1: relative tolerance on the objective (and on feasibility, ‖u‖ <= α(1 + Q1_RTOL)).
+Q1_RTOL = 1e-8
+#: Q1: random cases per item (after the fixed small cases).
+DEFAULT_TRIALS = 200
+#: Q2: a claimed coordinate passes when |claim − θ| <= THETA_ATOL + THETA_RTOL·|θ|.
+THETA_RTOL = 1e-4
+THETA_ATOL = 1e-6
+#: Q5: the (n, p) at which claims are compared with the compiled programs (p divisible by n).
+Q5_POINTS = ((2, 12), (3, 12), (4, 24), (5, 40), (8, 64))
+
+_VECTOR_DIMS = (1, 2, 3, 4, 5, 8, 16, 33)
+_MATRIX_SHAPES = ((1, 1), (1, 3), (3, 1), (2, 2), (3, 5), (5, 3), (6, 6))
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class ItemResult:
+  """The verdict on one item: PASS or FAIL, a one-line summary, and the evidence."""
+
+  key: str
+  passed: bool
+  claim: str
+  summary: str
+  details: list[str] = field(default_factory=list)  # evidence, one line each, for people
+  evidence: dict = field(default_factory=dict)  # the same, for machines (JSON-serialisable)
+
+  @property
+  def status(self) -> str:
+    return "PASS" if self.passed else "FAIL"
+
+  def to_dict(self) -> dict:
+    return {
+        "item": self.key,
+        "status": self.status,
+        "claim": self.claim,
+        "summary": self.summary,
+        "evidence": _jsonable(self.evidence),
+    }
+
+
+@dataclass
+class Report:
+  """The verdicts on a whole sheet."""
+
+  results: list[ItemResult]
+  source: str = "<sheet>"
+  title: str = ""
+
+  @property
+  def passed(self) -> bool:
+    return all(r.passed for r in self.results)
+
+  def to_dict(self) -> dict:
+    n_pass = sum(r.passed for r in self.results)
+    return {
+        "sheet": self.source,
+        "title": self.title,
+        "passed": self.passed,
+        "counts": {"pass": n_pass, "fail": len(self.results) - n_pass, "total": len(self.results)},
+        "items": [r.to_dict() for r in self.results],
+    }
+
+  def format_text(self) -> str:
+    width = max([len(r.key) for r in self.results] + [10])
+    lines = [f"jaxopt-hw check: {self.source}" + (f" ({self.title})" if self.title else "")]
+    for r in self.results:
+      lines.append(f"{r.status}  {r.key:<{width}}  {_shorten(r.claim, 90)}")
+      lines.append(f"      {r.summary}")
+      lines += [f"        {d}" for d in r.details]
+    n_pass = sum(r.passed for r in self.results)
+    n = len(self.results)
+    verdict = "all pass" if self.passed else f"{n - n_pass} fail"
+    lines.append(f"{n_pass} of {n} items pass; {verdict}.")
+    return "\n".join(lines)
+
+
+def _shorten(text: str, limit: int) -> str:
+  text = " ".join(text.split())
+  return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _jsonable(value):
+  if isinstance(value, dict):
+    return {str(k): _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, np.ndarray):
+    return _jsonable(value.tolist())
+  if isinstance(value, (np.floating, float)):
+    value = float(value)
+    if math.isnan(value):
+      return "nan"
+    if math.isinf(value):
+      return "inf" if value > 0 else "-inf"
+    return value
+  if isinstance(value, np.integer):
+    return int(value)
+  return value
+
+
+def _fmt(x) -> str:
+  """A number or array for people: 6 significant digits."""
+  a = np.asarray(x, dtype=np.float64)
+  if a.ndim == 0:
+    return f"{float(a) + 0.0:.6g}"
+  if a.ndim == 1:
+    return "[" + ", ".join(f"{float(v) + 0.0:.6g}" for v in a) + "]"  # + 0.0: no "-0"
+  return "[" + ", ".join(_fmt(row) for row in a) + "]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Q1
+
+
+@dataclass(frozen=True)
+class Q1Case:
+  """One gradient at which a Q1 claim is evaluated."""
+
+  g: np.ndarray
+  alpha: float
+  p: float | None = None
+  M: np.ndarray | None = None
+
+  def env(self) -> dict:
+    env = {"g": self.g, "alpha": self.alpha}
+    if self.p is not None:
+      env["p"], env["q"] = self.p, self.p / (self.p - 1.0)
+    if self.M is not None:
+      env["M"] = self.M
+    return env
+
+  def describe(self) -> str:
+    text = f"g = {_fmt(self.g)}, alpha = {self.alpha:.6g}"
+    if self.p is not None:
+      text += f", p = {self.p:.6g}"
+    if self.M is not None:
+      text += f", M = {_fmt(self.M)}"
+    return text
+
+
+def _spd(rng: np.random.Generator, d: int) -> np.ndarray:
+  a = rng.normal(size=(d, d))
+  return a @ a.T / d + 0.1 * np.eye(d)
+
+
+_SIMPLE_VECTORS = ([1.0], [2.0], [1.0, -2.0], [3.0, -1.0, 2.0], [2.0, -2.0, 1.0], [0.0, 2.0, -1.0])
+_SIMPLE_MATRICES = ([[2.0]], [[1.0, 2.0]], [[1.0, 0.0], [0.0, -2.0]], [[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]])
+_SIMPLE_M = {1: [[2.0]], 2: [[2.0, 1.0], [1.0, 3.0]], 3: [[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 4.0]]}
+
+
+@functools.lru_cache(maxsize=32)
+def q1_cases(norm: str, trials: int = DEFAULT_TRIALS, seed: int = 0) -> tuple[Q1Case, ...]:
+  """The cases a Q1 claim under ``norm`` is graded on: small fixed ones, then ``trials`` random ones.
+
+  Cases come in order of size, so the first failing one is the smallest counterexample found.
+  """
+  matrix = norm == "spectral"
+  simple_gs = _SIMPLE_MATRICES if matrix else _SIMPLE_VECTORS
+  cases: list[Q1Case] = []
+  for g in simple_gs:
+    g = np.asarray(g, dtype=np.float64)
+    for alpha in (1.0, 2.0):
+      if norm == "lp":
+        cases += [Q1Case(g, alpha, p=p) for p in (3.0, 1.5)]
+      elif norm == "mahalanobis":
+        cases.append(Q1Case(g, alpha, M=np.asarray(_SIMPLE_M[g.size], dtype=np.float64)))
+      else:
+        cases.append(Q1Case(g, alpha))
+  rng = np.random.default_rng([seed, sum(map(ord, norm))])
+  shapes = [(s,) if not matrix else s for s in (_MATRIX_SHAPES if matrix else _VECTOR_DIMS)]
+  random_cases = []
+  for t in range(trials):
+    shape = shapes[t % len(shapes)]
+    g = rng.normal(size=shape) * 10.0 ** rng.uniform(-2, 2)
+    if not matrix and g.size >= 2:
+      kind = t // len(shapes) % 4
+      i, j = rng.choice(g.size, size=2, replace=False)
+      if kind == 1:  # a tie in magnitude: several minimisers for l1/linf
+        g[j] = g[i] * rng.choice([-1.0, 1.0])
+      elif kind == 2:  # a zero coordinate: sign(0) = 0 is one of many minimisers
+        g[j] = 0.0
+    alpha = float(10.0 ** rng.uniform(-3, 3))
+    p = float(rng.uniform(1.2, 6.0)) if norm == "lp" else None
+    M = _spd(rng, g.size) if norm == "mahalanobis" else None
+    random_cases.append(Q1Case(g, alpha, p=p, M=M))
+  random_cases.sort(key=lambda c: c.g.size)  # stable: keeps the seed order within a size
+  return tuple(cases + random_cases)
+
+
+@dataclass(frozen=True)
+class _Reference:
+  norm: object  # a jaxopt_hw.duality.Norm
+  dual: float
+  penalty_step: np.ndarray
+  ball_step: np.ndarray
+
+
+def _x64():
+  import jax
+
+  return jax.enable_x64(True)
+
+
+def _reference(norm_name: str, case: Q1Case) -> _Reference:
+  import jax.numpy as jnp
+
+  from jaxopt_hw import duality
+
+  M = None if case.M is None else jnp.asarray(case.M, dtype=jnp.float64)
+  norm = duality.get_norm(norm_name, p=case.p, M=M)
+  g = jnp.asarray(case.g, dtype=jnp.float64)
+  return _Reference(
+      norm,
+      float(norm.dual(g)),
+      np.asarray(duality.penalty_step(g, case.alpha, norm), dtype=np.float64),
+      np.asarray(duality.ball_step(g, case.alpha, norm), dtype=np.float64),
+  )
+
+
+@functools.lru_cache(maxsize=32)
+def _references(norm_name: str, trials: int, seed: int) -> tuple[_Reference, ...]:
+  with _x64():
+    return tuple(_reference(norm_name, c) for c in q1_cases(norm_name, trials, seed))
+
+
+def _norm_value(norm, u: np.ndarray) -> float:
+  import jax.numpy as jnp
+
+  return float(norm.value(jnp.asarray(u, dtype=jnp.float64)))
+
+
+def _q1_verdict(claim: UpdateClaim, case: Q1Case, ref: _Reference) -> dict:
+  """Evaluate the claim at one case: a dict with 'ok' and the numbers a FAIL would show."""
+  out: dict = {"case": case}
+  try:
+    u = claim.expression.evaluate(case.env())
+  except ExpressionError as e:
+    out.update(ok=False, reason=f"could not be evaluated: {e.reason}")
+    return out
+  out["u"] = u
+  if u.shape != case.g.shape:
+    out.update(ok=False, reason=f"the claim has shape {u.shape}; the update must have the shape of g, {case.g.shape}")
+    return out
+  if not np.all(np.isfinite(u)):
+    out.update(ok=False, reason="the claim is not finite (inf or nan)")
+    return out
+  alpha = case.alpha
+  with _x64():
+    size = _norm_value(ref.norm, u)
+  inner = float(np.sum(case.g * u))
+  if claim.form == "penalty":
+    objective = inner + size**2 / alpha
+    optimum = -alpha / 4.0 * ref.dual**2
+    true_u = ref.penalty_step
+    feasible = True
+  else:
+    objective = inner
+    optimum = -alpha * ref.dual
+    true_u = ref.ball_step
+    feasible = size <= alpha * (1.0 + Q1_RTOL)
+  gap = (objective - optimum) / abs(optimum) if optimum != 0 else objective - optimum
+  out.update(objective=objective, optimum=optimum, true_u=true_u, norm_u=size, gap=gap, feasible=feasible)
+  if not feasible:
+    out.update(ok=False, reason=f"infeasible: ||u|| = {size:.6g} > alpha = {alpha:.6g}")
+  elif gap > Q1_RTOL:
+    out.update(ok=False, reason=f"the objective is above the optimum (relative gap {gap:.3g})")
+  elif gap < -Q1_RTOL:
+    # Impossible for a correct reference: say so rather than pass or blame the claim silently.
+    out.update(ok=False, reason=f"the objective is BELOW the reference optimum (relative gap {gap:.3g}): the reference in jaxopt_hw.duality may be wrong")
+  else:
+    out["ok"] = True
+  return out
+
+
+def grade_update(claim: UpdateClaim, *, trials: int = DEFAULT_TRIALS, seed: int = 0) -> ItemResult:
+  """Grade a Q1 claim by its objective over the cases of :func:`q1_cases`."""
+  cases = q1_cases(claim.norm, trials, seed)
+  refs = _references(claim.norm, trials, seed)
+  verdicts = [_q1_verdict(claim, c, r) for c, r in zip(cases, refs)]
+  failed = [v for v in verdicts if not v["ok"]]
+  sizes = [c.g.size for c in cases]
+  what = "objective" if claim.form == "penalty" else "feasible and objective"
+  if claim.norm == "spectral":
+    shapes = sorted({c.g.shape for c in cases}, key=lambda s: (s[0] * s[1], s))
+    where = f"matrices {shapes[0][0]}x{shapes[0][1]} to {shapes[-1][0]}x{shapes[-1][1]}"
+  else:
+    where = f"dimensions {min(sizes)} to {max(sizes)}"
+  scope = f"{len(cases)} cases ({where}, alpha from 1e-3 to 1e3)"
+  evidence: dict = {"norm": claim.norm, "form": claim.form, "cases": len(cases), "failed": len(failed), "rtol": Q1_RTOL}
+  if not failed:
+    worst = max(abs(v["gap"]) for v in verdicts)
+    evidence["max_relative_gap"] = worst
+    summary = f"{what} = optimum on all {scope}; largest relative gap {worst:.2g} (tolerance {Q1_RTOL:g})"
+    return ItemResult(claim.key, True, claim.claim, summary, [], evidence)
+  first = failed[0]
+  case = first["case"]
+  summary = f"fails on {len(failed)} of {scope}; smallest counterexample: {first['reason']}"
+  details = [case.describe()]
+  counterexample = {"g": case.g, "alpha": case.alpha, "reason": first["reason"]}
+  if case.p is not None:
+    counterexample["p"] = case.p
+  if case.M is not None:
+    counterexample["M"] = case.M
+  if "u" in first:
+    counterexample["claim_update"] = first["u"]
+    details.append(f"claim:   u = {_fmt(first['u'])}")
+  if "objective" in first:
+    counterexample.update(
+        claim_objective=first["objective"],
+        optimum=first["optimum"],
+        true_update=first["true_u"],
+        relative_gap=first["gap"],
+        claim_norm=first["norm_u"],
+    )
+    details[-1] += f", objective {first['objective']:.6g}, ||u|| = {first['norm_u']:.6g}"
+    details.append(f"optimum: {first['optimum']:.6g} at u* = {_fmt(first['true_u'])}")
+  evidence["counterexample"] = counterexample
+  return ItemResult(claim.key, False, claim.claim, summary, details, evidence)
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2
+
+
+def homework_a() -> np.ndarray:
+  """a = [1, 0.1, 0.01] of Q2, from :data:`jaxopt_hw.problems.HOMEWORK_A`."""
+  from jaxopt_hw.problems import HOMEWORK_A
+
+  return np.asarray(HOMEWORK_A, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def experiment_thetas() -> dict[str, np.ndarray]:
+  """What the Q2 experiment converges to, per method (run once per process, float64)."""
+  from jaxopt_hw.studies.q2 import converged_thetas
+
+  with _x64():
+    thetas = converged_thetas()
+  return {k: np.asarray(v, dtype=np.float64) for k, v in thetas.items()}
+
+
+def grade_theta(claim: ThetaClaim, *, thetas: dict | None = None, a=None) -> ItemResult:
+  """Grade a Q2 claim against the experiment's converged θ (``thetas`` overrides, for tests)."""
+  thetas = experiment_thetas() if thetas is None else thetas
+  a = homework_a() if a is None else np.asarray(a, dtype=np.float64)
+  measured = np.asarray(thetas[claim.method], dtype=np.float64)
+  evidence: dict = {"method": claim.method, "experiment": measured, "rtol": THETA_RTOL, "atol": THETA_ATOL}
+  tolerance = f"|claim - theta| <= {THETA_ATOL:g} + {THETA_RTOL:g}*|theta|"
+  try:
+    if claim.is_list:
+      parts = [e.evaluate({"a": a}) for e in claim.expressions]
+      bad = next((i for i, v in enumerate(parts) if v.ndim != 0), None)
+      if bad is not None:
+        raise ExpressionError(f"entry {bad} is not a number (shape {parts[bad].shape})")
+      value = np.array([float(v) for v in parts])
+    else:
+      value = claim.expressions[0].evaluate({"a": a})
+  except ExpressionError as e:
+    summary = f"could not be evaluated: {e.reason}"
+    return ItemResult(claim.key, False, claim.claim, summary, [f"experiment: theta = {_fmt(measured)}"], evidence)
+  evidence["claim_value"] = value
+  details = [f"claim:      theta = {_fmt(value)}", f"experiment: theta = {_fmt(measured)}"]
+  if value.shape != measured.shape:
+    summary = f"the claim has shape {value.shape}; theta has shape {measured.shape}"
+    return ItemResult(claim.key, False, claim.claim, summary, details, evidence)
+  diff = np.abs(value - measured)
+  ok = np.isfinite(value) & (diff <= THETA_ATOL + THETA_RTOL * np.abs(measured))
+  evidence["max_abs_difference"] = float(np.max(diff))
+  if ok.all():
+    summary = f"equals the experiment's converged theta {_fmt(measured)} ({tolerance}; largest difference {np.max(diff):.2g})"
+    return ItemResult(claim.key, True, claim.claim, summary, [], evidence)
+  wrong = [int(i) for i in np.flatnonzero(~ok)]
+  evidence["wrong_coordinates"] = wrong
+  summary = f"differs from the experiment in coordinate{'s' if len(wrong) > 1 else ''} {', '.join(map(str, wrong))} ({tolerance})"
+  return ItemResult(claim.key, False, claim.claim, summary, details, evidence)
+
+
+# ---------------------------------------------------------------------------------------------
+# Q5
+
+
+@functools.lru_cache(maxsize=64)
+def _measure(paradigm: str, n: int, p: int) -> tuple[int, int]:
+  from jaxopt_hw.distributed.accounting import measure
+
+  count = measure(paradigm, n, p)
+  return int(count.messages), int(count.message_size)
+
+
+def q5_points(paradigm: str, points: Sequence[tuple[int, int]] = Q5_POINTS) -> list[tuple[int, int]]:
+  """The (n, p) of ``points`` this process has devices for (n workers, plus 1 for the server)."""
+  import jax
+
+  devices = len(jax.devices())
+  extra = 1 if paradigm == "parameter_server" else 0
+  usable = [(n, p) for n, p in points if n + extra <= devices]
+  if not usable:
+    need = min(n for n, _ in points) + extra
+    raise UserInputError(
+        f"q5.{paradigm}: grading needs at least {need} devices, this process has {devices}; "
+        "`jaxopt-hw check` emulates 16 CPU devices, or call jaxopt_hw.platform.configure() before JAX starts"
+    )
+  return usable
+
+
+def grade_messages(
+    claim: MessageClaim,
+    *,
+    points: Sequence[tuple[int, int]] | None = None,
+    measure: Callable[[str, int, int], tuple[int, int]] | None = None,
+) -> ItemResult:
+  """Grade a Q5 claim against the message counts measured from the compiled paradigm.
+
+  ``measure(paradigm, n, p) -> (messages, message_size)`` overrides the measurement (for tests).
+  """
+  measure = measure or _measure
+  points = q5_points(claim.paradigm) if points is None else list(points)
+  rows = []
+  first_bad = None
+  for n, p in points:
+    measured = measure(claim.paradigm, n, p)
+    row: dict = {"n": n, "p": p, "measured_messages": measured[0], "measured_message_size": measured[1]}
+    for key, expression, truth in (("messages", claim.messages, measured[0]), ("message_size", claim.message_size, measured[1])):
+      try:
+        value = expression.evaluate({"n": float(n), "p": float(p)})
+        value = float(value) if value.ndim == 0 else value
+      except ExpressionError as e:
+        value = f"error: {e.reason}"
+      row[f"claim_{key}"] = value
+      ok = isinstance(value, float) and math.isfinite(value) and abs(value - truth) <= 1e-9 * max(1.0, abs(truth))
+      if not ok and first_bad is None:
+        first_bad = (key, n, p, value, truth)
+    rows.append(row)
+  shown = ", ".join(f"(n={n}, p={p})" for n, p in points)
+  evidence = {"paradigm": claim.paradigm, "points": rows}
+  if first_bad is None:
+    summary = f"messages and message_size equal the counts measured from the compiled program at {shown}"
+    return ItemResult(claim.key, True, claim.claim, summary, [], evidence)
+  key, n, p, value, truth = first_bad
+  evidence["counterexample"] = {"item": key, "n": n, "p": p, "claim": value, "measured": truth}
+  claim_text = f"{value:.6g}" if isinstance(value, float) else (f"shape {np.shape(value)}" if isinstance(value, np.ndarray) else str(value))
+  summary = f"{key} differs at n={n}, p={p}: claim {claim_text}, measured {truth}"
+  details = [f"n={r['n']:<2} p={r['p']:<3} messages: claim {_cell(r['claim_messages'])}, measured {r['measured_messages']}; "
+             f"message_size: claim {_cell(r['claim_message_size'])}, measured {r['measured_message_size']}" for r in rows]
+  return ItemResult(claim.key, False, claim.claim, summary, details, evidence)
+
+
+def _cell(value) -> str:
+  if isinstance(value, float):
+    return f"{value:.6g}"
+  if isinstance(value, np.ndarray):
+    return f"shape {value.shape}"
+  return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sheets
+
+
+def grade_claim(claim: Claim, *, trials: int = DEFAULT_TRIALS, seed: int = 0) -> ItemResult:
+  """Grade one claim of any question."""
+  if isinstance(claim, UpdateClaim):
+    return grade_update(claim, trials=trials, seed=seed)
+  if isinstance(claim, ThetaClaim):
+    return grade_theta(claim)
+  return grade_messages(claim)
+
+
+def grade_sheet(sheet: Sheet, *, trials: int = DEFAULT_TRIALS, seed: int = 0, claims: Iterable[Claim] | None = None) -> Report:
+  """Grade every claim of ``sheet``."""
+  claims = sheet.claims if claims is None else tuple(claims)
+  return Report([grade_claim(c, trials=trials, seed=seed) for c in claims], sheet.source, sheet.title)
