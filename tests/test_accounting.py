@@ -317,3 +317,33 @@ def test_metadata_strings_do_not_confuse_the_parser():
 def test_parse_shape_counts_elements_and_bytes():
   s = acc.parse_shape("(f32[4,2]{1,0}, bf16[3], pred[], s64[2,2,2])")
   assert s.elements == 8 + 3 + 1 + 8 and s.bytes == 32 + 6 + 1 + 64
+
+
+# ---------------------------------------------------------------------------------------------
+# The Q5 study and its config.
+
+
+def test_q5_config_file_is_valid():
+  from pathlib import Path
+
+  from jaxopt_hw import config as cfg
+  from jaxopt_hw.studies import q5
+
+  (spec,) = cfg.read_specs([str(Path(__file__).resolve().parent.parent / "configs" / "hw2_q5.toml")], ["q5"])
+  config = cfg.load(q5.Config, spec.settings, prefix="q5")
+  assert spec.experiment == "q5" and config.p % config.n == 0  # the homework's p is divisible by n
+
+
+def test_q5_study_reports_measured_entries_per_paradigm(tmp_path):
+  from jaxopt_hw.runner import run_study
+
+  result = run_study("q5", {"n": 4, "p": 1000, "extra_n": [2], "extra_p": [10], "curve_n": [2, 4]}, tmp_path, show_progress=False)
+  for paradigm in ("all_to_all", "parameter_server", "ring_allreduce"):
+    entries = {(e["n"], e["p"]): e for e in result.results[paradigm]}
+    assert set(entries) == {(2, 10), (2, 1000), (4, 10), (4, 1000)}
+    for (n, p), e in entries.items():
+      messages, size, per_worker = definition(paradigm, n, p)
+      assert (e["messages"], e["message_size"], e["bytes_per_worker"]) == (messages, size, per_worker * F32)
+  assert result.results["formulas_match_measured"] is True
+  assert result.markdown.startswith("## Q5") and "| ring all-reduce | 2n(n−1) | 24 | p/n | 250 |" in result.markdown
+  assert (tmp_path / "q5_bytes_per_worker.png").stat().st_size > 0

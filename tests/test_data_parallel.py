@@ -105,3 +105,34 @@ def test_steepest_descent_trains_identically_data_parallel(problem, norm):
   got = dp.train_data_parallel(model, x, y, steepest_descent(0.1, norm), paradigm="ring_allreduce", n=4, steps=STEPS)
   assert ref.losses[-1] < ref.losses[0]
   assert dp.max_param_difference(got.params, ref.params) < 1e-10
+
+
+def test_data_parallel_config_file_is_valid():
+  from pathlib import Path
+
+  from jaxopt_hw import config as cfg
+  from jaxopt_hw.studies import data_parallel as study
+
+  (spec,) = cfg.read_specs([str(Path(__file__).resolve().parent.parent / "configs" / "data_parallel.toml")], ["data_parallel"])
+  config = cfg.load(study.Config, spec.settings, prefix="data_parallel")
+  assert spec.experiment == "data_parallel" and config.batch % config.n == 0
+
+
+def test_data_parallel_study_reports_curves_equal_to_one_device(tmp_path):
+  from jaxopt_hw.runner import run_study
+
+  settings = {"n": 2, "steps": 5, "batch": 8, "features": 3, "hidden": [4], "paradigms": ["ring_allreduce", "parameter_server"], "dtype": "float64"}
+  result = run_study("data_parallel", settings, tmp_path, show_progress=False)
+  reference = result.results["single_device"]["losses"]
+  for name in ("ring_allreduce", "parameter_server"):
+    r = result.results[name]
+    assert len(r["losses"]) == 5 and r["max_abs_param_diff_vs_single_device"] < 1e-12
+    np.testing.assert_allclose(r["losses"], reference, rtol=1e-12)
+  assert (tmp_path / "data_parallel_loss.png").stat().st_size > 0
+
+
+def test_data_parallel_study_refuses_a_batch_that_does_not_split(tmp_path):
+  from jaxopt_hw.runner import run_study
+
+  with pytest.raises(UserInputError, match="data_parallel.batch: 10 is not allowed with n = 4"):
+    run_study("data_parallel", {"n": 4, "batch": 10, "steps": 1}, tmp_path, show_progress=False)

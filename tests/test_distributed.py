@@ -177,3 +177,12 @@ def test_unknown_paradigm_gets_a_suggestion():
     dist.mean_fn("ring_all_reduce")
   with pytest.raises(UserInputError, match="allowed: all_to_all, parameter_server, ring_allreduce, pmean"):
     dist.aggregate("gossip", jnp.zeros((2, 3), jnp.float32))
+
+
+def test_too_few_accelerators_fall_back_to_emulated_cpu_devices():
+  from jaxopt_hw.distributed.mesh import pick_devices
+
+  gpu, cpu = ["gpu0"], [f"cpu{i}" for i in range(16)]
+  assert pick_devices(4, gpu, cpu) == cpu  # one GPU, 4 workers: the emulated CPU devices
+  assert pick_devices(1, gpu, cpu) == gpu  # enough accelerators: use them
+  assert pick_devices(20, gpu, cpu) == gpu  # neither suffices: the caller reports the default backend

@@ -80,7 +80,7 @@ def run_point(paradigm: str, n: int, p: int, dtype: str, repeats: int, devices) 
       "byte_ratio": count.bytes_per_worker / count.optimal_bytes_per_worker if count.optimal_bytes_per_worker else None,
       "messages": count.messages,
       "message_size": count.message_size,
-      "dtype": str(np.dtype(dtype)),
+      "dtype": str(jnp.dtype(dtype)),
   }
 
 
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
   import numpy as np
 
   devices = jax.devices(args.platform) if args.platform else jax.devices()
-  itemsize = np.dtype(jax.numpy.dtype(args.dtype)).itemsize
+  itemsize = jax.numpy.dtype(args.dtype).itemsize
   rows, skipped = [], []
   for n in args.n:
     for log2 in range(args.min_log2, args.max_log2 + 1, args.step_log2):

@@ -509,15 +509,17 @@ def _describe(c: Collective) -> str:
 
 def count_from_text(hlo_text: str, paradigm: str, n: int, p: int, dtype: str = "float32") -> MessageCount:
   """A :class:`MessageCount` from the HLO text of ``paradigm`` compiled for ``n`` workers."""
+  import jax.numpy as jnp
+
   traffic = count_messages(hlo_text)
   sizes = traffic.message_sizes()
   sent = traffic.bytes_sent()
-  itemsize = np.dtype(dtype).itemsize
+  itemsize = jnp.dtype(dtype).itemsize
   return MessageCount(
       paradigm=paradigm,
       n=n,
       p=p,
-      dtype=str(np.dtype(dtype)),
+      dtype=str(jnp.dtype(dtype)),
       messages=traffic.messages,
       message_size=max(sizes, default=0),
       message_sizes=sizes,
@@ -555,7 +557,7 @@ def compile_paradigm(paradigm: str, n: int, p: int, dtype: str = "float32", *, u
     raise UserInputError(f"p: {p!r} is not a valid number of parameters; allowed: an integer >= 1")
   mesh = agg.mesh_for(paradigm, n, AXIS, devices=devices)
   devices = agg.num_devices(paradigm, n)
-  local = jax.ShapeDtypeStruct((devices, int(p)), np.dtype(dtype), sharding=NamedSharding(mesh, P(AXIS)))
+  local = jax.ShapeDtypeStruct((devices, int(p)), jax.numpy.dtype(dtype), sharding=NamedSharding(mesh, P(AXIS)))
 
   if paradigm == "parameter_server":
     optimizer = optax.sgd(0.1)

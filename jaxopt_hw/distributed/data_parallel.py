@@ -177,7 +177,9 @@ def train_data_parallel(
           check_vma=False,
       )
   )
-  sharded = NamedSharding(mesh, P(axis_name))
+  sharded, replicated = NamedSharding(mesh, P(axis_name)), NamedSharding(mesh, P())
+  params = jax.device_put(params, replicated)
+  opt_state = jax.device_put(opt_state, sharded if server else replicated)
   params, opt_state, losses = run(params, opt_state, jax.device_put(x, sharded), jax.device_put(y, sharded))
   losses = np.asarray(losses)[:n].mean(axis=0)
   if server:

@@ -30,9 +30,30 @@ def check_workers(n, field: str = "n") -> int:
   return int(n)
 
 
+def pick_devices(needed: int, default: list, cpu: list) -> list:
+  """The default backend's devices when there are ``needed`` of them, else the (emulated) CPU
+  devices when there are enough of those, else the default ones (and the caller reports too few).
+
+  So on a machine with one GPU, 4 workers run on 4 emulated CPU devices instead of failing.
+  """
+  if len(default) >= needed or len(cpu) < needed:
+    return default
+  return cpu
+
+
 def require_devices(needed: int, *, what: str, field: str = "n", devices=None) -> list:
-  """The first ``needed`` devices, or a one-line :class:`UserInputError` that says how to get more."""
-  devices = list(jax.devices() if devices is None else devices)
+  """The first ``needed`` devices, or a one-line :class:`UserInputError` that says how to get more.
+
+  Without ``devices``, the default backend's devices are used when there are enough, else the CPU
+  devices (see :func:`pick_devices`).
+  """
+  if devices is None:
+    try:
+      cpu = jax.devices("cpu")
+    except RuntimeError:
+      cpu = []
+    devices = pick_devices(needed, jax.devices(), cpu)
+  devices = list(devices)
   if needed > len(devices):
     kind = devices[0].platform.upper() if devices else "no"
     raise UserInputError(f"{field}: {what} need {needed} devices but only {len(devices)} {kind} device(s) exist; {EMULATION_HINT}")

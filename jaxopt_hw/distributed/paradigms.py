@@ -108,6 +108,7 @@ def aggregate(name: str, per_worker, *, axis_name: str = mesh_lib.AXIS, include_
   if uses_server(name):
     # The server has no data of its own: its input row is zeros and is ignored.
     per_worker = jax.tree.map(lambda a: jnp.concatenate([a, jnp.zeros_like(a[:1])]), per_worker)
+  per_worker = jax.device_put(per_worker, jax.sharding.NamedSharding(mesh, P(axis_name)))
   out = _compiled_aggregate(name, n, axis_name, mesh)(per_worker)
   if uses_server(name) and not include_server:
     out = jax.tree.map(lambda a: a[:n], out)

@@ -1,0 +1,127 @@
+"""Data-parallel training with each paradigm: the loss curves, and the distance to one device.
+
+A small flax ``nnx`` MLP is trained on a synthetic regression batch split over n workers, with the
+gradients averaged by each paradigm and the step taken by an optax transform. Every paradigm must
+reproduce single-device full-batch training; the report shows the loss curves (they lie on top of
+each other), the largest weight difference from the single-device run, and what one step sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jaxopt_hw import config as cfg
+from jaxopt_hw.report import markdown_table
+
+NAME = "data_parallel"
+TITLE = "Data-parallel training with each aggregation paradigm"
+DESCRIPTION = "train a flax MLP data-parallel with all-to-all, parameter server, ring all-reduce and pmean; compare with one device"
+
+ALL = ("all_to_all", "parameter_server", "ring_allreduce", "pmean")
+OPTIMIZERS = ("sgd", "adam", "steepest")
+
+
+@dataclass(frozen=True)
+class Config:
+  n: int = field(default=4, metadata=cfg.in_range(1, 15))
+  paradigms: tuple[str, ...] = field(default=ALL, metadata=cfg.each_one_of(*ALL))
+  steps: int = field(default=200, metadata=cfg.positive())
+  batch: int = field(default=64, metadata=cfg.positive())
+  features: int = field(default=8, metadata=cfg.positive())
+  hidden: tuple[int, ...] = field(default=(32,), metadata=cfg.each_positive())
+  outputs: int = field(default=1, metadata=cfg.positive())
+  optimizer: str = field(default="sgd", metadata=cfg.one_of(*OPTIMIZERS))
+  learning_rate: float = field(default=0.1, metadata=cfg.positive())
+  #: The norm of steepest descent (used when optimizer = "steepest").
+  norm: str = "l2"
+  dtype: str = field(default="float32", metadata=cfg.one_of("float32", "float64"))
+  seed: int = field(default=0, metadata=cfg.at_least(0))
+
+
+def make_optimizer(config: Config):
+  """The optax transform named by the config."""
+  import optax
+
+  from jaxopt_hw.errors import UserInputError
+
+  if config.optimizer == "sgd":
+    return optax.sgd(config.learning_rate)
+  if config.optimizer == "adam":
+    return optax.adam(config.learning_rate)
+  try:
+    from jaxopt_hw.transforms.steepest import steepest_descent
+  except ImportError:
+    raise UserInputError("data_parallel.optimizer: 'steepest' needs jaxopt_hw.transforms.steepest, which this installation lacks; allowed here: sgd, adam") from None
+  return steepest_descent(config.learning_rate, config.norm)
+
+
+def run(config: Config, ctx):
+  import jax
+  import jax.numpy as jnp
+  from flax import nnx
+
+  from jaxopt_hw.distributed import accounting
+  from jaxopt_hw.distributed import data_parallel as dp
+  from jaxopt_hw.errors import UserInputError
+  from jaxopt_hw.runner import StudyResult
+
+  if config.batch % config.n:
+    raise UserInputError(f"data_parallel.batch: {config.batch} is not allowed with n = {config.n}; the batch must split into n equal shards (a multiple of {config.n})")
+  dtype = jnp.dtype(config.dtype)
+  x, y = dp.regression_data(jax.random.key(config.seed), config.batch, config.features, config.outputs, dtype)
+  model = dp.MLP((config.features, *config.hidden, config.outputs), rngs=nnx.Rngs(config.seed + 1), dtype=dtype)
+  p = dp.num_params(model)
+  optimizer = make_optimizer(config)
+  runs = {}
+  with ctx.progress(len(config.paradigms) + 1, "training") as bar:
+    reference = dp.train_single_device(model, x, y, optimizer, steps=config.steps)
+    bar.update(1)
+    for name in config.paradigms:
+      runs[name] = dp.train_data_parallel(model, x, y, optimizer, paradigm=name, n=config.n, steps=config.steps)
+      bar.update(1)
+
+  rows, results = [], {"single_device": {"losses": reference.losses.tolist()}}
+  for name, result in runs.items():
+    diff = dp.max_param_difference(result.params, reference.params)
+    count = accounting.measure(name, config.n, p, config.dtype)
+    results[name] = {
+        "losses": result.losses.tolist(),
+        "final_loss": float(result.losses[-1]),
+        "max_abs_param_diff_vs_single_device": diff,
+        "messages_per_step": count.messages,
+        "message_size": count.message_size,
+        "bytes_per_worker_per_step": count.bytes_per_worker,
+    }
+    rows.append([name, f"{result.losses[0]:.4g}", f"{result.losses[-1]:.4g}", f"{diff:.2e}", count.messages, f"{count.message_size:,}", f"{count.bytes_per_worker:,}"])
+  rows.append(["one device, full batch", f"{reference.losses[0]:.4g}", f"{reference.losses[-1]:.4g}", "—", 0, "—", 0])
+  figure = _plot(ctx, runs, reference, config)
+  opt = f"steepest descent ({config.norm})" if config.optimizer == "steepest" else config.optimizer
+  markdown = "\n\n".join([
+      f"## {TITLE}",
+      f"An MLP {(config.features, *config.hidden, config.outputs)} ({p:,} {config.dtype} parameters) trained for {config.steps} steps with {opt}, learning rate {config.learning_rate}, "
+      f"on a batch of {config.batch} split over n = {config.n} workers; gradients averaged by each paradigm. "
+      f"The reference is the same optimizer on one device with the full batch. Rounding of {config.dtype} is ~{float(jnp.finfo(dtype).eps):.0e}.",
+      markdown_table(["paradigm", "loss at step 0", f"loss after {config.steps} steps", "largest weight difference from one device", "messages per step", "message size", "bytes sent per worker per step"], rows),
+      f"![loss curves]({figure})",
+  ])
+  results["config"] = {"n": config.n, "params": p, "steps": config.steps}
+  return StudyResult(results=results, markdown=markdown, seeds=[config.seed])
+
+
+def _plot(ctx, runs, reference, config) -> str:
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots(figsize=(6, 4))
+  styles = ["-", "--", "-.", ":"]
+  for k, (name, result) in enumerate(runs.items()):
+    ax.plot(result.losses, styles[k % len(styles)], linewidth=2, label=f"{name} (n={config.n})")
+  ax.plot(reference.losses, color="black", linewidth=0.8, label="one device")
+  ax.set_yscale("log")
+  ax.set_xlabel("step")
+  ax.set_ylabel("full-batch loss")
+  ax.grid(True, alpha=0.3)
+  ax.legend()
+  return ctx.save_figure("data_parallel_loss", fig)
