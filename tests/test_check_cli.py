@@ -123,6 +123,13 @@ def test_malformed_sheet_exits_2_naming_the_item(tmp_path, capsys):
   assert err == f"error: q1.penalty: 'l5' is not valid; norms: l2, linf, l1, lp, mahalanobis, spectral\n"
 
 
+def test_a_packaged_sheet_is_found_by_name_from_any_folder(tmp_path, monkeypatch):
+  from jaxopt_hw.check import sheet
+
+  monkeypatch.chdir(tmp_path)
+  assert sheet.load("answers_example").title == sheet.load(EXAMPLE).title == "HW2 reference answers"
+
+
 def test_huge_sheet_file_is_refused_before_it_is_read(tmp_path, capsys):
   big = tmp_path / "big.toml"
   big.write_text("# " + "x" * 2_000_000 + "\n")

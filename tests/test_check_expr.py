@@ -157,6 +157,18 @@ def test_hostile_input_is_refused_quickly_without_side_effects(text, message, tm
   assert list(tmp_path.iterdir()) == []  # nothing created (e.g. no PWNED)
 
 
+# A 240 x 4096 matrix (983,040 entries, under MAX_ELEMENTS) built from a short literal, then reused.
+COSTLY = "sum([" + ",".join(["[1]"] * 240) + "] * ones(4096) * 1 * 1)"
+
+
+def test_expensive_expression_is_stopped_by_the_work_budget_before_it_runs_long():
+  assert len(COSTLY) < expr.MAX_LENGTH
+  start = time.perf_counter()
+  with pytest.raises(expr.ExpressionTooCostly, match=r"takes more than 2000000 operations"):
+    evaluate(COSTLY)
+  assert time.perf_counter() - start < HANG_GUARD_S
+
+
 def test_refusal_names_the_token_and_its_position():
   with pytest.raises(ExpressionError) as info:
     parse("-alpha * g.T", variables=("g", "alpha"))

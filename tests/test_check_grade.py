@@ -261,6 +261,14 @@ def test_q5_grading_uses_the_given_measurement():
   assert calls == [("all_to_all", 2, 4), ("all_to_all", 3, 9)]
 
 
+def test_too_costly_claim_is_refused_as_a_whole_not_graded():
+  # A 240 x 4096 matrix (under the size limit) built from a short literal, then reused twice.
+  costly = "sum([" + ",".join(["[1]"] * 240) + "] * ones(4096) * 1 * 1)"
+  claim = sheet.message_claim("all_to_all", costly, "p")
+  with pytest.raises(UserInputError, match=r"^q5\.all_to_all\.messages: evaluating the expression takes more than"):
+    grade.grade_messages(claim, points=[(2, 4)], measure=lambda *a: (2, 4))
+
+
 def test_q5_needs_enough_devices(monkeypatch):
   import jax
 

@@ -18,7 +18,8 @@ starting with ``_``) is refused with an :class:`ExpressionError` that names the 
 its 1-based position. Work is bounded: at most :data:`MAX_LENGTH` characters, nesting at most
 :data:`MAX_DEPTH` deep, a constant exponent at most :data:`MAX_EXPONENT` in magnitude (so
 ``9**9**9`` is refused while parsing, not computed), arrays of at most 2 dimensions and
-:data:`MAX_ELEMENTS` entries (checked before each operation allocates).
+:data:`MAX_ELEMENTS` entries, and at most :data:`MAX_WORK` operations per evaluation (each charged
+before it is done).
 
 Values are NumPy float64 arrays (0-d for scalars): evaluation is deterministic, needs no compilation
 and does not depend on JAX's x64 flag. Division by zero and the like give inf/nan (no warning); the
@@ -51,6 +52,8 @@ MAX_DEPTH = 32
 MAX_EXPONENT = 64
 #: Largest number of entries of any value (checked before it is computed).
 MAX_ELEMENTS = 1_000_000
+#: Most operations (entries produced, multiply-adds) one evaluation may do; answers need < 10**4.
+MAX_WORK = 2_000_000
 #: Longest vector ``ones(k)`` makes.
 MAX_ONES = 4096
 
@@ -93,6 +96,13 @@ class ExpressionError(UserInputError):
   def for_field(self, field: str) -> ExpressionError:
     """The same error, its message starting with ``field`` (e.g. ``q1.penalty.l2``)."""
     return ExpressionError(self.reason, self.position, self.token, field)
+
+
+class ExpressionTooCostly(ExpressionError):
+  """An expression whose evaluation would exceed :data:`MAX_WORK`: refused as a whole, not graded."""
+
+  def for_field(self, field: str) -> ExpressionTooCostly:
+    return ExpressionTooCostly(self.reason, self.position, self.token, field)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,75 +580,102 @@ def _check_size(shape: tuple[int, ...], node: Node, what: str) -> None:
     raise ExpressionError(f"{what} at position {node.position} would have shape {shape}; at most {MAX_ELEMENTS} entries are allowed", node.position)
 
 
-def _broadcast(node: Node, what: str, *shapes) -> None:
-  try:
-    shape = np.broadcast_shapes(*shapes)
-  except ValueError:
-    raise ExpressionError(
-        f"shapes {' and '.join(str(s) for s in shapes)} do not match for {what} at position {node.position}", node.position
-    ) from None
-  _check_size(shape, node, what)
+_LINEAR_ALGEBRA = frozenset({"polar", "nuclear", "opnorm", "inv", "solve"})
+
+
+class _Evaluator:
+  """Walks the tree; charges every operation (entries produced, multiply-adds) against MAX_WORK
+  before doing it, so no expression can make evaluation slow."""
+
+  def __init__(self, env: Mapping[str, np.ndarray]):
+    self.env = env
+    self.work = 0
+
+  def charge(self, amount: int, node: Node) -> None:
+    self.work += amount
+    if self.work > MAX_WORK:
+      raise ExpressionTooCostly(
+          f"evaluating the expression takes more than {MAX_WORK} operations (at position {node.position}); "
+          "answers need far less",
+          node.position,
+      )
+
+  def broadcast(self, node: Node, what: str, *shapes) -> None:
+    try:
+      shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+      raise ExpressionError(
+          f"shapes {' and '.join(str(s) for s in shapes)} do not match for {what} at position {node.position}", node.position
+      ) from None
+    _check_size(shape, node, what)
+    self.charge(math.prod(shape), node)
+
+  def matmul(self, node: Node, left, right, compute: bool = True):
+    if left.ndim == 0 or right.ndim == 0:
+      raise ExpressionError(f"matrix product at position {node.position} needs vectors or matrices, got shapes {left.shape} and {right.shape}", node.position)
+    if left.shape[-1] != right.shape[0]:
+      raise ExpressionError(f"shapes {left.shape} and {right.shape} do not match for the matrix product at position {node.position}", node.position)
+    out_shape = left.shape[:-1] + right.shape[1:]
+    _check_size(out_shape, node, "the matrix product")
+    self.charge(math.prod(out_shape) * left.shape[-1], node)
+    return left @ right if compute else None
+
+  def __call__(self, node: Node) -> np.ndarray:
+    if isinstance(node, Number):
+      return np.asarray(node.value, dtype=np.float64)
+    if isinstance(node, Variable):
+      return self.env[node.name]
+    if isinstance(node, Unary):
+      value = self(node.operand)
+      self.charge(value.size, node)
+      return -value if node.op == "-" else value
+    if isinstance(node, Binary):
+      left, right = self(node.left), self(node.right)
+      if node.op == "@":
+        return self.matmul(node, left, right)
+      self.broadcast(node, f"'{node.op}'", left.shape, right.shape)
+      if node.op == "+":
+        return left + right
+      if node.op == "-":
+        return left - right
+      if node.op == "*":
+        return left * right
+      if node.op == "/":
+        return left / right
+      return left**right
+    if isinstance(node, Literal):
+      items = [self(item) for item in node.items]
+      shapes = {item.shape for item in items}
+      if len(shapes) != 1:
+        raise ExpressionError(f"the entries of the vector at position {node.position} have different shapes {sorted(shapes)}", node.position)
+      shape = (len(items), *items[0].shape)
+      _check_size(shape, node, "the vector")
+      self.charge(math.prod(shape), node)
+      return np.stack(items).astype(np.float64)
+    assert isinstance(node, Call)
+    args = [self(a) for a in node.args]
+    if node.name == "ones" and not _uses_variables(node.args[0]) and args[0].ndim == 0:
+      k = float(args[0])
+      if k != int(k) or not 1 <= k <= MAX_ONES:
+        raise ExpressionError(f"ones({k:g}) at position {node.position}: k must be a whole number from 1 to {MAX_ONES}", node.position, "ones")
+      self.charge(int(k), node)
+      return np.ones(int(k), dtype=np.float64)
+    if node.name in _ELEMENTWISE and len(args) > 1:
+      self.broadcast(node, f"{node.name}()", *(a.shape for a in args))
+    if node.name in ("matmul", "solve"):
+      self.matmul(node, *args, compute=False)
+    if node.name in _LINEAR_ALGEBRA:
+      self.charge(args[0].size * min(args[0].shape or (1,)), node)  # an SVD or LU: m*n*min(m, n)
+    self.charge(sum(a.size for a in args), node)
+    try:
+      out = FUNCTIONS[node.name].fn(*args)
+    except (ValueError, np.linalg.LinAlgError) as e:
+      raise ExpressionError(f"{node.name}() at position {node.position} failed: {e}", node.position, node.name) from None
+    return np.asarray(out, dtype=np.float64)
 
 
 def _evaluate(node: Node, env: Mapping[str, np.ndarray]) -> np.ndarray:
-  if isinstance(node, Number):
-    return np.asarray(node.value, dtype=np.float64)
-  if isinstance(node, Variable):
-    return env[node.name]
-  if isinstance(node, Unary):
-    value = _evaluate(node.operand, env)
-    return -value if node.op == "-" else value
-  if isinstance(node, Binary):
-    left, right = _evaluate(node.left, env), _evaluate(node.right, env)
-    if node.op == "@":
-      return _matmul(node, left, right)
-    _broadcast(node, f"'{node.op}'", left.shape, right.shape)
-    if node.op == "+":
-      return left + right
-    if node.op == "-":
-      return left - right
-    if node.op == "*":
-      return left * right
-    if node.op == "/":
-      return left / right
-    return left**right
-  if isinstance(node, Literal):
-    items = [_evaluate(item, env) for item in node.items]
-    shapes = {item.shape for item in items}
-    if len(shapes) != 1:
-      raise ExpressionError(f"the entries of the vector at position {node.position} have different shapes {sorted(shapes)}", node.position)
-    _check_size((len(items), *items[0].shape), node, "the vector")
-    return np.stack(items).astype(np.float64)
-  assert isinstance(node, Call)
-  args = [_evaluate(a, env) for a in node.args]
-  if node.name == "ones" and not _uses_variables(node.args[0]) and args[0].ndim == 0:
-    k = float(args[0])
-    if k != int(k) or not 1 <= k <= MAX_ONES:
-      raise ExpressionError(f"ones({k:g}) at position {node.position}: k must be a whole number from 1 to {MAX_ONES}", node.position, "ones")
-    return np.ones(int(k), dtype=np.float64)
-  if node.name in _ELEMENTWISE and len(args) > 1:
-    _broadcast(node, f"{node.name}()", *(a.shape for a in args))
-  if node.name in ("matmul", "solve"):
-    _matmul(node, *args, compute=False)
-  try:
-    out = FUNCTIONS[node.name].fn(*args)
-  except (ValueError, np.linalg.LinAlgError) as e:
-    raise ExpressionError(f"{node.name}() at position {node.position} failed: {e}", node.position, node.name) from None
-  return np.asarray(out, dtype=np.float64)
-
-
-def _matmul(node: Node, left, right, compute: bool = True):
-  if left.ndim == 0 or right.ndim == 0:
-    raise ExpressionError(f"matrix product at position {node.position} needs vectors or matrices, got shapes {left.shape} and {right.shape}", node.position)
-  inner_l = left.shape[-1]
-  inner_r = right.shape[0]
-  if inner_l != inner_r:
-    raise ExpressionError(f"shapes {left.shape} and {right.shape} do not match for the matrix product at position {node.position}", node.position)
-  out_shape = left.shape[:-1] + right.shape[1:]
-  _check_size(out_shape, node, "the matrix product")
-  if math.prod(out_shape) * inner_l > 100 * MAX_ELEMENTS:
-    raise ExpressionError(f"the matrix product at position {node.position} is too large", node.position)
-  return left @ right if compute else None
+  return _Evaluator(env)(node)
 
 
 @dataclass(frozen=True)

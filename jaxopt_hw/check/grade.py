@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from jaxopt_hw.check.expr import ExpressionError
+from jaxopt_hw.check.expr import ExpressionError, ExpressionTooCostly
 from jaxopt_hw.check.sheet import Claim, MessageClaim, Sheet, ThetaClaim, UpdateClaim
 from jaxopt_hw.errors import UserInputError
 
@@ -273,6 +273,8 @@ def _q1_verdict(claim: UpdateClaim, case: Q1Case, ref: _Reference) -> dict:
   out: dict = {"case": case}
   try:
     u = claim.expression.evaluate(case.env())
+  except ExpressionTooCostly as e:
+    raise e.for_field(claim.key) from None
   except ExpressionError as e:
     out.update(ok=False, reason=f"could not be evaluated: {e.reason}")
     return out
@@ -394,6 +396,8 @@ def grade_theta(claim: ThetaClaim, *, thetas: dict | None = None, a=None) -> Ite
       value = np.array([float(v) for v in parts])
     else:
       value = claim.expressions[0].evaluate({"a": a})
+  except ExpressionTooCostly as e:
+    raise e.for_field(claim.key) from None
   except ExpressionError as e:
     summary = f"could not be evaluated: {e.reason}"
     return ItemResult(claim.key, False, claim.claim, summary, [f"experiment: theta = {_fmt(measured)}"], evidence)
@@ -430,7 +434,12 @@ def q5_points(paradigm: str, points: Sequence[tuple[int, int]] = Q5_POINTS) -> l
   """The (n, p) of ``points`` this process has devices for (n workers, plus 1 for the server)."""
   import jax
 
-  devices = len(jax.devices())
+  # measure() runs on the default backend when it has enough devices, else on (emulated) CPU ones.
+  try:
+    cpu = len(jax.devices("cpu"))
+  except RuntimeError:
+    cpu = 0
+  devices = max(len(jax.devices()), cpu)
   extra = 1 if paradigm == "parameter_server" else 0
   usable = [(n, p) for n, p in points if n + extra <= devices]
   if not usable:
@@ -463,6 +472,8 @@ def grade_messages(
       try:
         value = expression.evaluate({"n": float(n), "p": float(p)})
         value = float(value) if value.ndim == 0 else value
+      except ExpressionTooCostly as e:
+        raise e.for_field(f"{claim.key}.{key}") from None
       except ExpressionError as e:
         value = f"error: {e.reason}"
       row[f"claim_{key}"] = value

@@ -269,9 +269,25 @@ def loads(text: str, source: str = "<sheet>") -> Sheet:
   return parse_sheet(data, source)
 
 
+def _packaged(name: str) -> Path | None:
+  """A sheet shipped in the package's configs (e.g. ``answers_example``), or None."""
+  from importlib import resources
+
+  name = name if name.endswith(".toml") else name + ".toml"
+  try:
+    folder = resources.files("jaxopt_hw.configs")
+  except ModuleNotFoundError:  # a source checkout that is not installed
+    folder = Path(__file__).resolve().parents[2] / "configs"
+  candidate = folder / name
+  return Path(str(candidate)) if candidate.is_file() else None
+
+
 def load(path) -> Sheet:
-  """Read and parse the sheet at ``path``."""
+  """Read and parse the sheet at ``path`` (a file, or the name of a sheet shipped in the package,
+  such as ``answers_example``)."""
   path = Path(path)
+  if not path.is_file() and path.name == str(path) and _packaged(path.name) is not None:
+    path = _packaged(path.name)
   if not path.is_file():
     raise UserInputError(f"answers: {str(path)!r} is not a file")
   if path.stat().st_size > MAX_SHEET_BYTES:
