@@ -26,6 +26,7 @@ from jaxopt_hw.distributed.paradigms import (
     pmean_mean,
     uses_server,
 )
+from jaxopt_hw.distributed.accounting import MessageCount, count_messages, measure
 from jaxopt_hw.distributed.all_to_all import all_to_all_mean
 from jaxopt_hw.distributed.mesh import AXIS, make_mesh, worker_mesh
 from jaxopt_hw.distributed.parameter_server import parameter_server_mean, parameter_server_update
@@ -35,12 +36,15 @@ __all__ = [
     "AGGREGATORS",
     "AXIS",
     "BASELINE",
+    "MessageCount",
     "PARADIGMS",
     "aggregate",
     "all_to_all_mean",
     "check_paradigm",
+    "count_messages",
     "make_mesh",
     "mean_fn",
+    "measure",
     "mesh_for",
     "num_devices",
     "parameter_server_mean",

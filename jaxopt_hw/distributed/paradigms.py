@@ -1,15 +1,12 @@
 """The paradigms by name, and a host-level ``aggregate`` that runs one on stacked per-worker inputs.
 
-Per-device functions (call them inside :func:`jax.shard_map` or :func:`jax.pmap`):
+Per-device functions (call them inside :func:`jax.shard_map` or :func:`jax.pmap`), by name:
 
-=====================  =========================================  ===================================
-name                   function                                   devices on the axis
-=====================  =========================================  ===================================
-``all_to_all``         :func:`all_to_all.all_to_all_mean`          n
-``parameter_server``   :func:`parameter_server.parameter_server_mean`  n + 1 (the last is the server)
-``ring_allreduce``     :func:`ring.ring_allreduce_mean`            n
-``pmean``              :func:`pmean_mean` (``jax.lax.pmean``)       n
-=====================  =========================================  ===================================
+* ``all_to_all``: :func:`all_to_all.all_to_all_mean`, on an axis of n devices;
+* ``parameter_server``: :func:`parameter_server.parameter_server_mean`, on an axis of n + 1 devices
+  (the last is the server);
+* ``ring_allreduce``: :func:`ring.ring_allreduce_mean`, on an axis of n devices;
+* ``pmean``: :func:`pmean_mean` (``jax.lax.pmean``), on an axis of n devices — the baseline.
 """
 
 from __future__ import annotations
