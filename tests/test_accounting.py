@@ -347,3 +347,43 @@ def test_q5_study_reports_measured_entries_per_paradigm(tmp_path):
   assert result.results["formulas_match_measured"] is True
   assert result.markdown.startswith("## Q5") and "| ring all-reduce | 2n(n−1) | 24 | p/n | 250 |" in result.markdown
   assert (tmp_path / "q5_bytes_per_worker.png").stat().st_size > 0
+
+
+SEND_RECV_LOOP = """\
+HloModule p2p_test, num_partitions=4
+
+%body (state: (u32[], f32[2,2])) -> (u32[], f32[2,2]) {
+  %state = (u32[], f32[2,2]{1,0}) parameter(0)
+  %i = u32[] get-tuple-element(%state), index=0
+  %data = f32[2,2]{1,0} get-tuple-element(%state), index=1
+  %after_all = token[] after-all()
+  %recv_ctx = (f32[2,2]{1,0}, u32[], token[]) recv(%after_all), channel_id=2, frontend_attributes={_xla_send_recv_source_target_pairs={{0,1},{1,2},{2,3}}}
+  %send_ctx = (f32[2,2]{1,0}, u32[], token[]) send(%data, %after_all), channel_id=1, frontend_attributes={_xla_send_recv_source_target_pairs="{{0,1},{1,2},{2,3}}"}
+  %recv_done = (f32[2,2]{1,0}, token[]) recv-done(%recv_ctx), channel_id=2
+  %send_done = token[] send-done(%send_ctx), channel_id=1
+  %got = f32[2,2]{1,0} get-tuple-element(%recv_done), index=0
+  %one = u32[] constant(1)
+  %next = u32[] add(%i, %one)
+  ROOT %out = (u32[], f32[2,2]{1,0}) tuple(%next, %got)
+}
+
+%cond (c: (u32[], f32[2,2])) -> pred[] {
+  %c = (u32[], f32[2,2]{1,0}) parameter(0)
+  %k = u32[] get-tuple-element(%c), index=0
+  %four = u32[] constant(4)
+  ROOT %lt = pred[] compare(%k, %four), direction=LT
+}
+
+ENTRY %main (x: f32[2,2]) -> (u32[], f32[2,2]) {
+  %x = f32[2,2]{1,0} parameter(0)
+  %zero = u32[] constant(0)
+  %init = (u32[], f32[2,2]{1,0}) tuple(%zero, %x)
+  ROOT %w = (u32[], f32[2,2]{1,0}) while(%init), condition=%cond, body=%body, backend_config={"known_trip_count":{"n":"4"}}
+}
+"""
+
+
+def test_send_recv_pairs_count_at_the_send_only():
+  t = acc.count_messages(SEND_RECV_LOOP)
+  assert [(c.kind, c.times, c.messages, c.message_size) for c in t.collectives] == [("send", 4, 3, 4)]
+  assert t.messages == 12 and t.bytes_sent() == {0: 64, 1: 64, 2: 64} and t.exact

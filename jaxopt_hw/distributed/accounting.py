@@ -38,7 +38,13 @@ A group is one entry of ``replica_groups`` (``{{0,1,2,3}}``, the iota form ``[G,
   unroll a loop or not; either way the counts are the same.
 * ``conditional``: only one branch runs; the branch that sends the most messages is counted and the
   result is marked not ``exact``. Calls (``call``, ``fusion``, ``to_apply``, …) count once per call.
-* ``send``/``recv`` are not produced by any paradigm here and are not counted.
+* ``send``/``recv`` (what XLA:GPU's collective-permute decomposer turns a permute in a loop into):
+  each pair of the send's ``_xla_send_recv_source_target_pairs`` frontend attribute is one message of
+  the send's data operand; ``recv``, ``send-done`` and ``recv-done`` carry no count of their own. A
+  send without that attribute counts one message from an unknown device (not ``exact``); host
+  transfers (``is_host_transfer=true``) are not device-to-device messages and are skipped.
+
+The text is read one instruction per line, as XLA prints it (``compiled.as_text()``).
 
 A message is attributed to the device that sends it (its index in the mesh: partition id, or
 replica id for replica-based programs), which gives the bytes each device sends.
@@ -71,6 +77,7 @@ _INSTRUCTION = re.compile(r"^\s+(?:ROOT\s+)?%?([^\s=]+)\s*=\s*(.*)$")
 _OPCODE = re.compile(r"\s*([A-Za-z][\w\-]*)\(")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _TRIP_COUNT = re.compile(r'"known_trip_count"\s*:\s*\{\s*"n"\s*:\s*"?(\d+)"?')
+_SEND_PAIRS = re.compile(r'_xla_send_recv_source_target_pairs\s*=\s*"?(\{(?:\s*\{[\d\s,]*\}\s*,?)*\s*\})')
 
 #: Opcodes that move data between devices (synchronous form; ``<kind>-start`` is the async form).
 COLLECTIVES = ("collective-permute", "all-gather", "reduce-scatter", "all-to-all", "all-reduce", "collective-broadcast")
@@ -319,11 +326,21 @@ def _collective(instruction: Instruction, kind: str, computation: str, module: M
   def send(device, count):
     senders[device] = senders.get(device, 0) + count
 
-  if kind == "collective-permute":
-    pairs = _int_lists(_attribute(instruction.attributes, "source_target_pairs") or "{}")
-    for source, target in (p for p in pairs if len(p) == 2):
-      if source != target:
-        send(source, 1)
+  unattributed = 0
+  if kind in ("collective-permute", "send"):
+    if kind == "send":
+      m = _SEND_PAIRS.search(instruction.raw)
+      pairs = _int_lists(m.group(1)) if m else None
+      data = operand_shapes[:1]
+      size, nbytes = sum(s.elements for s in data), sum(s.bytes for s in data)
+    else:
+      pairs = _int_lists(_attribute(instruction.attributes, "source_target_pairs") or "{}")
+    if pairs is None:
+      unattributed = 1
+    else:
+      for source, target in (p for p in pairs if len(p) == 2):
+        if source != target:
+          send(source, 1)
     message_size, message_bytes = size, nbytes
   else:
     groups = parse_replica_groups(_attribute(instruction.attributes, "replica_groups"), module.num_devices)
@@ -355,7 +372,7 @@ def _collective(instruction: Instruction, kind: str, computation: str, module: M
       kind=kind,
       name=instruction.name,
       computation=computation,
-      messages=sum(senders.values()),
+      messages=sum(senders.values()) + unattributed,
       message_size=message_size,
       message_bytes=message_bytes,
       senders=tuple(sorted(senders.items())),
@@ -377,8 +394,10 @@ def _callees(instruction: Instruction) -> list[tuple[str, str]]:
 
 def _kind(opcode: str) -> tuple[str | None, bool]:
   """(collective kind or None, whether the instruction carries no data of its own)."""
-  if opcode in COLLECTIVES:
+  if opcode in COLLECTIVES or opcode == "send":
     return opcode, False
+  if opcode == "recv":
+    return None, True
   if opcode.endswith("-start") and opcode[: -len("-start")] in COLLECTIVES:
     return opcode[: -len("-start")], False
   if opcode.endswith("-done") or opcode.endswith("-update"):
@@ -429,10 +448,13 @@ def count_messages(hlo_text: str) -> Traffic:
     found: list[tuple[Collective, int]] = []
     for instruction in module.computations.get(computation, []):
       kind, no_data = _kind(instruction.opcode)
-      if no_data:
+      if no_data or (kind == "send" and re.search(r"is_host_transfer=true", instruction.attributes)):
         continue
       if kind is not None:
-        found.append((_collective(instruction, kind, computation, module), 1))
+        collective = _collective(instruction, kind, computation, module)
+        if kind == "send" and not collective.senders:
+          notes.append(f"send {instruction.name!r} has no source-target pairs; counted as one message from an unknown device")
+        found.append((collective, 1))
         continue
       callees = _callees(instruction)
       if instruction.opcode == "while":
