@@ -314,8 +314,8 @@ def _operand_shapes(instruction: Instruction, module: Module) -> list[Shape]:
 
 def _collective(instruction: Instruction, kind: str, computation: str, module: Module) -> Collective:
   operand_shapes = _operand_shapes(instruction, module)
-  if kind == "collective-permute":
-    # Only the first operand is data (the in-place form adds buffers and offsets).
+  if kind in ("collective-permute", "send"):
+    # Only the first operand is data (the in-place permute adds buffers and offsets; send a token).
     data = operand_shapes[:1]
   else:
     data = operand_shapes
@@ -331,8 +331,6 @@ def _collective(instruction: Instruction, kind: str, computation: str, module: M
     if kind == "send":
       m = _SEND_PAIRS.search(instruction.raw)
       pairs = _int_lists(m.group(1)) if m else None
-      data = operand_shapes[:1]
-      size, nbytes = sum(s.elements for s in data), sum(s.bytes for s in data)
     else:
       pairs = _int_lists(_attribute(instruction.attributes, "source_target_pairs") or "{}")
     if pairs is None:
