@@ -95,14 +95,24 @@ def _has_steepest() -> bool:
     return False
 
 
+# (norm, options, learning rate): the ℓ∞ penalty step scales with ‖g‖₁, so ℓ∞ uses the ball form
+# (a sign step of size α) and ℓ2 the penalty form (a gradient step of α/2); the spectral norm
+# orthogonalises the kernels and steps the biases in ℓ2.
+STEEPEST = [
+    ("l2", {"form": "penalty"}, 0.2),
+    ("linf", {"form": "ball"}, 0.005),
+    ("spectral", {"form": "ball", "non_matrix": "l2"}, 0.02),
+]
+
+
 @pytest.mark.skipif(not _has_steepest(), reason="jaxopt_hw.transforms.steepest is not in this checkout yet")
-@pytest.mark.parametrize("norm", ["l2", "linf"])
-def test_steepest_descent_trains_identically_data_parallel(problem, norm):
+@pytest.mark.parametrize("norm,options,lr", STEEPEST)
+def test_steepest_descent_trains_identically_data_parallel(problem, norm, options, lr):
   from jaxopt_hw.transforms.steepest import steepest_descent
 
   model, x, y = problem
-  ref = dp.train_single_device(model, x, y, steepest_descent(0.1, norm), steps=STEPS)
-  got = dp.train_data_parallel(model, x, y, steepest_descent(0.1, norm), paradigm="ring_allreduce", n=4, steps=STEPS)
+  ref = dp.train_single_device(model, x, y, steepest_descent(lr, norm, **options), steps=STEPS)
+  got = dp.train_data_parallel(model, x, y, steepest_descent(lr, norm, **options), paradigm="ring_allreduce", n=4, steps=STEPS)
   assert ref.losses[-1] < ref.losses[0]
   assert dp.max_param_difference(got.params, ref.params) < 1e-10
 
