@@ -32,8 +32,10 @@ class Config:
   outputs: int = field(default=1, metadata=cfg.positive())
   optimizer: str = field(default="sgd", metadata=cfg.one_of(*OPTIMIZERS))
   learning_rate: float = field(default=0.1, metadata=cfg.positive())
-  #: The norm of steepest descent (used when optimizer = "steepest").
+  #: Steepest descent (optimizer = "steepest"): its norm and form; with the spectral norm the
+  #: non-matrix leaves (biases) step in the ℓ2 norm.
   norm: str = "l2"
+  form: str = field(default="penalty", metadata=cfg.one_of("penalty", "ball"))
   dtype: str = field(default="float32", metadata=cfg.one_of("float32", "float64"))
   seed: int = field(default=0, metadata=cfg.at_least(0))
 
@@ -52,7 +54,8 @@ def make_optimizer(config: Config):
     from jaxopt_hw.transforms.steepest import steepest_descent
   except ImportError:
     raise UserInputError("data_parallel.optimizer: 'steepest' needs jaxopt_hw.transforms.steepest, which this installation lacks; allowed here: sgd, adam") from None
-  return steepest_descent(config.learning_rate, config.norm)
+  extra = {"non_matrix": "l2"} if config.norm == "spectral" else {}
+  return steepest_descent(config.learning_rate, config.norm, form=config.form, **extra)
 
 
 def run(config: Config, ctx):
@@ -95,7 +98,7 @@ def run(config: Config, ctx):
     rows.append([name, f"{result.losses[0]:.4g}", f"{result.losses[-1]:.4g}", f"{diff:.2e}", count.messages, f"{count.message_size:,}", f"{count.bytes_per_worker:,}"])
   rows.append(["one device, full batch", f"{reference.losses[0]:.4g}", f"{reference.losses[-1]:.4g}", "—", 0, "—", 0])
   figure = _plot(ctx, runs, reference, config)
-  opt = f"steepest descent ({config.norm})" if config.optimizer == "steepest" else config.optimizer
+  opt = f"steepest descent ({config.norm}, {config.form} form)" if config.optimizer == "steepest" else config.optimizer
   markdown = "\n\n".join([
       f"## {TITLE}",
       f"An MLP {(config.features, *config.hidden, config.outputs)} ({p:,} {config.dtype} parameters) trained for {config.steps} steps with {opt}, learning rate {config.learning_rate}, "
