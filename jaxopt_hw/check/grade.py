@@ -326,6 +326,8 @@ def grade_update(claim: UpdateClaim, *, trials: int = DEFAULT_TRIALS, seed: int 
     where = f"matrices {shapes[0][0]}x{shapes[0][1]} to {shapes[-1][0]}x{shapes[-1][1]}"
   else:
     where = f"dimensions {min(sizes)} to {max(sizes)}"
+  if claim.norm == "lp":
+    where += ", p from 1.2 to 6"
   scope = f"{len(cases)} cases ({where}, alpha from 1e-3 to 1e3)"
   evidence: dict = {"norm": claim.norm, "form": claim.form, "cases": len(cases), "failed": len(failed), "rtol": Q1_RTOL}
   if not failed:
