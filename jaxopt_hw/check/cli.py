@@ -192,7 +192,15 @@ def _run(argv: list[str]) -> int:
     report = grade.Report([grade.grade_messages(claim)], source)
   else:
     sheet = sheet_lib.load(args.answers)
-    report = grade.grade_sheet(sheet, trials=_trials(args), seed=args.seed)
+    trials = _trials(args)
+    if args.json:
+      return _print(grade.grade_sheet(sheet, trials=trials, seed=args.seed), as_json=True)
+    # Text: print each verdict as soon as it is known (Q1 takes a few seconds per item).
+    width = grade.key_width(c.key for c in sheet.claims)
+    print(grade.format_header(sheet.source, sheet.title), flush=True)
+    report = grade.grade_sheet(sheet, trials=trials, seed=args.seed, on_result=lambda r: print(grade.format_item(r, width), flush=True))
+    print(grade.format_footer(report.results))
+    return 0 if report.passed else EXIT_FAIL
   return _print(report, args.json)
 
 

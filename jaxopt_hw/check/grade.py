@@ -100,17 +100,33 @@ class Report:
     }
 
   def format_text(self) -> str:
-    width = max([len(r.key) for r in self.results] + [10])
-    lines = [f"jaxopt-hw check: {self.source}" + (f" ({self.title})" if self.title else "")]
-    for r in self.results:
-      lines.append(f"{r.status}  {r.key:<{width}}  {_shorten(r.claim, 90)}")
-      lines.append(f"      {r.summary}")
-      lines += [f"        {d}" for d in r.details]
-    n_pass = sum(r.passed for r in self.results)
-    n = len(self.results)
-    verdict = "all pass" if self.passed else f"{n - n_pass} fail"
-    lines.append(f"{n_pass} of {n} items pass; {verdict}.")
+    lines = [format_header(self.source, self.title)]
+    width = key_width(r.key for r in self.results)
+    lines += [format_item(r, width) for r in self.results]
+    lines.append(format_footer(self.results))
     return "\n".join(lines)
+
+
+def key_width(keys: Iterable[str]) -> int:
+  return max([len(k) for k in keys] + [10])
+
+
+def format_header(source: str, title: str = "") -> str:
+  return f"jaxopt-hw check: {source}" + (f" ({title})" if title else "")
+
+
+def format_item(result: ItemResult, width: int = 10) -> str:
+  """``PASS  key  claim``, the summary, and the evidence lines."""
+  lines = [f"{result.status}  {result.key:<{width}}  {_shorten(result.claim, 90)}", f"      {result.summary}"]
+  lines += [f"        {d}" for d in result.details]
+  return "\n".join(lines)
+
+
+def format_footer(results: Sequence[ItemResult]) -> str:
+  n_pass = sum(r.passed for r in results)
+  n = len(results)
+  verdict = "all pass" if n_pass == n else f"{n - n_pass} fail"
+  return f"{n_pass} of {n} items pass; {verdict}."
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -518,7 +534,19 @@ def grade_claim(claim: Claim, *, trials: int = DEFAULT_TRIALS, seed: int = 0) ->
   return grade_messages(claim)
 
 
-def grade_sheet(sheet: Sheet, *, trials: int = DEFAULT_TRIALS, seed: int = 0, claims: Iterable[Claim] | None = None) -> Report:
-  """Grade every claim of ``sheet``."""
+def grade_sheet(
+    sheet: Sheet,
+    *,
+    trials: int = DEFAULT_TRIALS,
+    seed: int = 0,
+    claims: Iterable[Claim] | None = None,
+    on_result: Callable[[ItemResult], None] | None = None,
+) -> Report:
+  """Grade every claim of ``sheet`` (or only ``claims``); ``on_result`` sees each verdict as it comes."""
   claims = sheet.claims if claims is None else tuple(claims)
-  return Report([grade_claim(c, trials=trials, seed=seed) for c in claims], sheet.source, sheet.title)
+  results = []
+  for claim in claims:
+    results.append(grade_claim(claim, trials=trials, seed=seed))
+    if on_result is not None:
+      on_result(results[-1])
+  return Report(results, sheet.source, sheet.title)
