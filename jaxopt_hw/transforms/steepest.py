@@ -1,0 +1,288 @@
+r"""Steepest descent under a norm, as an optax ``GradientTransformation``.
+
+One rule covers gradient descent (ℓ2), sign descent (ℓ∞), greedy coordinate descent (ℓ1), ℓp
+descent, preconditioned gradient descent (Mahalanobis) and orthogonalised, Muon-like updates
+(spectral): the update is the minimiser of the linearised loss plus a price on the step's size, with
+the price measured in the chosen norm. The norms come from :mod:`jaxopt_hw.duality`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from jaxopt_hw import duality
+from jaxopt_hw.errors import UserInputError, unknown_choice
+
+#: The two steepest-descent problems: the homework's penalised form and the constrained one.
+FORMS = ("penalty", "ball")
+
+#: Norms that may step the non-2-D leaves when ``norm="spectral"``.
+NON_MATRIX_NORMS = ("l2", "linf", "l1", "lp")
+
+
+class SteepestDescentState(NamedTuple):
+  """State of :func:`steepest_descent` with a learning-rate schedule: the step count."""
+
+  count: jax.Array  # int32 scalar
+
+
+def _check_learning_rate(learning_rate):
+  if callable(learning_rate):
+    return
+  try:
+    value = float(learning_rate)
+  except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+    return  # traced (e.g. under optax.inject_hyperparams inside vmap): trusted
+  if not (math.isfinite(value) and value > 0):
+    raise UserInputError(f"learning_rate: {learning_rate!r} is not allowed; allowed: a finite number > 0 or an optax schedule")
+
+
+def _paths(tree) -> list[tuple[str, Any]]:
+  leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+  return [(jax.tree_util.keystr(path) or "<root>", leaf) for path, leaf in leaves]
+
+
+class _Plan:
+  """How one update is computed: which norm measures which part of the pytree."""
+
+  def __init__(self, norm, *, form, per_leaf, p, M, spectral_method, ns_steps, non_matrix):
+    self.form = form
+    self.per_leaf = per_leaf
+    self.non_matrix = None
+    self.norm_tree = None  # per_leaf Mahalanobis: one norm per leaf
+    if isinstance(norm, duality.Norm):
+      if p is not None or M is not None:
+        raise UserInputError("p, M: give them to get_norm, not alongside a Norm object")
+      self.norm = norm
+    else:
+      if not isinstance(norm, str) or norm not in duality.NORMS:
+        raise unknown_choice("norm", norm, duality.NORMS)
+      if norm == "mahalanobis" and per_leaf and M is not None and len(jax.tree.leaves(M)) > 1:
+        self.norm_tree = jax.tree.map(duality.MahalanobisNorm, M)
+        self.norm = next(iter(jax.tree.leaves(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm))))
+      else:
+        self.norm = duality.get_norm(norm, p=p, M=M, spectral_method=spectral_method, ns_steps=ns_steps)
+    self.spectral = isinstance(self.norm, duality.SpectralNorm)
+    if non_matrix is not None:
+      if not self.spectral:
+        raise UserInputError(f"non_matrix: only norm 'spectral' takes non_matrix (norm is {self.norm.name!r})")
+      if non_matrix not in NON_MATRIX_NORMS:
+        raise unknown_choice("non_matrix", non_matrix, NON_MATRIX_NORMS)
+      if non_matrix == "lp" and p is None:
+        raise UserInputError("p: non_matrix='lp' needs p with 1 < p < inf")
+      self.non_matrix = duality.get_norm(non_matrix, p=p if non_matrix == "lp" else None)
+    elif self.spectral and p is not None:
+      raise UserInputError("p: norm 'spectral' uses p only with non_matrix='lp'")
+
+  # -- checks that need the parameters' shapes (run at init and again at trace time of update)
+  def check(self, tree) -> None:
+    if self.spectral and self.non_matrix is None:
+      for path, leaf in _paths(tree):
+        if jnp.ndim(leaf) != 2:
+          raise UserInputError(
+              f"norm: 'spectral' steps 2-D leaves, but leaf {path} has shape {tuple(jnp.shape(leaf))}; pass non_matrix='l2' "
+              "(or 'linf', 'l1', 'lp') to step such leaves in that norm, or send them to another optimizer with optax.partition")
+    if isinstance(self.norm, duality.MahalanobisNorm):
+      if self.norm_tree is not None:
+        if jax.tree.structure(tree) != jax.tree.structure(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm)):
+          raise UserInputError("M: with per_leaf=True, M must be a pytree with the parameters' structure (one M per leaf)")
+        for (path, leaf), n in zip(_paths(tree), jax.tree.leaves(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm))):
+          if jnp.size(leaf) != n.size:
+            raise UserInputError(f"M: the M of leaf {path} has size {n.size} but the leaf has {jnp.size(leaf)} entries")
+      elif self.per_leaf:
+        for path, leaf in _paths(tree):
+          if jnp.size(leaf) != self.norm.size:
+            raise UserInputError(f"M: has size {self.norm.size} but leaf {path} has {jnp.size(leaf)} entries; with per_leaf=True give one M per leaf (a pytree like the parameters)")
+      else:
+        total = sum(int(jnp.size(leaf)) for leaf in jax.tree.leaves(tree))
+        if total != self.norm.size:
+          raise UserInputError(f"M: has size {self.norm.size} but the parameters have {total} entries in all; M applies to the flattened parameter vector")
+
+  # -- the step
+  def _scale(self, alpha, dual, direction):
+    alpha = jnp.asarray(alpha, direction.dtype)
+    if self.form == "penalty":
+      return -(alpha / 2) * dual * direction
+    return -alpha * direction
+
+  def _leaf_norm(self, leaf):
+    if self.spectral and jnp.ndim(leaf) != 2:
+      return self.non_matrix
+    return self.norm
+
+  def step(self, grads, alpha):
+    self.check(grads)
+    if self.norm_tree is not None:
+      return jax.tree.map(lambda n, g: self._leaf_step(g, alpha, n), self.norm_tree, grads)
+    if self.per_leaf:
+      return jax.tree.map(lambda g: self._leaf_step(g, alpha, self._leaf_norm(g)), grads)
+    if self.spectral:
+      # The pytree as one point of the product space with norm max_l ‖W_l‖ (Bernstein & Newhouse's
+      # modular norm with unit weights): dual = Σ_l ‖G_l‖*, map = per-leaf maps.
+      leaves, treedef = jax.tree.flatten(grads)
+      if not leaves:
+        return grads
+      pairs = [self._leaf_norm(g).dual_and_map(jnp.asarray(g)) for g in leaves]
+      dual = sum(d for d, _ in pairs)
+      steps = [self._scale(alpha, dual.astype(m.dtype), m).astype(jnp.asarray(g).dtype) for g, (_, m) in zip(leaves, pairs)]
+      return jax.tree.unflatten(treedef, steps)
+    flat, unravel = ravel_pytree(grads)
+    if flat.size == 0:
+      return grads
+    dual, direction = self.norm.dual_and_map(flat)
+    return unravel(self._scale(alpha, dual, direction).astype(flat.dtype))
+
+  def _leaf_step(self, g, alpha, norm):
+    g = jnp.asarray(g)
+    dual, direction = norm.dual_and_map(g)
+    return self._scale(alpha, dual, direction).astype(g.dtype)
+
+
+def steepest_descent(
+    learning_rate: optax.ScalarOrSchedule,
+    norm: str | duality.Norm,
+    *,
+    form: str = "penalty",
+    per_leaf: bool = False,
+    p: float | None = None,
+    M: Any = None,
+    spectral_method: str = "svd",
+    ns_steps: int = duality.DEFAULT_NS_STEPS,
+    non_matrix: str | None = None,
+) -> optax.GradientTransformation:
+  r"""Steepest descent under a norm: the step that best improves the linearised loss.
+
+  With g the incoming updates (the gradient) and α the learning rate, the update is, for
+  ``form="penalty"`` (homework Q1, α kept exactly: the penalty is (1/α)‖Δ‖², not 1/(2α)),
+
+  .. math::
+
+    u = \operatorname{argmin}_Δ\; g^⊤Δ + \tfrac{1}{α}\|Δ\|^2 = -\tfrac{α}{2}\,\|g\|_*\,d(g),
+
+  and for ``form="ball"``
+
+  .. math::
+
+    u = \operatorname{argmin}_{\|Δ\| ≤ α}\; g^⊤Δ = -α\, d(g),
+
+  where ‖·‖* is the dual norm and d(g) = argmax_{‖t‖≤1} ⟨g, t⟩ the dual map
+  (:mod:`jaxopt_hw.duality`). The updates *are* the step: apply them with
+  ``optax.apply_updates`` (no extra ``optax.scale(-lr)``). What the rule becomes:
+
+  ============  =====================================  ===========================================
+  norm          penalty                                ball
+  ============  =====================================  ===========================================
+  l2            −(α/2)·g: gradient descent             −α·g/‖g‖₂: normalised gradient descent
+  linf          −(α/2)·‖g‖₁·sign(g)                    −α·sign(g): sign descent
+  l1            −(α/2)·‖g‖∞·sign(g_i)e_i, i=argmax|g|  −α·sign(g_i)e_i: greedy coordinate descent
+  lp            −(α/2)·‖g‖_q^{2−q}·sign(g)|g|^{q−1}    −α·sign(g)|g|^{q−1}/‖g‖_q^{q−1}
+  mahalanobis   −(α/2)·M⁻¹g: preconditioned GD         −α·M⁻¹g/‖g‖_{M⁻¹}
+  spectral      −(α/2)·‖G‖_nuc·UVᵀ                     −α·UVᵀ: orthogonalised update (Muon)
+  ============  =====================================  ===========================================
+
+  **Pytrees.** Vector norms (l2, linf, l1, lp, mahalanobis) see the whole pytree as one flat vector
+  (``jax.flatten_util.ravel_pytree``; each leaf keeps its dtype) unless ``per_leaf=True``, when
+  every leaf takes its own step in its own norm. Mahalanobis: ``M`` acts on the flattened parameter
+  vector (size = total number of entries); with ``per_leaf=True`` give a pytree of M's, one per leaf.
+  The spectral norm works per 2-D leaf: with ``per_leaf=False`` the pytree is measured by the
+  largest of the leaves' norms (the modular norm with unit weights), so the ball step is −α·U_lV_lᵀ
+  on every matrix and the penalty step is scaled by the sum of the leaves' nuclear norms; with
+  ``per_leaf=True`` each matrix is its own problem, −(α/2)‖G_l‖_nuc·U_lV_lᵀ. As in
+  ``optax.contrib.muon``, leaves that are not 2-D (biases, scalars, conv kernels) are not
+  orthogonalised: by default they raise a ``UserInputError`` at ``init``; with ``non_matrix="l2"``
+  (or ``"linf"``, ``"l1"``, ``"lp"``) they are stepped in that vector norm, each leaf as one block.
+  To give them a different optimizer altogether, use ``optax.partition``.
+
+  **Non-unique minimisers** (documented in :mod:`jaxopt_hw.duality`): ℓ1 splits the step equally
+  among coordinates tied for the largest |g_i|; ℓ∞ leaves coordinates with g_i = 0 at 0; spectral
+  uses U_rV_rᵀ over the non-zero singular values. A zero gradient gives a zero update, never NaN.
+
+  **Dtypes.** Updates have the dtype of each gradient leaf; bfloat16/float16 are computed in float32.
+
+  Args:
+    learning_rate: α > 0, a float or an optax schedule (then the state counts steps). Under
+      ``optax.inject_hyperparams`` it may be a traced array (e.g. vmapped over learning rates).
+    norm: one of ``"l2"``, ``"linf"``, ``"l1"``, ``"lp"``, ``"mahalanobis"``, ``"spectral"``, or
+      a :class:`jaxopt_hw.duality.Norm` object (a user-defined norm).
+    form: ``"penalty"`` (default) or ``"ball"``.
+    per_leaf: step every leaf separately instead of the pytree as one vector.
+    p: the exponent for ``norm="lp"`` (or ``non_matrix="lp"``), 1 < p < ∞.
+    M: for ``norm="mahalanobis"``: a symmetric positive-definite matrix or a positive diagonal.
+    spectral_method: ``"svd"`` (exact UVᵀ, default) or ``"newton_schulz"`` (classic cubic
+      iteration, matmuls only; see :func:`jaxopt_hw.duality.newton_schulz_polar`).
+    ns_steps: Newton–Schulz steps.
+    non_matrix: with ``norm="spectral"``, the vector norm for leaves that are not 2-D.
+
+  Returns:
+    A :class:`optax.GradientTransformation`. Pass ``static_args=("norm", "form", "p", "ns_steps")``
+    (those you give) to ``optax.inject_hyperparams`` so only the learning rate becomes a
+    hyper-parameter array.
+
+  Raises:
+    UserInputError: unknown norm or form, non-positive constant learning rate, p outside (1, ∞),
+      M not positive definite; at ``init``: shapes that do not fit the norm.
+
+  Example:
+    >>> import jax.numpy as jnp, optax
+    >>> from jaxopt_hw.transforms import steepest_descent
+    >>> tx = optax.chain(optax.clip_by_global_norm(1.0),
+    ...                  steepest_descent(optax.cosine_decay_schedule(0.1, 100), "linf", form="ball"))
+    >>> params = {"w": jnp.ones((2, 3), jnp.float32)}
+    >>> state = tx.init(params)
+    >>> grads = {"w": jnp.array([[1., -2., 0.], [3., 0., -1.]], jnp.float32)}
+    >>> updates, state = tx.update(grads, state)
+    >>> optax.apply_updates(params, updates)["w"]
+    Array([[0.9, 1.1, 1. ],
+           [0.9, 1. , 1.1]], dtype=float32)
+
+  References:
+    Bernstein & Newhouse, "Old Optimizer, New Norm: An Anthology", arXiv:2409.20325 (2024).
+  """
+  if form not in FORMS:
+    raise unknown_choice("form", form, FORMS)
+  if not isinstance(per_leaf, bool):
+    raise UserInputError(f"per_leaf: {per_leaf!r} is not allowed; allowed: true or false")
+  _check_learning_rate(learning_rate)
+  plan = _Plan(norm, form=form, per_leaf=per_leaf, p=p, M=M, spectral_method=spectral_method, ns_steps=ns_steps, non_matrix=non_matrix)
+  scheduled = callable(learning_rate)
+
+  def init_fn(params):
+    plan.check(params)
+    if scheduled:
+      return SteepestDescentState(count=jnp.zeros([], jnp.int32))
+    return optax.EmptyState()
+
+  def update_fn(updates, state, params=None):
+    del params
+    if scheduled:
+      alpha = learning_rate(state.count)
+      state = SteepestDescentState(count=optax.safe_increment(state.count))
+    else:
+      alpha = learning_rate
+    return plan.step(updates, alpha), state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def steepest_step(grads, learning_rate, norm, **kwargs):
+  """One update of :func:`steepest_descent` without optax state: same arguments, any pytree."""
+  if callable(learning_rate):
+    raise UserInputError("learning_rate: steepest_step takes a number; use steepest_descent for schedules")
+  _check_learning_rate(learning_rate)
+  form = kwargs.pop("form", "penalty")
+  if form not in FORMS:
+    raise unknown_choice("form", form, FORMS)
+  per_leaf = kwargs.pop("per_leaf", False)
+  plan = _Plan(norm, form=form, per_leaf=per_leaf, p=kwargs.pop("p", None), M=kwargs.pop("M", None),
+               spectral_method=kwargs.pop("spectral_method", "svd"), ns_steps=kwargs.pop("ns_steps", duality.DEFAULT_NS_STEPS),
+               non_matrix=kwargs.pop("non_matrix", None))
+  if kwargs:
+    raise TypeError(f"steepest_step got unexpected arguments {sorted(kwargs)}")
+  return plan.step(grads, learning_rate)
+
