@@ -4,7 +4,6 @@ Every expected answer below is derived in a comment beside it; counterexamples t
 re-checked here with NumPy closed forms, independently of jaxopt_hw.duality.
 """
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from jaxopt_hw.check import grade, sheet
 from jaxopt_hw.errors import UserInputError
 
-needs_duality = pytest.mark.skipif(importlib.util.find_spec("jaxopt_hw.duality") is None, reason="jaxopt_hw.duality (Q1 norms) is not in this checkout yet")
 
 TRIALS = 40  # random cases per Q1 item (plus the fixed small ones): enough to catch every wrong answer below
 
@@ -88,7 +86,6 @@ def _closed_form(norm, form, g, alpha, p=None, M=None):
   return (lambda u: np.sum(g * u)), -alpha * dual, value
 
 
-@needs_duality
 @pytest.mark.parametrize("form, norm", sorted(CORRECT_Q1))
 def test_correct_q1_answers_pass(form, norm):
   claim = sheet.update_claim(norm, form, CORRECT_Q1[form, norm])
@@ -97,14 +94,12 @@ def test_correct_q1_answers_pass(form, norm):
   assert result.evidence["failed"] == 0 and result.evidence["max_relative_gap"] <= grade.Q1_RTOL
 
 
-@needs_duality
 @pytest.mark.parametrize("form, norm, text", EQUIVALENT_Q1)
 def test_other_true_minimisers_pass(form, norm, text):
   result = grade.grade_update(sheet.update_claim(norm, form, text), trials=TRIALS)
   assert result.passed, (result.summary, result.details)
 
 
-@needs_duality
 @pytest.mark.parametrize("form, norm, text, why", WRONG_Q1, ids=[f"{w[0]}-{w[1]}-{w[3][:25]}" for w in WRONG_Q1])
 def test_wrong_q1_answers_fail_with_a_true_counterexample(form, norm, text, why):
   result = grade.grade_update(sheet.update_claim(norm, form, text), trials=TRIALS)
@@ -122,7 +117,6 @@ def test_wrong_q1_answers_fail_with_a_true_counterexample(form, norm, text, why)
   assert "g = " in result.details[0] and "optimum:" in result.details[-1]
 
 
-@needs_duality
 def test_counterexample_is_the_smallest_case():
   # -alpha*g/norm2(g) is right in one dimension (it is the sign there) and wrong from two on: the
   # reported case must be two-dimensional, one of the small hand-readable ones.
@@ -131,13 +125,11 @@ def test_counterexample_is_the_smallest_case():
   assert np.asarray(cx["g"]).size == 2 and cx["alpha"] in (1.0, 2.0)
 
 
-@needs_duality
 def test_infeasible_ball_answer_is_reported_as_infeasible():
   result = grade.grade_update(sheet.update_claim("l2", "ball", "-alpha * sign(g)"), trials=TRIALS)
   assert "infeasible" in result.summary
 
 
-@needs_duality
 def test_q1_claim_of_the_wrong_shape_or_not_finite_fails_with_the_reason():
   scalar = grade.grade_update(sheet.update_claim("l2", "penalty", "-alpha/2 * norm2(g)"), trials=2)
   assert not scalar.passed and "shape" in scalar.summary
@@ -198,6 +190,19 @@ def test_q2_grading_logic_fails_wrong_thetas_and_shows_both(method, value, why):
   assert not result.passed, why
   assert result.details[0].startswith("claim:") and result.details[1].startswith("experiment:")
   np.testing.assert_allclose(result.evidence["experiment"], DERIVED_THETAS[method])
+
+
+@pytest.mark.parametrize("method, value", CORRECT_Q2)
+def test_right_thetas_pass_against_the_real_experiment(method, value):
+  result = grade.grade_theta(sheet.theta_claim(method, value))  # runs jaxopt_hw.studies.q2 (float64), once
+  assert result.passed, (result.summary, result.details)
+  np.testing.assert_allclose(result.evidence["experiment"], DERIVED_THETAS[method], rtol=1e-9)
+
+
+@pytest.mark.parametrize("method, value, why", WRONG_Q2)
+def test_wrong_thetas_fail_against_the_real_experiment(method, value, why):
+  result = grade.grade_theta(sheet.theta_claim(method, value))
+  assert not result.passed, why
 
 
 def test_q2_claim_of_the_wrong_length_fails():
