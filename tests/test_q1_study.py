@@ -1,0 +1,122 @@
+"""The Q1 study: through the runner and the CLI with a tiny config, and its numerical minimiser's
+projections against SciPy (float64)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+
+from jaxopt_hw import cli, runner
+from jaxopt_hw import config as cfg
+from jaxopt_hw.duality import NORMS
+from jaxopt_hw.studies import q1
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hw2_q1.toml"
+TINY = [
+    "--set", "q1.trials=3",
+    "--set", "q1.dims=[3]",
+    "--set", 'q1.matrix_shapes=["3x2"]',
+    "--set", "q1.alphas=[0.5]",
+    "--set", "q1.pgd_steps=80",
+]
+
+
+def test_cli_run_prints_every_row_with_gaps_below_tolerance(tmp_path, capsys):
+  out = tmp_path / "q1"
+  assert cli.main(["run", str(CONFIG), "--out", str(out), "--no-progress", *TINY]) == 0
+  results = json.loads((out / "results.json").read_text())["q1"]
+  rows = results["rows"]
+  expected_rows = {(n, f) for n in ("l2", "linf", "l1", "lp (p = 1.5)", "lp (p = 3)", "mahalanobis", "spectral") for f in ("penalty", "ball")}
+  assert {(r["norm"], r["form"]) for r in rows} == expected_rows
+  for r in rows:
+    assert set(r) >= {"norm", "form", "closed_form", "optimizer", "max_relative_gap", "trials"}
+    assert isinstance(r["max_relative_gap"], float) and r["max_relative_gap"] < 1e-5, r
+    assert r["max_closed_form_beaten_by"] < 1e-9, r  # the numerical minimiser never wins
+    assert r["trials"] == 3 and r["passed"] is True
+  assert results["all_gaps_below_tolerance"] is True
+  checks = results["unsquared_penalty"]["checks"]
+  assert {c["has_minimiser"] for c in checks if c["alpha_times_dual_norm"] < 1} == {True}
+  assert {c["has_minimiser"] for c in checks if c["alpha_times_dual_norm"] > 1} == {False}
+  printed = capsys.readouterr().out
+  assert "## Q1: steepest descent under a norm" in printed and "| linf | ball | u = −α·sign(g) |" in printed
+  assert "Every gap is below 1e-05" in (out / "report.md").read_text()
+
+
+def test_packaged_config_is_the_study_default():
+  import tomllib
+
+  settings = tomllib.loads(CONFIG.read_text())
+  assert settings.pop("experiment") == "q1"
+  assert cfg.load(q1.Config, settings, prefix="q1") == q1.Config()
+
+
+@pytest.mark.parametrize(
+    "settings,match",
+    [
+        ({"norms": ["l2", "l3"]}, r"q1.norms"),
+        ({"p_values": [1.0]}, r"q1.p_values"),
+        ({"matrix_shapes": ["3by2"]}, r"q1.matrix_shapes"),
+        ({"alphas": [0.0]}, r"q1.alphas"),
+        ({"trails": 3}, r"trials"),
+    ],
+)
+def test_bad_settings_are_config_errors(settings, match):
+  with pytest.raises(cfg.ConfigError, match=match):
+    cfg.load(q1.Config, settings, prefix="q1")
+
+
+def test_run_study_with_one_norm_and_form():
+  result = runner.run_study("q1", {"norms": ["linf"], "forms": ["ball"], "trials": 2, "dims": [4], "alphas": [2.0], "pgd_steps": 40}, show_progress=False)
+  (row,) = result.results["rows"]
+  assert (row["norm"], row["form"], row["closed_form"]) == ("linf", "ball", "u = −α·sign(g)")
+  assert row["max_relative_gap"] < 1e-12  # PGD lands exactly on the vertex −α·sign(g)
+  assert result.seeds == [0]
+  assert set(NORMS) == {"l2", "linf", "l1", "lp", "mahalanobis", "spectral"}
+
+
+# -- the projections the numerical minimiser relies on, against SciPy's SLSQP.
+
+
+def _scipy_projection(y, value, radius):
+  cons = [{"type": "ineq", "fun": lambda x: radius - value(x)}]
+  best = scipy.optimize.minimize(lambda x: np.sum((x - y) ** 2), y * 0.5 * radius / max(value(y), 1e-12), method="SLSQP", constraints=cons, options={"ftol": 1e-15, "maxiter": 500})
+  return best.x
+
+
+@pytest.mark.parametrize("p", [1.3, 2.0, 4.0])
+def test_lp_ball_projection_matches_scipy(p):
+  rng = np.random.default_rng(0)
+  for _ in range(3):
+    y = rng.standard_normal(4) * 2
+    x = np.asarray(q1.project_lp_ball(jnp.asarray(y), 1.0, p))
+    ref = _scipy_projection(y, lambda v: np.sum(np.abs(v) ** p) ** (1 / p), 1.0)
+    np.testing.assert_allclose(x, ref, atol=1e-6)
+  inside = jnp.array([0.1, -0.2, 0.05])
+  np.testing.assert_array_equal(np.asarray(q1.project_lp_ball(inside, 1.0, p)), np.asarray(inside))
+
+
+def test_mahalanobis_and_spectral_projections_match_scipy():
+  rng = np.random.default_rng(1)
+  A = rng.standard_normal((3, 3))
+  M = A @ A.T + 0.3 * np.eye(3)
+  lam, Q = np.linalg.eigh(M)
+  y = rng.standard_normal(3) * 3
+  x = np.asarray(q1.project_mahalanobis_ball(jnp.asarray(y), 0.7, jnp.asarray(lam), jnp.asarray(Q)))
+  np.testing.assert_allclose(x, _scipy_projection(y, lambda v: np.sqrt(v @ M @ v), 0.7), atol=1e-6)
+  # Spectral: SLSQP is unreliable on the non-smooth constraint, so check the variational
+  # characterisation of a projection instead: ⟨Y − X, Z − X⟩ ≤ 0 for every feasible Z (here random
+  # matrices of operator norm ≤ r, and random semi-orthogonal r·Q, the extreme points).
+  Y = rng.standard_normal((3, 2)) * 2
+  X = np.asarray(q1.project_spectral_ball(jnp.asarray(Y), 0.5))
+  assert np.linalg.norm(X, 2) <= 0.5 * (1 + 1e-12)
+  for _ in range(200):
+    Z = rng.standard_normal((3, 2))
+    Z = Z * 0.5 * rng.uniform(0, 1) / np.linalg.norm(Z, 2)
+    Q = np.linalg.qr(rng.standard_normal((3, 2)))[0] * 0.5
+    for W in (Z, Q):
+      assert np.sum((Y - X) * (W - X)) <= 1e-12
