@@ -319,10 +319,11 @@ MALFORMED = [
     ("title = 'x'\n", r"^s\.toml: no answers to grade"),
     ("title = 3\n[q2]\nsgd='a'\n", r"^s\.toml: title must be a string"),
     ("[q1.penalty\n", r"^s\.toml: not valid TOML"),
+    ("x = " + "[" * 100_000 + "]" * 100_000, r"^s\.toml: arrays or tables nested too deeply to read$"),
 ]
 
 
-@pytest.mark.parametrize("text, message", MALFORMED)
+@pytest.mark.parametrize("text, message", MALFORMED, ids=[m[0][:30] for m in MALFORMED])
 def test_malformed_sheet_is_refused_with_the_item_and_what_is_allowed(text, message):
   with pytest.raises(UserInputError, match=message):
     sheet.loads(text, "s.toml")

@@ -266,6 +266,8 @@ def loads(text: str, source: str = "<sheet>") -> Sheet:
     data = tomllib.loads(text)
   except tomllib.TOMLDecodeError as e:
     raise UserInputError(f"{source}: not valid TOML ({e})") from None
+  except RecursionError:  # tomllib recurses into nested arrays and inline tables
+    raise UserInputError(f"{source}: arrays or tables nested too deeply to read") from None
   return parse_sheet(data, source)
 
 
