@@ -59,10 +59,12 @@ def _compare(params, expected, grid_ndim: int):
   for e, p in zip(exp_leaves, par_leaves):
     e = np.asarray(e, np.float64)
     point_shape = np.shape(p)[grid_ndim:]
-    if e.shape == point_shape:
-      e = np.broadcast_to(e, np.shape(p)[:grid_ndim] + point_shape)
-    elif e.shape != np.shape(p):
+    if point_shape and e.shape[-len(point_shape) :] != point_shape:
       raise ValueError(f"expected has shape {e.shape}; a grid point's parameters have shape {point_shape}")
+    try:
+      e = np.broadcast_to(e, np.shape(p))
+    except ValueError:
+      raise ValueError(f"expected has shape {e.shape}; it does not broadcast to the grid's parameters {np.shape(p)}") from None
     exp_flat.append(e.reshape(np.shape(p)[:grid_ndim] + (-1,)))
   exp = np.concatenate(exp_flat, axis=-1)
   return np.abs(got.astype(np.float64) - exp), got.astype(np.float64), exp, labels
@@ -107,8 +109,8 @@ def assert_converged_to(
   Args:
     result: a :class:`jaxopt_hw.sweep.SweepResult`, or a parameters pytree whose leaves have the
       grid axes first (then pass ``axes``).
-    expected: the parameters one point should reach (broadcast over the grid), or a pytree with the
-      grid axes too (e.g. one expected θ per problem instance).
+    expected: the parameters one point should reach (broadcast over the grid), or arrays that
+      broadcast against the grid axes too (e.g. shape (P, 1, 1, d): one θ per problem instance).
     atol, rtol: absolute and relative tolerance.
     axes: names of the grid axes when ``result`` is a plain pytree (default: ``("point",)``).
     max_lines: how many failing points to list (all are counted).
