@@ -364,14 +364,18 @@ def _run(config: Config, ctx, StudyResult):
 
   unsquared = {"statement": UNSQUARED_TEXT.replace("**", ""), "checks": _unsquared_checks(config, rng)}
   all_passed = all(r["passed"] for r in results_rows)
-  shapes_text = ", ".join(str(d) for d in config.dims)
+  sizes = []
+  if any(r.norm != "spectral" for r in rows):
+    sizes.append("dimensions " + ", ".join(str(d) for d in config.dims))
+  if any(r.norm == "spectral" for r in rows):
+    sizes.append("matrix shapes " + ", ".join(config.matrix_shapes))
   markdown = "\n\n".join([
       f"## {TITLE}",
       "u = argmin_Δ gᵀΔ + (1/α)‖Δ‖² (penalty, α exactly as in the homework) and u = argmin gᵀΔ "
       "s.t. ‖Δ‖ ≤ α (ball). For each norm, the closed form −(α/2)‖g‖*·d(g) / −α·d(g) is compared "
       f"in float64 with a numerical minimiser (projected gradient descent on the ball, {config.pgd_steps} "
-      f"steps, no dual maps) over {config.trials} random gradients × dimensions {shapes_text} "
-      f"(spectral: {', '.join(config.matrix_shapes)}) × α in {list(config.alphas)}. "
+      f"steps, no dual maps) over {config.trials} random gradients × ({'; '.join(sizes)}) "
+      f"× α in {list(config.alphas)}. "
       "Gap = (closed-form objective − numerical objective)/|numerical objective|; the table shows the "
       "largest |gap|.",
       markdown_table(["norm", "form", "closed form", "optimizer", "max relative gap", "trials"], table),
