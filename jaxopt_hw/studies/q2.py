@@ -550,7 +550,8 @@ def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str
     parts.append(
         f"Step-size map: {m.points} learning rates from {m.lr_min:g} to {m.lr_max:g} (log-spaced) × {m.seeds} seeds (θ₀ ~ N(0, {m.init_scale:g}²I)), {m.steps} steps, "
         f"converged = loss ≤ {m.loss_tol:g} from some step to the end, for every seed. The stability threshold is bracketed on that grid, then on "
-        f"{m.refine_points} linear points inside the bracket (stable = the loss shrank); derived: α < 2/λmax of the Hessian (SGD: 2aaᵀ, 1/‖a‖²; rescaled: 2·sign(a)sign(a)ᵀ, 1/d).\n\n"
+        f"{m.refine_points} linear points inside the bracket (stable = the final loss is below the initial one for every seed; simplified Adam's steps are bounded, "
+        f"so a loss above its start there means oscillation, not instability); derived: α < 2/λmax of the Hessian (SGD: 2aaᵀ, 1/‖a‖²; rescaled: 2·sign(a)sign(a)ᵀ, 1/d).\n\n"
         + markdown_table(["method", "converging α (all seeds)", "diverges somewhere", "derived threshold", "measured threshold"], mrows)
     )
   parts.append(" ".join(f"![{alt}]({name})" for alt, name in figures))
@@ -602,7 +603,7 @@ def _plot(ctx, config, runs, const_run, derived, step_map):
     ax.plot(np.maximum(np.asarray(r.log_steps), 0.5), np.maximum(np.asarray(r.losses, np.float64)[0, 0], 1e-300), color="C3", linewidth=0.8, label=f"simplified Adam, {label}")
   ax.set_xscale("log")
   ax.set_yscale("log")
-  ax.set_ylim(bottom=1e-33)
+  ax.set_ylim(1e-33, 10)
   ax.set_xlabel("step")
   ax.set_ylabel("loss (1 − aᵀθ)²")
   ax.grid(True, alpha=0.3)
@@ -614,14 +615,14 @@ def _plot(ctx, config, runs, const_run, derived, step_map):
     for ax, (label, e) in zip(axes[:, 0], step_map.items()):
       lrs = np.asarray(e["learning_rates"])
       stack = [e["fraction_converged"], e["fraction_stable"], e["fraction_growing"], e["fraction_diverged"]]
-      ax.stackplot(lrs, *stack, colors=["#4caf50", "#ffeb3b", "#ff9800", "#e53935"], labels=["converged", "stable, not yet converged", "loss grew", "diverged"])
+      ax.stackplot(lrs, *stack, colors=["#4caf50", "#ffeb3b", "#ff9800", "#e53935"], labels=["converged", "not converged, loss below its start", "not converged, loss above its start", "diverged"])
       if e["derived_threshold"] is not None:
         ax.axvline(e["derived_threshold"], color="k", linestyle="--", linewidth=1, label="derived threshold")
       ax.set_xscale("log")
       ax.set_ylim(0, 1)
       ax.set_ylabel("fraction\nof seeds", fontsize=8)
       ax.set_title(label, fontsize=9)
-    axes[0, 0].legend(fontsize=7, loc="upper left", ncol=3)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 1.0))
     axes[-1, 0].set_xlabel("learning rate α (α₀ for schedules)")
     fig.tight_layout()
     figures.append(("step-size map", ctx.save_figure("q2_step_size_map", fig)))
