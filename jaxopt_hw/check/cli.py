@@ -33,7 +33,8 @@ claims are expressions in a small language (never run as Python):
 
 _EXAMPLES = """\
 examples:
-  jaxopt-hw check configs/answers_example.toml
+  jaxopt-hw check answers_example        # the correct example sheet shipped in the package
+  jaxopt-hw check my_answers.toml --json
   jaxopt-hw check update --norm linf "-alpha/2 * norm1(g) * sign(g)"
   jaxopt-hw check update --norm l2 --form ball "-alpha * g / norm2(g)"
   jaxopt-hw check theta --method rescaled_sgd "[1/3, 10/3, 100/3]"
@@ -59,11 +60,11 @@ def _sheet_parser() -> argparse.ArgumentParser:
       "objective over many random gradients, Q2 converged thetas against the experiment, Q5 message "
       "counts against the compiled programs. Prints PASS/FAIL per item with the evidence; exit status "
       "0 only if every item passes (1 if one fails, 2 for input that cannot be graded).",
-      epilog=_EXAMPLES + "\n" + _LANGUAGE + "\n\nthe sheet format is described in the README (example: configs/answers_example.toml)",
+      epilog=_EXAMPLES + "\n" + _LANGUAGE + "\n\nthe sheet format is described in the README; a full example: configs/answers_example.toml",
       formatter_class=argparse.RawDescriptionHelpFormatter,
       allow_abbrev=False,
   )
-  parser.add_argument("answers", metavar="ANSWERS.toml", help="the answer sheet (TOML)")
+  parser.add_argument("answers", metavar="ANSWERS.toml", help="the answer sheet (TOML), or the name of a sheet shipped in the package (answers_example)")
   _common(parser, q1=True)
   return parser
 
