@@ -37,15 +37,21 @@ def _run(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
   from jaxopt_hw.bench import BENCHMARKS
-  from jaxopt_hw.config import packaged_configs
+  from jaxopt_hw.config import is_runnable, packaged_configs
   from jaxopt_hw.studies import STUDIES, get_study
 
   print("experiments (use in a config as experiment = NAME):")
   for name in STUDIES:
     module = get_study(name)
     print(f"  {name:<15} {module.DESCRIPTION}")
-  print("packaged configs (jaxopt-hw run NAME):")
+  runnable, sheets = [], []
   for name in packaged_configs():
+    (runnable if is_runnable(name) else sheets).append(name)
+  print("packaged configs (jaxopt-hw run NAME):")
+  for name in runnable:
+    print(f"  {name}")
+  print("packaged answer sheets (jaxopt-hw check NAME):")
+  for name in sheets:
     print(f"  {name}")
   print("benchmarks (jaxopt-hw bench NAME):")
   for name, (_, what) in BENCHMARKS.items():

@@ -228,6 +228,13 @@ def packaged_configs() -> list[str]:
   return sorted(p.name for p in _packaged_dir().iterdir() if p.name.endswith(".toml"))
 
 
+def is_runnable(ref: str) -> bool:
+  """Whether a config names an experiment or a suite (answer sheets for `check` do neither)."""
+  text, shown, _ = _read_source(ref, None)
+  data = _read_toml(text, shown)
+  return "experiment" in data or "include" in data
+
+
 def read_specs(refs: Sequence[str], known: Sequence[str], _base=None, _depth: int = 0) -> list[ExperimentSpec]:
   """Expand config files (and suites) into the experiments they name, in order."""
   if _depth > 8:

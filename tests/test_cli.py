@@ -144,3 +144,26 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path):
   assert proc.returncode == 2
   assert proc.stderr.startswith(f"error: {bad}: experiment = 'q22' is not known (did you mean 'q2'?)")
   assert "Traceback" not in proc.stderr
+
+
+def test_every_packaged_experiment_config_is_valid_for_its_study():
+  from jaxopt_hw.runner import build_configs
+
+  runnable = [name for name in cfg.packaged_configs() if cfg.is_runnable(name)]
+  assert {"hw2.toml", "hw2_q1.toml", "hw2_q2.toml", "hw2_q5.toml"} <= set(runnable)
+  for name in runnable:
+    build_configs(cfg.read_specs([name], list(STUDIES)))  # raises ConfigError on any bad key
+
+
+def test_the_default_report_runs_q1_q2_and_q5():
+  specs = cfg.read_specs([cfg.DEFAULT_CONFIG], list(STUDIES))
+  assert [s.experiment for s in specs] == ["q1", "q2", "q5"]
+
+
+def test_list_names_experiments_configs_sheets_and_benchmarks(capsys):
+  assert cli.main(["list"]) == 0
+  out = capsys.readouterr().out
+  for name in [*STUDIES, "hw2.toml", "answers_example.toml", "sweep", "collectives"]:
+    assert name in out
+  runnable, sheets = out.split("packaged answer sheets")
+  assert "answers_example.toml" in sheets and "answers_example.toml" not in runnable
