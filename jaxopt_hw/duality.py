@@ -280,11 +280,14 @@ class MahalanobisNorm(Norm):
     try:
       m = np.asarray(M)
     except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-      m = None
-    self.diagonal = jnp.ndim(M) == 1
-    if jnp.ndim(M) not in (1, 2) or (jnp.ndim(M) == 2 and M.shape[0] != M.shape[1]):
-      raise UserInputError(f"M: shape {tuple(jnp.shape(M))} is not allowed; allowed: a square (n, n) positive-definite matrix or a length-n vector of positive diagonal entries")
-    self.size = int(jnp.shape(M)[0])
+      m = None  # traced
+    if m is not None and not (np.issubdtype(m.dtype, np.floating) or np.issubdtype(m.dtype, np.integer)):
+      raise UserInputError(f"M: {type(M).__name__} is not allowed; allowed: a positive-definite (n, n) matrix or a length-n vector of positive diagonal entries")
+    shape = tuple(np.shape(m)) if m is not None else tuple(jnp.shape(M))
+    self.diagonal = len(shape) == 1
+    if len(shape) not in (1, 2) or (len(shape) == 2 and shape[0] != shape[1]) or 0 in shape:
+      raise UserInputError(f"M: shape {shape} is not allowed; allowed: a square (n, n) positive-definite matrix or a length-n vector of positive diagonal entries")
+    self.size = int(shape[0])
     if m is not None:
       m64 = m.astype(np.float64)
       if not np.all(np.isfinite(m64)):

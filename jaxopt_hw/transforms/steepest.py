@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
@@ -63,7 +64,8 @@ class _Plan:
     else:
       if not isinstance(norm, str) or norm not in duality.NORMS:
         raise unknown_choice("norm", norm, duality.NORMS)
-      if norm == "mahalanobis" and per_leaf and M is not None and len(jax.tree.leaves(M)) > 1:
+      if norm == "mahalanobis" and per_leaf and M is not None and not isinstance(M, (np.ndarray, jax.Array)):
+        # per_leaf: a pytree of M's, one per parameter leaf
         self.norm_tree = jax.tree.map(duality.MahalanobisNorm, M)
         self.norm = next(iter(jax.tree.leaves(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm))))
       else:
