@@ -61,7 +61,7 @@ class Config:
   #: Mahalanobis: M = Q diag(λ) Qᵀ with random Q and λ log-uniform in [1, condition].
   mahalanobis_condition: float = field(default=100.0, metadata=cfg.at_least(1.0))
   #: Projected-gradient steps of the numerical minimiser.
-  pgd_steps: int = field(default=150, metadata=cfg.at_least(10))
+  pgd_steps: int = field(default=100, metadata=cfg.at_least(10))
   #: Acceptance: every row's largest relative gap must be below this.
   tolerance: float = field(default=1e-5, metadata=cfg.positive())
 
