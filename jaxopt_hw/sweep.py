@@ -64,6 +64,9 @@ OptimizerFamily = Callable[[jax.Array], optax.GradientTransformation]
 class SweepResult:
   """Everything a sweep keeps, as arrays whose leading axes are the grid.
 
+  The grid's coordinates (``learning_rates``, ``seeds``, ``log_steps``) are NumPy arrays; the
+  results are JAX arrays on the device that computed them.
+
   The grid axes are ``axes``: ``("learning_rate", "seed")``, or
   ``("problem", "learning_rate", "seed")`` for a batch of problem instances; ``G`` below stands for
   them (e.g. ``(L, S)``).
@@ -79,9 +82,11 @@ class SweepResult:
     steps_to_tol: ``G`` int: the first step t from which the tolerance holds at every later step up
       to the end (0 if it always held); −1 if it does not hold at the end or the point diverged.
       The tolerance is ``loss <= tol``, or ``max|θ − target| <= tol`` when a target was given.
-    diverged: ``G`` bool: the loss (or a parameter) became non-finite, or the loss exceeded
-      ``explode_factor`` times the initial loss.
-    diverged_at: ``G`` int: the step at which divergence was detected, −1 if never.
+    diverged: ``G`` bool: the loss became non-finite or exceeded ``explode_factor`` times the
+      initial loss (checked at every step, on the loss the step computes anyway; the final
+      parameters are also checked for non-finite entries).
+    diverged_at: ``G`` int: the step t whose loss f(θ_t) triggered it, −1 if never; the point's
+      parameters stay at θ_t from then on.
     params_log: None, or (with ``record_params=True``) the parameters at ``log_steps``: leaves of
       shape ``G + (K,) + leaf shape``.
     axes: names of the grid axes.
@@ -172,8 +177,7 @@ class _Program:
     state = {
         "params": params,
         "opt_state": opt_state,
-        "diverged": jnp.asarray(False),
-        "diverged_at": jnp.asarray(-1, i32),
+        "diverged_at": jnp.asarray(-1, i32),  # diverged iff >= 0
         "last_bad": jnp.asarray(-1, i32),
         "limit": limit,
     }
@@ -197,9 +201,9 @@ class _Program:
     params = st["params"]
     loss, grads = self._loss_and_grads(params, data)
     active = k < T
-    bad = jnp.logical_not(jnp.isfinite(loss) & _all_finite(params)) | (loss > st["limit"])
-    newly = active & jnp.logical_not(st["diverged"]) & bad
-    diverged = st["diverged"] | newly
+    bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
+    newly = active & (st["diverged_at"] < 0) & bad
+    diverged = (st["diverged_at"] >= 0) | newly
     ok = self._criterion(loss, params, tol, target) & jnp.logical_not(diverged)
     tx = self.s.optimizer(lr)
     updates, new_opt_state = tx.update(grads, st["opt_state"], params)
@@ -208,7 +212,6 @@ class _Program:
     new_st = {
         "params": _tree_where(move, new_params, params),
         "opt_state": _tree_where(move, new_opt_state, st["opt_state"]),
-        "diverged": diverged,
         "diverged_at": jnp.where(newly, k, st["diverged_at"]).astype(jnp.int32),
         "last_bad": jnp.where(active & jnp.logical_not(ok), k, st["last_bad"]).astype(jnp.int32),
         "limit": st["limit"],
@@ -220,8 +223,8 @@ class _Program:
     params = st["params"]
     loss = self.s.loss(params, data)
     bad = jnp.logical_not(jnp.isfinite(loss) & _all_finite(params)) | (loss > st["limit"])
-    newly = jnp.logical_not(st["diverged"]) & bad
-    diverged = st["diverged"] | newly
+    newly = (st["diverged_at"] < 0) & bad
+    diverged = (st["diverged_at"] >= 0) | newly
     ok = self._criterion(loss, params, tol, target) & jnp.logical_not(diverged)
     last_bad = jnp.where(ok, st["last_bad"], T)
     steps_to_tol = jnp.where(ok, last_bad + 1, -1).astype(jnp.int32)
@@ -242,14 +245,21 @@ class _Program:
   def _target_axis(self):
     return 0 if self.s.target_mode == "per_problem" else None
 
-  def _init(self, keys, lrs, data, explode_factor):
+  def _init(self, seeds, lrs, data, explode_factor, log_steps):
+    """The whole initial carry: per-point state, log pointer and the (empty) log buffers."""
+    keys = jax.vmap(jax.random.PRNGKey)(seeds)
     f = self._grid(
         self._point_init,
         (0, None, None, None),
         (None, 0, None, None),
         (None, None, 0, None),
     )
-    return f(keys, lrs, data, explode_factor)
+    state = f(keys, lrs, data, explode_factor)
+    K = log_steps.shape[0]
+    grid = state["diverged_at"].shape
+    logs = jnp.full((K,) + grid, jnp.nan, lrs.dtype)
+    plogs = jax.tree.map(lambda p: jnp.full((K,) + p.shape, jnp.nan, p.dtype), state["params"]) if self.s.record_params else None
+    return state, logs, plogs
 
   def _chunk(self, carry, k0, T, tol, target, log_steps, lrs, data):
     self.traces += 1  # runs at trace time only: counts compilations of this program
@@ -262,24 +272,30 @@ class _Program:
         (0, None, 0, ta, None, None, None),
     )
     K = log_steps.shape[0]
+    ks = k0 + jnp.arange(s.chunk, dtype=jnp.int32)
+    # slot of each step of this chunk in the log buffers, or -1 (computed once per chunk, so the
+    # step loop does no index arithmetic)
+    slot = jnp.searchsorted(log_steps, ks).astype(jnp.int32)
+    hit = (slot < K) & (log_steps[jnp.minimum(slot, K - 1)] == ks) & (ks < T)
+    slots = jnp.where(hit, slot, -1)
 
-    def body(c, i):
-      st, ptr, logs, plogs = c
-      k = k0 + i
+    def body(c, x):
+      st, logs, plogs = c
+      k, slot = x
       st, logged, params_now = step(st, lrs, data, target, k, T, tol)
-      pc = jnp.minimum(ptr, K - 1)
-      is_log = (k < T) & (ptr < K) & (k == log_steps[pc])
 
-      def write(buf, value):
-        old = jax.lax.dynamic_index_in_dim(buf, pc, axis=0, keepdims=False)
-        return jax.lax.dynamic_update_index_in_dim(buf, jnp.where(is_log, value, old), pc, axis=0)
+      def write(bufs):
+        logs, plogs = bufs
+        logs = jax.lax.dynamic_update_index_in_dim(logs, logged, slot, axis=0)
+        if s.record_params:
+          plogs = jax.tree.map(lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, slot, axis=0), plogs, params_now)
+        return logs, plogs
 
-      logs = write(logs, logged)
-      if s.record_params:
-        plogs = jax.tree.map(write, plogs, params_now)
-      return (st, ptr + is_log.astype(ptr.dtype), logs, plogs), None
+      # a conditional write: the buffers are touched only at the logged steps
+      logs, plogs = jax.lax.cond(slot >= 0, write, lambda bufs: bufs, (logs, plogs))
+      return (st, logs, plogs), None
 
-    carry, _ = jax.lax.scan(body, carry, jnp.arange(s.chunk, dtype=jnp.int32), unroll=s.unroll)
+    carry, _ = jax.lax.scan(body, carry, (ks, slots), unroll=s.unroll)
     return carry
 
   def _finish(self, carry, T, tol, target, lrs, data):
@@ -291,13 +307,15 @@ class _Program:
         (0, None, None, None, None),
         (0, 0, ta, None, None),
     )
-    st, ptr, logs, plogs = carry
+    st, logs, plogs = carry
     out, logged = fin(st, data, target, T, tol)
     K = logs.shape[0]
-    logs = logs.at[K - 1].set(logged)
+    g = logged.ndim
+    out["losses"] = jnp.moveaxis(logs.at[K - 1].set(logged), 0, -1)
     if self.s.record_params:
-      plogs = jax.tree.map(lambda buf, p: buf.at[K - 1].set(p), plogs, out["params"])
-    return out, logs, plogs
+      plogs = jax.tree.map(lambda buf, p: jnp.moveaxis(buf.at[K - 1].set(p), 0, g), plogs, out["params"])
+    out["params_log"] = plogs
+    return out
 
 
 @functools.lru_cache(maxsize=32)
@@ -325,9 +343,13 @@ def log_step_schedule(steps: int, points: int, spacing: str = "linear") -> np.nd
 
 
 def _cast_floats(tree, dtype):
+  """Floating leaves as ``dtype`` (NumPy arrays stay on the host; JAX arrays stay on their device)."""
+
   def cast(x):
-    x = jnp.asarray(x)
-    return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+    if isinstance(x, jax.Array):
+      return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype != dtype else x
+    x = np.asarray(x)
+    return x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x
 
   return jax.tree.map(cast, tree)
 
@@ -389,7 +411,8 @@ def sweep(
       ``problem.example_losses``, e.g. for ``simplified_adam(..., per_example=True)``.
     chunk_size: steps per compiled chunk (default: about steps/50, at least 1000 unless steps is
       smaller). All chunks have the same length; steps past the end are masked.
-    unroll: ``lax.scan`` unroll factor.
+    unroll: ``lax.scan`` unroll factor (on CPU, 1 was the fastest we measured: unrolling duplicates
+      the conditional log write and XLA then copies the log buffer every step).
     progress: show a tqdm bar (default: only when stderr is a terminal).
     desc: the progress bar's label.
 
@@ -441,7 +464,7 @@ def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, l
     else:
       raise UserInputError(f"target: shapes {shapes} do not match the parameters' {wanted}")
   else:
-    target = jnp.zeros((), dtype)
+    target = np.zeros((), dtype)
 
   # The cast wrapper must be the same object across calls for the program cache to hit.
   init_fn = _cast_init(problem.init, dtype)
@@ -449,19 +472,12 @@ def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, l
   program = _program(static)
   traces_before = program.traces
 
-  lr_arr = jnp.asarray(lrs, dtype)
-  keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds_np])
-  log_steps_np = log_step_schedule(steps, log_points, log_spacing)
-  log_steps = jnp.asarray(log_steps_np, jnp.int32)
-  K = log_steps_np.shape[0]
-  T = jnp.asarray(steps, jnp.int32)
-  tol_arr = jnp.asarray(tol, dtype)
-
-  state = program.init(keys, lr_arr, data, jnp.asarray(explode_factor, dtype))
-  grid = tuple(np.shape(state["diverged"]))
-  logs = jnp.full((K,) + grid, jnp.nan, dtype)
-  plogs = jax.tree.map(lambda p: jnp.full((K,) + p.shape, jnp.nan, p.dtype), state["params"]) if record_params else None
-  carry = (state, jnp.asarray(0, jnp.int32), logs, plogs)
+  # Host-side (NumPy) arguments: converting them costs no eager JAX dispatches.
+  lr_arr = np.asarray(lrs).astype(dtype)
+  log_steps = log_step_schedule(steps, log_points, log_spacing)
+  T = np.int32(steps)
+  tol_arr = np.asarray(tol).astype(dtype)
+  carry = program.init(seeds_np.astype(np.uint32), lr_arr, data, np.asarray(explode_factor).astype(dtype), log_steps)
 
   show = sys.stderr.isatty() if progress is None else progress
   n_chunks = math.ceil(steps / chunk)
@@ -472,28 +488,27 @@ def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, l
     bar = tqdm(total=steps, desc=desc, leave=False, file=sys.stderr)
   try:
     for c in range(n_chunks):
-      carry = program.chunk(carry, jnp.asarray(c * chunk, jnp.int32), T, tol_arr, target, log_steps, lr_arr, data)
+      carry = program.chunk(carry, np.int32(c * chunk), T, tol_arr, target, log_steps, lr_arr, data)
       if bar is not None:
-        jax.block_until_ready(carry[1])
+        jax.block_until_ready(carry[1])  # the loss log: wait for this chunk before the bar moves
         bar.update(min(chunk, steps - c * chunk))
   finally:
     if bar is not None:
       bar.close()
-  out, logs, plogs = program.finish(carry, T, tol_arr, target, lr_arr, data)
+  out = program.finish(carry, T, tol_arr, target, lr_arr, data)
 
-  g = len(grid)
   axes = ("problem", "learning_rate", "seed") if batched else ("learning_rate", "seed")
   return SweepResult(
       learning_rates=lr_arr,
-      seeds=jnp.asarray(seeds_np, jnp.int32),
+      seeds=seeds_np.astype(np.int32),
       params=out["params"],
-      losses=jnp.moveaxis(logs, 0, -1),
+      losses=out["losses"],
       log_steps=log_steps,
       final_loss=out["final_loss"],
       steps_to_tol=out["steps_to_tol"],
       diverged=out["diverged"],
       diverged_at=out["diverged_at"],
-      params_log=None if plogs is None else jax.tree.map(lambda x: jnp.moveaxis(x, 0, g), plogs),
+      params_log=out["params_log"],
       axes=axes,
       steps=int(steps),
       tol=float(tol),
