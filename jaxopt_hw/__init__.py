@@ -5,7 +5,7 @@ Update rules are optax ``GradientTransformation``\\ s::
     import optax, jaxopt_hw
     tx = optax.chain(optax.clip_by_global_norm(1.0), jaxopt_hw.steepest_descent(0.1, "linf"))
 
-Names are imported on first use, so ``import jaxopt_hw`` (and the CLI's ``--help``) stays fast.
+Most names are imported on first use.
 """
 
 from __future__ import annotations
@@ -24,18 +24,21 @@ _EXPORTS = {
     "preconditioned_sgd": "jaxopt_hw.transforms.rescale",
     "rescaled_sgd": "jaxopt_hw.transforms.rescale",
     "scale_by_fixed_diagonal": "jaxopt_hw.transforms.rescale",
-    "sweep": "jaxopt_hw.sweep",
     "SweepResult": "jaxopt_hw.sweep",
     "UserInputError": "jaxopt_hw.errors",
 }
 _SUBMODULES = ("duality", "problems", "testing", "distributed", "check", "transforms", "config", "runner")
 
-__all__ = [*_EXPORTS, *_SUBMODULES, "__version__"]
+__all__ = ["sweep", *_EXPORTS, *_SUBMODULES, "__version__"]
+
+# Imported eagerly: the function shares its name with its module, and importing the module
+# first would otherwise leave ``jaxopt_hw.sweep`` bound to the module instead of the function.
+from jaxopt_hw.sweep import sweep  # noqa: E402
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
   from jaxopt_hw import check, config, distributed, duality, problems, runner, testing, transforms
   from jaxopt_hw.errors import UserInputError
-  from jaxopt_hw.sweep import SweepResult, sweep
+  from jaxopt_hw.sweep import SweepResult
   from jaxopt_hw.transforms.rescale import preconditioned_sgd, rescaled_sgd, scale_by_fixed_diagonal
   from jaxopt_hw.transforms.simplified_adam import scale_by_epoch_rms, simplified_adam
   from jaxopt_hw.transforms.steepest import steepest_descent, steepest_step
