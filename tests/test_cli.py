@@ -167,3 +167,22 @@ def test_list_names_experiments_configs_sheets_and_benchmarks(capsys):
     assert name in out
   runnable, sheets = out.split("packaged answer sheets")
   assert "answers_example.toml" in sheets and "answers_example.toml" not in runnable
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("q1.norms=['l2', 'l3']", "error: q1.norms: ['l2', 'l3'] is not allowed; a non-empty list of: l2, linf, l1, lp, mahalanobis, spectral"),
+        ("q1.p_values=[1.0]", "error: q1.p_values: [1.0] is not allowed; a non-empty list of p with 1 < p < inf"),
+        ("q2.sgd.learning_rate=0", "error: q2.sgd.learning_rate: 0.0 is not allowed; must be > 0"),
+        ("q2.sgd.learning_rate=-0.5", "error: q2.sgd.learning_rate: -0.5 is not allowed; must be > 0"),
+        ("q2.sgd.learnig_rate=0.1", "error: q2.sgd.learnig_rate: unknown key (did you mean 'learning_rate'?)"),
+        ("q2.sgd.steps=1.5", "error: q2.sgd.steps: 1.5 is a float; expected an integer"),
+        ("q5.n=0", "error: q5.n: 0"),
+    ],
+)
+def test_the_default_report_refuses_bad_settings_before_running(tmp_path, capsys, override, message):
+  assert cli.main(["run", "--out", str(tmp_path / "o"), "--set", override]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith(message), err
+  assert "\n" not in err and not (tmp_path / "o").exists()
