@@ -54,20 +54,9 @@ class Problem:
 # Least squares.
 
 
-#: Below this many entries of X, Xθ is written as a multiply-and-sum: for tiny problems (the
-#: homework's 1×3) a dot call costs XLA on CPU more than the arithmetic it does.
-_SMALL_MATVEC = 64
-
-
-def _matvec(X, theta):
-  if X.size <= _SMALL_MATVEC:
-    return jnp.sum(X * theta, axis=-1)
-  return X @ theta
-
-
 def least_squares_example_losses(theta, data):
   """(x_iᵀθ − y_i)² for every row of ``data["X"]``."""
-  return (_matvec(data["X"], theta) - data["y"]) ** 2
+  return (data["X"] @ theta - data["y"]) ** 2
 
 
 def least_squares_loss(theta, data):

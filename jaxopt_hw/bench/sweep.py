@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
   parser.add_argument("--memory-steps", type=int, default=2000, help="steps of the smaller memory run (default 2000)")
   parser.add_argument("--memory-factor", type=int, default=100, help="the larger memory run has this many times the steps (default 100)")
+  parser.add_argument("--memory-configs", type=int, default=None, help="configurations of the memory runs (default: --configs); larger grids make the sweep's own buffers visible above the runtime's")
   parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement (no subprocesses)")
   parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
   parser.add_argument("--_memory-child", dest="memory_child", type=int, default=None, help=argparse.SUPPRESS)
@@ -55,6 +56,8 @@ def _check(args) -> None:
       raise UserInputError(f"--{name.replace('_', '-')}: {value} is not allowed; must be >= 1")
   if args.configs % args.seeds:
     raise UserInputError(f"--configs: {args.configs} is not allowed; must be a multiple of --seeds ({args.seeds})")
+  if args.memory_configs is not None and (args.memory_configs < 1 or args.memory_configs % args.seeds):
+    raise UserInputError(f"--memory-configs: {args.memory_configs} is not allowed; must be a positive multiple of --seeds ({args.seeds})")
   if args.loop_configs > args.configs:
     raise UserInputError(f"--loop-configs: {args.loop_configs} is not allowed; must be <= --configs ({args.configs})")
 
@@ -194,13 +197,15 @@ def _memory_child(args) -> int:
 def _measure_memory(args) -> dict:
   runs = {}
   for steps in (args.memory_steps, args.memory_steps * args.memory_factor):
-    cmd = [sys.executable, "-m", "jaxopt_hw.bench.sweep", "--configs", str(args.configs), "--seeds", str(args.seeds), "--dtype", args.dtype, "--_memory-child", str(steps)]
+    configs = args.memory_configs or args.configs
+    cmd = [sys.executable, "-m", "jaxopt_hw.bench.sweep", "--configs", str(configs), "--seeds", str(args.seeds), "--dtype", args.dtype, "--_memory-child", str(steps)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if proc.returncode != 0:
       raise RuntimeError(f"memory child for {steps} steps failed:\n{proc.stderr[-2000:]}")
     runs[steps] = json.loads(proc.stdout.strip().splitlines()[-1])
   small, large = (runs[s] for s in sorted(runs))
   out = {
+      "memory_configs": args.memory_configs or args.configs,
       "small_steps": small["steps"],
       "large_steps": large["steps"],
       "small_peak_rss_bytes": small["maxrss_bytes"],
@@ -257,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     result.update(mem)
     itemsize = 4 if args.dtype == "float32" else 8
     # what keeping every step's loss would take at the large step count (the sweep keeps 64 points)
-    result["full_trajectory_bytes_large"] = args.configs * mem["large_steps"] * itemsize
+    result["full_trajectory_bytes_large"] = mem["memory_configs"] * mem["large_steps"] * itemsize
   del jax
   if args.json:
     print(json.dumps(result))
@@ -275,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
   if result["memory_ratio"] is not None:
     mb = lambda b: f"{b / 2**20:.1f} MiB"
     print(
-        f"\npeak memory (fresh process each, ru_maxrss): {result['small_steps']} steps {mb(result['small_peak_rss_bytes'])}, "
+        f"\npeak memory ({result['memory_configs']} configurations, a fresh process each, ru_maxrss): {result['small_steps']} steps {mb(result['small_peak_rss_bytes'])}, "
         f"{result['large_steps']} steps {mb(result['large_peak_rss_bytes'])}: ratio {result['memory_ratio']:.3f} "
         f"(storing every step's loss at {result['large_steps']} steps would take {mb(result['full_trajectory_bytes_large'])})"
     )

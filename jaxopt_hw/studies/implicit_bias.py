@@ -168,6 +168,11 @@ def relative_distances(theta: np.ndarray, refs: dict[str, np.ndarray]) -> dict[s
 # The study.
 
 
+def _progress(ctx):
+  """Sweep progress bars: only when the run shows progress, and then only on a terminal."""
+  return None if getattr(ctx, "show_progress", False) else False
+
+
 def _summary(landed, refs):
   out = {}
   for method, res in landed.items():
@@ -202,7 +207,7 @@ def run(config: Config, ctx):
   _check_config(config)
   seeds, X, y = _generate(config, config.n)
   refs = references(X, y)
-  landed = run_methods(X, y, config, progress=ctx.show_progress)
+  landed = run_methods(X, y, config, progress=_progress(ctx))
   summary = _summary(landed, refs)
   ref_gap = {
       "min_l2_vs_weighted": float(np.median(relative_distances(refs["weighted_min_norm"], {"r": refs["min_l2"]})["r"])),
@@ -219,7 +224,7 @@ def run(config: Config, ctx):
   if config.single_example_check:
     _, X1, y1 = _generate(config, 1)
     refs1 = references(X1, y1)
-    landed1 = run_methods(X1, y1, config, progress=ctx.show_progress)
+    landed1 = run_methods(X1, y1, config, progress=_progress(ctx))
     single = _summary(landed1, refs1)
     closed = y1[:, 0:1] * np.sign(X1[:, 0, :]) / np.abs(X1[:, 0, :]).sum(-1, keepdims=True)  # y·sign(x)/‖x‖₁
     single_gap = float(np.max(np.abs(landed1["simplified_adam"]["theta"] - closed)))

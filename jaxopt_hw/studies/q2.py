@@ -284,6 +284,11 @@ def converged_thetas(config: Config | None = None) -> dict[str, np.ndarray]:
 # The study.
 
 
+def _progress(ctx):
+  """Sweep progress bars: only when the run shows progress, and then only on a terminal."""
+  return None if getattr(ctx, "show_progress", False) else False
+
+
 def _fmt_vec(v, digits: int = 6) -> str:
   return "[" + ", ".join(f"{x:.{digits}g}" for x in np.asarray(v, np.float64)) + "]"
 
@@ -390,7 +395,7 @@ def _step_size_map(config: Config, ctx):
   ]
   out = {}
   for label, method, schedule in cases:
-    kw = dict(steps=m.steps, schedule=schedule, dtype=config.dtype, seeds=seeds, init_scale=m.init_scale, tol=m.loss_tol, log_points=2, log_spacing="linear", progress=ctx.show_progress)
+    kw = dict(steps=m.steps, schedule=schedule, dtype=config.dtype, seeds=seeds, init_scale=m.init_scale, tol=m.loss_tol, log_points=2, log_spacing="linear", progress=_progress(ctx))
     r = run_method(method, a, lrs, **kw)
     cls = _classify(r, m.loss_tol)
     entry = {
@@ -432,7 +437,7 @@ def run(config: Config, ctx):
     grid = sorted(set(m.grid) | {m.learning_rate})
     r = run_method(
         method, a, grid, steps=m.steps, schedule=schedule, decay_rate=decay_rate, dtype=config.dtype,
-        target=derived[method], tol=config.tol, log_points=config.log_points, record_params=True, progress=ctx.show_progress,
+        target=derived[method], tol=config.tol, log_points=config.log_points, record_params=True, progress=_progress(ctx),
     )
     runs[method] = r
     rows = _grid_summary(method, r, derived[method], config.tol)
@@ -451,7 +456,7 @@ def run(config: Config, ctx):
   # Rescaled SGD as fixed diagonal preconditioning: the same iterates in the original units.
   m = config.rescaled_sgd
   grid = sorted(set(m.grid) | {m.learning_rate})
-  pre = run_method("preconditioned_sgd", a, grid, steps=m.steps, dtype=config.dtype, log_points=config.log_points, record_params=True, progress=ctx.show_progress)
+  pre = run_method("preconditioned_sgd", a, grid, steps=m.steps, dtype=config.dtype, log_points=config.log_points, record_params=True, progress=_progress(ctx))
   forms_gap = float(np.max(np.abs(np.asarray(pre.params_log, np.float64) - np.asarray(runs["rescaled_sgd"].params_log, np.float64))))
   results["rescaled_sgd"]["preconditioned_theta"] = np.asarray(pre.params, np.float64)[grid.index(m.learning_rate), 0].tolist()
   results["rescaled_sgd"]["max_difference_between_forms"] = forms_gap
@@ -460,7 +465,7 @@ def run(config: Config, ctx):
   const_run = None
   if config.compare_schedules:
     for label, method, schedule, lr, gamma, steps in _schedule_cases(config):
-      r = run_method(method, a, [lr], steps=steps, schedule=schedule, decay_rate=gamma, dtype=config.dtype, target=derived[method], tol=config.tol, log_points=config.log_points, record_params=True, progress=ctx.show_progress)
+      r = run_method(method, a, [lr], steps=steps, schedule=schedule, decay_rate=gamma, dtype=config.dtype, target=derived[method], tol=config.tol, log_points=config.log_points, record_params=True, progress=_progress(ctx))
       plog = np.asarray(r.params_log, np.float64)[0, 0]  # (K, d)
       tail = plog[int(0.75 * len(plog)) :]
       err_tail = np.max(np.abs(tail - derived[method]), axis=-1)
