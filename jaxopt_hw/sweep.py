@@ -1,8 +1,11 @@
 """Sweeps: one problem, one optimizer family, a grid of learning rates × seeds, one compiled program.
 
-:func:`sweep` runs every grid point at once: the grid is ``vmap``-ed, the steps are a ``lax.scan``
-inside one ``jit``, and the scan runs in chunks of equal length (the tail of the last chunk is
-masked) so that a progress bar can advance between chunks without compiling anything new. What it
+:func:`sweep` runs every grid point at once: the grid is ``vmap``-ed and the steps are a loop
+inside one ``jit`` (an XLA while loop, which is what ``lax.scan`` lowers to too; here its bounds are
+traced values). The steps run in chunks of at most ``chunk_size`` through that same compiled
+program — the last, shorter chunk included — so that a progress bar can advance between chunks
+without compiling anything new. Between two logged steps the loop body is only the optimizer step
+and its divergence and tolerance bookkeeping. What it
 keeps per grid point does not grow with the number of steps: the final parameters, the loss at a
 fixed number of logged steps, the step from which a tolerance holds until the end, and a
 divergence flag. A point whose loss becomes non-finite or explodes is frozen and flagged; nothing
@@ -138,7 +141,6 @@ class _Static:
   target_mode: str  # "none" | "shared" | "per_problem"
   record_params: bool
   chunk: int
-  unroll: int
 
 
 def _all_finite(tree) -> jax.Array:
@@ -197,27 +199,30 @@ class _Program:
       return loss <= tol
     return _max_abs_diff(params, target) <= tol
 
-  def _point_step(self, st, lr, data, target, k, T, tol):
+  def _point_step(self, st, lr, data, target, k, tol):
     params = st["params"]
     loss, grads = self._loss_and_grads(params, data)
-    active = k < T
     bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
-    newly = active & (st["diverged_at"] < 0) & bad
+    newly = (st["diverged_at"] < 0) & bad
     diverged = (st["diverged_at"] >= 0) | newly
     ok = self._criterion(loss, params, tol, target) & jnp.logical_not(diverged)
     tx = self.s.optimizer(lr)
     updates, new_opt_state = tx.update(grads, st["opt_state"], params)
     new_params = optax.apply_updates(params, updates)
-    move = active & jnp.logical_not(diverged)
-    new_st = {
+    move = jnp.logical_not(diverged)
+    return {
         "params": _tree_where(move, new_params, params),
         "opt_state": _tree_where(move, new_opt_state, st["opt_state"]),
         "diverged_at": jnp.where(newly, k, st["diverged_at"]).astype(jnp.int32),
-        "last_bad": jnp.where(active & jnp.logical_not(ok), k, st["last_bad"]).astype(jnp.int32),
+        "last_bad": jnp.where(ok, st["last_bad"], k).astype(jnp.int32),
         "limit": st["limit"],
     }
-    logged = jnp.where(diverged, jnp.asarray(jnp.nan, loss.dtype), loss)
-    return new_st, logged, params
+
+  def _point_logged(self, st, data):
+    """The loss to log at the current parameters: NaN once the point has diverged."""
+    loss = self.s.loss(st["params"], data)
+    bad = (st["diverged_at"] >= 0) | jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
+    return jnp.where(bad, jnp.asarray(jnp.nan, loss.dtype), loss)
 
   def _point_finish(self, st, data, target, T, tol):
     params = st["params"]
@@ -262,41 +267,49 @@ class _Program:
     return state, logs, plogs
 
   def _chunk(self, carry, k0, T, tol, target, log_steps, lrs, data):
+    """Steps k0 … min(k0 + chunk, T) − 1 of every grid point.
+
+    The steps between two logged steps run in a tight inner loop (the step and its divergence and
+    tolerance bookkeeping, nothing else); the outer loop visits the logged steps that fall in this
+    chunk and writes the loss (and parameters) there. Both loops are XLA while loops whose bounds
+    are traced values, so every chunk, including a short last one, runs the same compiled program.
+    """
     self.traces += 1  # runs at trace time only: counts compilations of this program
     s = self.s
     ta = self._target_axis()
     step = self._grid(
         self._point_step,
-        (0, None, None, None, None, None, None),
-        (0, 0, None, None, None, None, None),
-        (0, None, 0, ta, None, None, None),
+        (0, None, None, None, None, None),
+        (0, 0, None, None, None, None),
+        (0, None, 0, ta, None, None),
     )
+    logged_loss = self._grid(self._point_logged, (0, None), (0, None), (0, 0))
     K = log_steps.shape[0]
-    ks = k0 + jnp.arange(s.chunk, dtype=jnp.int32)
-    # slot of each step of this chunk in the log buffers, or -1 (computed once per chunk, so the
-    # step loop does no index arithmetic)
-    slot = jnp.searchsorted(log_steps, ks).astype(jnp.int32)
-    hit = (slot < K) & (log_steps[jnp.minimum(slot, K - 1)] == ks) & (ks < T)
-    slots = jnp.where(hit, slot, -1)
+    end = jnp.minimum(k0 + s.chunk, T)
 
-    def body(c, x):
-      st, logs, plogs = c
-      k, slot = x
-      st, logged, params_now = step(st, lrs, data, target, k, T, tol)
+    def segment(c):
+      k, slot, st, logs, plogs = c
+      next_log = jnp.where(slot < K, log_steps[jnp.minimum(slot, K - 1)], end)
+      boundary = jnp.minimum(next_log, end)
+      st = jax.lax.fori_loop(k, boundary, lambda i, st: step(st, lrs, data, target, i, tol), st)
+      # a logged step inside this chunk (one at `end` belongs to the next chunk, T to finish)
+      is_log = next_log < end
 
       def write(bufs):
         logs, plogs = bufs
-        logs = jax.lax.dynamic_update_index_in_dim(logs, logged, slot, axis=0)
+        pc = jnp.minimum(slot, K - 1)
+        logs = jax.lax.dynamic_update_index_in_dim(logs, logged_loss(st, data), pc, axis=0)
         if s.record_params:
-          plogs = jax.tree.map(lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, slot, axis=0), plogs, params_now)
+          plogs = jax.tree.map(lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, pc, axis=0), plogs, st["params"])
         return logs, plogs
 
-      # a conditional write: the buffers are touched only at the logged steps
-      logs, plogs = jax.lax.cond(slot >= 0, write, lambda bufs: bufs, (logs, plogs))
-      return (st, logs, plogs), None
+      logs, plogs = jax.lax.cond(is_log, write, lambda bufs: bufs, (logs, plogs))
+      return boundary, slot + is_log.astype(slot.dtype), st, logs, plogs
 
-    carry, _ = jax.lax.scan(body, carry, (ks, slots), unroll=s.unroll)
-    return carry
+    st, logs, plogs = carry
+    slot0 = jnp.searchsorted(log_steps, k0).astype(jnp.int32)  # first logged step >= k0
+    out = jax.lax.while_loop(lambda c: c[0] < end, segment, (k0, slot0, st, logs, plogs))
+    return out[2], out[3], out[4]
 
   def _finish(self, carry, T, tol, target, lrs, data):
     del lrs
@@ -381,7 +394,6 @@ def sweep(
     explode_factor: float = 1e8,
     per_example_grads: bool = False,
     chunk_size: int | None = None,
-    unroll: int = 1,
     progress: bool | None = None,
     desc: str = "sweep",
 ) -> SweepResult:
@@ -409,10 +421,8 @@ def sweep(
     explode_factor: a loss above ``explode_factor`` × the initial loss counts as divergence.
     per_example_grads: hand the optimizer per-example gradients (leading axis n) computed from
       ``problem.example_losses``, e.g. for ``simplified_adam(..., per_example=True)``.
-    chunk_size: steps per compiled chunk (default: about steps/50, at least 1000 unless steps is
-      smaller). All chunks have the same length; steps past the end are masked.
-    unroll: ``lax.scan`` unroll factor (on CPU, 1 was the fastest we measured: unrolling duplicates
-      the conditional log write and XLA then copies the log buffer every step).
+    chunk_size: steps per call of the compiled program (default: about steps/50, at least 1000
+      unless steps is smaller); the last chunk may be shorter and runs the same program.
     progress: show a tqdm bar (default: only when stderr is a terminal).
     desc: the progress bar's label.
 
@@ -431,7 +441,6 @@ def sweep(
   _check("log_spacing", log_spacing, log_spacing in ("linear", "log"), "allowed: linear, log")
   _check("tol", tol, math.isfinite(tol) and tol >= 0, "must be a finite number >= 0")
   _check("explode_factor", explode_factor, explode_factor > 1, "must be > 1")
-  _check("unroll", unroll, isinstance(unroll, (int, np.integer)) and unroll >= 1, "must be an integer >= 1")
   _check("dtype", dtype, jnp.issubdtype(jnp.dtype(dtype), jnp.floating), "must be a floating dtype (float32, float64, ...)")
   if per_example_grads and problem.example_losses is None:
     raise UserInputError("per_example_grads: True needs a problem with example_losses; this problem has none")
@@ -442,10 +451,10 @@ def sweep(
   dtype = jnp.dtype(dtype)
   wide = dtype == jnp.float64 and not jax.config.jax_enable_x64
   with jax.enable_x64(True) if wide else contextlib.nullcontext():
-    return _run(problem, optimizer, lrs, seeds_np, steps, batched_data, dtype, log_points, log_spacing, record_params, tol, target, explode_factor, per_example_grads, chunk, unroll, progress, desc)
+    return _run(problem, optimizer, lrs, seeds_np, steps, batched_data, dtype, log_points, log_spacing, record_params, tol, target, explode_factor, per_example_grads, chunk, progress, desc)
 
 
-def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, log_spacing, record_params, tol, target, explode_factor, per_example, chunk, unroll, progress, desc):
+def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, log_spacing, record_params, tol, target, explode_factor, per_example, chunk, progress, desc):
   data = _cast_floats(problem.data, dtype)
   if batched:
     sizes = {np.shape(x)[0] for x in jax.tree.leaves(data)}
@@ -468,7 +477,7 @@ def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, l
 
   # The cast wrapper must be the same object across calls for the program cache to hit.
   init_fn = _cast_init(problem.init, dtype)
-  static = _Static(problem.loss, init_fn, problem.example_losses, optimizer, per_example, batched, target_mode, record_params, chunk, unroll)
+  static = _Static(problem.loss, init_fn, problem.example_losses, optimizer, per_example, batched, target_mode, record_params, chunk)
   program = _program(static)
   traces_before = program.traces
 
