@@ -56,7 +56,9 @@ class Problem:
 
 def least_squares_example_losses(theta, data):
   """(x_iᵀθ − y_i)² for every row of ``data["X"]``."""
-  return (data["X"] @ theta - data["y"]) ** 2
+  # θ·Xᵀ rather than X·θ: vmapped over a grid of θ, this contracts θ's last (contiguous) axis, so
+  # XLA needs no transpose of the stacked parameters at every step
+  return (theta @ data["X"].T - data["y"]) ** 2
 
 
 def least_squares_loss(theta, data):

@@ -3,7 +3,7 @@
 One grid of configurations (learning rates × seeds) of SGD on the homework's Q2 problem
 f(θ) = (1 − aᵀθ)² from random starts, run three ways in the same process:
 
-* **sweep** — :func:`jaxopt_hw.sweep.sweep`: the whole grid as one jit(vmap(scan)) program, with its
+* **sweep** — :func:`jaxopt_hw.sweep.sweep`: the whole grid as one compiled jit(vmap(loop)) program, with its
   loss logging, divergence flags and steps-to-tolerance (timed after a warm-up call that compiles);
 * **loop** — a Python loop over configurations and steps calling one jitted optax step
   (``value_and_grad`` + ``tx.update`` + ``apply_updates``, learning rate passed as an argument so it
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
   d = result["device"]
   print(f"SGD on (1 − aᵀθ)², {args.configs} configurations × {args.steps} steps, {args.dtype}, {d['backend']} ({d['device_kind']}), {os.cpu_count()} CPUs")
   rows = [
-      ["compiled sweep (jit·vmap·scan)", _fmt_rate(result["sweep_config_steps_per_second"]), f"{result['sweep_seconds']:.3g} s (first call with compile: {result['sweep_first_call_seconds']:.3g} s)", "1"],
+      ["compiled sweep (jit · vmap · loop)", _fmt_rate(result["sweep_config_steps_per_second"]), f"{result['sweep_seconds']:.3g} s (first call with compile: {result['sweep_first_call_seconds']:.3g} s)", "1"],
       [f"Python loop over a jitted optax step ({loop_t['timed_configs']} configs timed)", _fmt_rate(result["loop_config_steps_per_second"]), f"{result['loop_extrapolated_seconds']:.3g} s (extrapolated)", f"{result['speedup_vs_loop']:.3g}×"],
       ["NumPy loop vectorised over configs", _fmt_rate(result["numpy_config_steps_per_second"]), f"{result['numpy_seconds']:.3g} s", f"{result['speedup_vs_numpy']:.3g}×"],
   ]
