@@ -100,6 +100,22 @@ def test_lp_ball_projection_matches_scipy(p):
   np.testing.assert_array_equal(np.asarray(q1.project_lp_ball(inside, 1.0, p)), np.asarray(inside))
 
 
+@pytest.mark.parametrize("p", [1.1, 8.0, 30.0])
+def test_lp_ball_projection_of_far_points_is_a_projection(p):
+  # Points far outside the ball (as the growing PGD steps produce) and extreme p: check feasibility
+  # and the variational characterisation ⟨y − x, z − x⟩ ≤ 0 for random feasible z.
+  rng = np.random.default_rng(2)
+  norm_p = lambda v: np.sum(np.abs(v / np.abs(v).max()) ** p) ** (1 / p) * np.abs(v).max()
+  for scale in (1e-3, 1.0, 1e4):
+    y = rng.standard_normal(6) * scale * 1e4  # ‖y‖ ≫ r, as after a long PGD step
+    x = np.asarray(q1.project_lp_ball(jnp.asarray(y), scale, p))
+    assert norm_p(x) <= scale * (1 + 1e-12)
+    for _ in range(200):
+      z = rng.standard_normal(6)
+      z = z * scale * rng.uniform(0, 1) ** 0.1 / norm_p(z)
+      assert np.sum((y - x) * (z - x)) <= 1e-10 * scale**2
+
+
 def test_mahalanobis_and_spectral_projections_match_scipy():
   rng = np.random.default_rng(1)
   A = rng.standard_normal((3, 3))

@@ -97,14 +97,17 @@ def describe(norm: str, form: str) -> tuple[str, str]:
 def project_lp_ball(y, radius, p: float, outer: int = 64, inner: int = 40):
   """argmin_{‖x‖_p ≤ r} ‖x − y‖₂ for 1 < p < ∞ (float64).
 
-  KKT: x_i = sign(y_i)·z_i with z_i + λp·z_i^{p−1} = |y_i|; each z_i by Newton (monotone: on z for
-  p ≥ 2, on w = z^{p−1} for p < 2, where the equation is convex), λ by bisection on a log scale
-  so that Σ z_i^p = r^p.
+  KKT: x_i = sign(y_i)·z_i with z_i + λp·z_i^{p−1} = |y_i|; each z_i by Newton from an upper bound
+  of the root (monotone, since the equation is convex: in z for p ≥ 2, in w = z^{p−1} for p < 2),
+  λ by bisection on a log scale so that Σ z_i^p = r^p. Works on y/max|y| (projections commute with
+  scaling), so large p neither overflows nor underflows.
   """
-  a = jnp.abs(y)
-  m = jnp.max(a)
+  m = jnp.max(jnp.abs(y))
+  scale = jnp.where(m > 0, m, 1)
+  a = jnp.abs(y) / scale
+  r = radius / scale
   n = y.size
-  inside = jnp.sum(a**p) <= radius**p
+  inside = jnp.sum(a**p) <= r**p
 
   def z_of(lam):
     c = lam * p
@@ -113,7 +116,8 @@ def project_lp_ball(y, radius, p: float, outer: int = 64, inner: int = 40):
         f = z + c * z ** (p - 1) - a
         return jnp.maximum(z - f / (1 + c * (p - 1) * z ** (p - 2)), 0)
 
-      return jax.lax.fori_loop(0, inner, newton, a)
+      start = jnp.minimum(a, (a / c) ** (1 / (p - 1)))  # z ≤ a and c·z^{p−1} ≤ a
+      return jax.lax.fori_loop(0, inner, newton, start)
     k = 1 / (p - 1)
 
     def newton(_, w):
@@ -121,20 +125,21 @@ def project_lp_ball(y, radius, p: float, outer: int = 64, inner: int = 40):
       slope = k * w ** (k - 1) + c
       return jnp.maximum(w - f / jnp.where(slope > 0, slope, 1), 0)
 
-    return jax.lax.fori_loop(0, inner, newton, a ** (p - 1)) ** k
+    start = jnp.minimum(a ** (p - 1), a / c)  # w ≤ a^{p−1} and c·w ≤ a
+    return jax.lax.fori_loop(0, inner, newton, start) ** k
 
-  # z_i ≤ (m/(λp))^{1/(p−1)}, so λ_hi below makes Σ z^p ≤ r^p; λ_lo is far below any root.
-  hi = 2 * (m / p) * (n / radius**p) ** ((p - 1) / p) + jnp.finfo(y.dtype).tiny
+  # z_i ≤ (1/(λp))^{1/(p−1)} (entries are ≤ 1), so λ_hi makes Σ z^p ≤ r^p; λ_lo is below any root.
+  hi = 2 * (1 / p) * (n / r**p) ** ((p - 1) / p)
   lo = hi * 1e-40
 
   def bisect(_, bracket):
     lo, hi = bracket
     mid = jnp.sqrt(lo * hi)
-    too_big = jnp.sum(z_of(mid) ** p) > radius**p
+    too_big = jnp.sum(z_of(mid) ** p) > r**p
     return jnp.where(too_big, mid, lo), jnp.where(too_big, hi, mid)
 
   lo, hi = jax.lax.fori_loop(0, outer, bisect, (lo, hi))
-  return jnp.where(inside, y, jnp.sign(y) * z_of(hi))
+  return jnp.where(inside, y, jnp.sign(y) * z_of(hi) * scale)
 
 
 def project_mahalanobis_ball(y, radius, eigvals, eigvecs, iters: int = 200):
