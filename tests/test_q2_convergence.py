@@ -5,7 +5,6 @@ the same runs agree within 1e-6 + 2e-6·|θ*| (``test_float32_tolerance``): the 
 coordinate is 100·w₃, so it inherits 100× the float32 error of w.
 """
 
-import dataclasses
 import json
 
 import jax.numpy as jnp

@@ -231,8 +231,6 @@ def main(argv: list[str] | None = None) -> int:
   if args.memory_child is not None:
     return _memory_child(args)
   _check(args)
-  import jax
-
   from jaxopt_hw.platform import device_summary
 
   sweep_t = _time_sweep(args, args.steps)
@@ -263,7 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     itemsize = 4 if args.dtype == "float32" else 8
     # what keeping every step's loss would take at the large step count (the sweep keeps 64 points)
     result["full_trajectory_bytes_large"] = mem["memory_configs"] * mem["large_steps"] * itemsize
-  del jax
   if args.json:
     print(json.dumps(result))
     return 0

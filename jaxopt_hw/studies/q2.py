@@ -357,7 +357,7 @@ def _error_bound(method: str, schedule: str, lr: float, gamma: float, steps: int
   return f"≤ αγᵀ/(1−γ) = {lr * gamma**steps / (1 - gamma):.1e}"
 
 
-def _classify(result, loss_tol):
+def _classify(result):
   """Per (lr, seed): 0 converged, 1 stable (loss shrank, not yet within tol), 2 grew, 3 diverged."""
   losses = np.asarray(result.losses, np.float64)
   first = losses[..., 0]
@@ -397,7 +397,7 @@ def _step_size_map(config: Config, ctx):
   for label, method, schedule in cases:
     kw = dict(steps=m.steps, schedule=schedule, dtype=config.dtype, seeds=seeds, init_scale=m.init_scale, tol=m.loss_tol, log_points=2, log_spacing="linear", progress=_progress(ctx))
     r = run_method(method, a, lrs, **kw)
-    cls = _classify(r, m.loss_tol)
+    cls = _classify(r)
     entry = {
         "method": method,
         "schedule": schedule,
@@ -416,7 +416,7 @@ def _step_size_map(config: Config, ctx):
     if bracket is not None and bracket[0] is not None and method in derived:
       fine = np.linspace(bracket[0], bracket[1], m.refine_points)
       rf = run_method(method, a, fine, **kw)
-      fine_bracket = _threshold_from(_classify(rf, m.loss_tol), fine)
+      fine_bracket = _threshold_from(_classify(rf), fine)
       if fine_bracket is not None and fine_bracket[0] is not None:
         bracket = fine_bracket
       entry["measured_threshold"] = 0.5 * (bracket[0] + bracket[1])
