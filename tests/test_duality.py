@@ -80,6 +80,7 @@ def make_cases():
         (f"mahal{shape}", "mahalanobis", {"M": _pd_matrix(rng, n)}, shape),
         (f"mahal_diag{shape}", "mahalanobis", {"M": rng.uniform(0.2, 5.0, n)}, shape),
     ]
+  cases += [("lp1.1(7,)", "lp", {"p": 1.1}, (7,)), ("lp30(7,)", "lp", {"p": 30.0}, (7,))]  # extreme p
   for shape in [(1, 1), (3, 3), (4, 2), (2, 5)]:
     cases.append((f"spectral{shape}", "spectral", {}, shape))
   return cases

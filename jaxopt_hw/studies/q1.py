@@ -81,7 +81,7 @@ _WORDS = {
     ("mahalanobis", "penalty"): ("u = −(α/2)·M⁻¹g", "preconditioned gradient descent (Newton's method when M is the Hessian)"),
     ("mahalanobis", "ball"): ("u = −α·M⁻¹g/√(gᵀM⁻¹g)", "normalised preconditioned gradient descent (a trust-region Newton step)"),
     ("spectral", "penalty"): ("u = −(α/2)·‖G‖_nuc·UVᵀ, G = UΣVᵀ", "orthogonalised update scaled by the nuclear norm (Shampoo without accumulation, rescaled)"),
-    ("spectral", "ball"): ("u = −α·UVᵀ, G = UΣVᵀ", "orthogonalised update: Muon without momentum"),
+    ("spectral", "ball"): ("u = −α·UVᵀ, G = UΣVᵀ", "orthogonalised update: Muon's direction, without momentum or shape scaling"),
 }
 
 

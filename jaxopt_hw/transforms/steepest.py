@@ -185,7 +185,7 @@ def steepest_descent(
   l1            −(α/2)·‖g‖∞·sign(g_i)e_i, i=argmax|g|  −α·sign(g_i)e_i: greedy coordinate descent
   lp            −(α/2)·‖g‖_q^{2−q}·sign(g)|g|^{q−1}    −α·sign(g)|g|^{q−1}/‖g‖_q^{q−1}
   mahalanobis   −(α/2)·M⁻¹g: preconditioned GD         −α·M⁻¹g/‖g‖_{M⁻¹}
-  spectral      −(α/2)·‖G‖_nuc·UVᵀ                     −α·UVᵀ: orthogonalised update (Muon)
+  spectral      −(α/2)·‖G‖_nuc·UVᵀ                     −α·UVᵀ: orthogonalised (Muon-like) update
   ============  =====================================  ===========================================
 
   **Pytrees.** Vector norms (l2, linf, l1, lp, mahalanobis) see the whole pytree as one flat vector
