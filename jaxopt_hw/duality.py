@@ -197,8 +197,10 @@ def _check_p(p):
     raise UserInputError("p: norm 'lp' needs p with 1 < p < inf (use 'l1' for p = 1 and 'linf' for p = inf)")
   try:
     value = float(p)
-  except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+  except jax.errors.ConcretizationTypeError:
     return p  # traced (e.g. a vmapped hyper-parameter): trusted
+  except (TypeError, ValueError):
+    raise UserInputError(f"p: {p!r} is not allowed for norm 'lp'; allowed: a number with 1 < p < inf") from None
   if math.isnan(value) or not 1 < value < math.inf:
     hint = " (use norm 'l1')" if value == 1 else " (use norm 'linf')" if value == math.inf else ""
     raise UserInputError(f"p: {p!r} is not allowed for norm 'lp'; allowed: 1 < p < inf{hint}")
@@ -397,7 +399,8 @@ class SpectralNorm(Norm):
   σ_max·max(m, n)·eps, the maximiser of least Frobenius norm, and 0 for G = 0. ``method="svd"``
   (default) is exact; ``method="newton_schulz"`` uses :func:`newton_schulz_polar` with ``ns_steps``
   matmul steps (an approximation; the dual value is then ⟨G, d(G)⟩). Steepest descent in this norm
-  is the orthogonalised update of Muon (without momentum) and of Shampoo without accumulation.
+  is the orthogonalised update of Muon (without momentum or shape scaling) and of Shampoo without
+  accumulation.
   """
 
   name = "spectral"
@@ -405,10 +408,21 @@ class SpectralNorm(Norm):
   def __init__(self, method: str = "svd", ns_steps: int = DEFAULT_NS_STEPS):
     if method not in SPECTRAL_METHODS:
       raise unknown_choice("spectral_method", method, SPECTRAL_METHODS)
-    if isinstance(ns_steps, bool) or not isinstance(ns_steps, (int, np.integer)) or ns_steps < 1:
-      raise UserInputError(f"ns_steps: {ns_steps!r} is not allowed; allowed: an integer >= 1")
+    bad = UserInputError(f"ns_steps: {ns_steps!r} is not allowed; allowed: an integer >= 1")
+    try:
+      value = None if isinstance(ns_steps, bool) else float(ns_steps)
+    except jax.errors.ConcretizationTypeError:
+      # traced: optax.inject_hyperparams turns every numeric default into an array
+      if method == "newton_schulz":
+        raise UserInputError("ns_steps: must be a concrete integer; with optax.inject_hyperparams pass static_args=('ns_steps',)") from None
+      value = float(DEFAULT_NS_STEPS)
+    except (TypeError, ValueError):
+      raise bad from None
+    if value is None or not math.isfinite(value) or value != int(value) or value < 1:
+      raise bad
+    steps = int(value)
     self.method = method
-    self.ns_steps = int(ns_steps)
+    self.ns_steps = steps
 
   def __repr__(self) -> str:
     return f"SpectralNorm(method={self.method!r}" + (f", ns_steps={self.ns_steps})" if self.method == "newton_schulz" else ")")

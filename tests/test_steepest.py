@@ -240,6 +240,18 @@ def test_chain_with_clipping_and_a_schedule_matches_the_hand_computed_steps():
   assert int(state[1].count) == 3
 
 
+def test_inject_hyperparams_with_the_spectral_norm_under_jit():
+  # inject_hyperparams turns every numeric default (ns_steps too) into an array: the SVD path must
+  # not care, and Newton–Schulz asks for static_args.
+  G = jnp.arange(6.0).reshape(3, 2) - 2.5
+  opt = optax.inject_hyperparams(steepest_descent, static_args=("norm", "form"))(learning_rate=0.1, norm="spectral", form="ball")
+  u = jax.jit(opt.update)(G, opt.init(G))[0]
+  np.testing.assert_allclose(np.asarray(u), -0.1 * _polar_np(np.asarray(G)), atol=1e-13)
+  opt = optax.inject_hyperparams(steepest_descent, static_args=("norm", "spectral_method"))(learning_rate=0.1, norm="spectral", spectral_method="newton_schulz")
+  with pytest.raises(UserInputError, match=r"static_args=\('ns_steps',\)"):
+    jax.jit(opt.update)(G, opt.init(G))
+
+
 def test_inject_hyperparams_with_vmapped_learning_rates():
   lrs = jnp.array([0.01, 0.1, 1.0])
   g = {"w": jnp.array([1.0, -2.0, 0.0])}
@@ -338,8 +350,11 @@ def test_steepest_step_without_optax_state():
         ((0.0, "l2"), {}, r"learning_rate: 0.0 is not allowed; allowed: a finite number > 0"),
         ((-1, "l2"), {}, r"learning_rate: -1 is not allowed"),
         ((float("nan"), "l2"), {}, r"learning_rate: nan is not allowed"),
+        (("fast", "l2"), {}, r"learning_rate: 'fast' is not allowed"),
+        ((0.1, "spectral"), {"spectral_method": "newton_schulz", "ns_steps": 0}, r"ns_steps: 0 is not allowed; allowed: an integer >= 1"),
         ((0.1, "lp"), {"p": 1.0}, r"p: 1.0 is not allowed.*1 < p < inf"),
         ((0.1, "lp"), {}, r"p: norm 'lp' needs p"),
+        ((0.1, "lp"), {"p": "three"}, r"p: 'three' is not allowed for norm 'lp'"),
         ((0.1, "l2"), {"non_matrix": "l2"}, r"non_matrix: only norm 'spectral'"),
         ((0.1, "spectral"), {"non_matrix": "spectral"}, r"non_matrix: 'spectral' is not valid"),
         ((0.1, "spectral"), {"spectral_method": "svdd"}, r"spectral_method: 'svdd' is not valid \(did you mean 'svd'\?\)"),

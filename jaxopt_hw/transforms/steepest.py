@@ -38,8 +38,10 @@ def _check_learning_rate(learning_rate):
     return
   try:
     value = float(learning_rate)
-  except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+  except jax.errors.ConcretizationTypeError:
     return  # traced (e.g. under optax.inject_hyperparams inside vmap): trusted
+  except (TypeError, ValueError):
+    raise UserInputError(f"learning_rate: {learning_rate!r} is not allowed; allowed: a finite number > 0 or an optax schedule") from None
   if not (math.isfinite(value) and value > 0):
     raise UserInputError(f"learning_rate: {learning_rate!r} is not allowed; allowed: a finite number > 0 or an optax schedule")
 
