@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
+import tomllib
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
@@ -29,10 +30,6 @@ from pathlib import Path
 
 from jaxopt_hw.errors import UserInputError, suggest
 
-if sys.version_info >= (3, 11):
-  import tomllib
-else:  # pragma: no cover
-  import tomli as tomllib
 
 _CHECK = "jaxopt_hw.check"
 
@@ -100,7 +97,7 @@ def _type_name(tp) -> str:
 def _coerce(value, tp, name: str):
   """``value`` as type ``tp``, or a ConfigError naming ``name``."""
   origin = typing.get_origin(tp)
-  if origin is typing.Union or (sys.version_info >= (3, 10) and origin is __import__("types").UnionType):
+  if origin is typing.Union or origin is types.UnionType:
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     return _coerce(value, args[0], name)
   if dataclasses.is_dataclass(tp):

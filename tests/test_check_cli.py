@@ -117,7 +117,7 @@ def test_malformed_sheet_exits_2_naming_the_item(tmp_path, capsys):
   bad.write_text('[q1.penalty]\nl2 = "-alpha/2 * g"\nl5 = "g"\n')
   assert cli.main([str(bad)]) == 2
   err = capsys.readouterr().err
-  assert err == f"error: q1.penalty: 'l5' is not valid; norms: l2, linf, l1, lp, mahalanobis, spectral\n"
+  assert err == "error: q1.penalty: 'l5' is not valid; norms: l2, linf, l1, lp, mahalanobis, spectral\n"
 
 
 def test_a_packaged_sheet_is_found_by_name_from_any_folder(tmp_path, monkeypatch):

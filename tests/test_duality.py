@@ -214,7 +214,7 @@ def _spectral_min(g, objective, extra, rng):
 
 def scipy_penalty_min(name, params, g, alpha, rng):
   """min_Δ gᵀΔ + ‖Δ‖²/α by SciPy, with a smooth reformulation where the norm is not smooth."""
-  shape, n = g.shape, g.size
+  n = g.size
   v = g.ravel()
   if name in ("l2", "lp", "mahalanobis"):
     f = lambda x: v @ x + ref_value(name, x, params) ** 2 / alpha
@@ -235,7 +235,7 @@ def scipy_penalty_min(name, params, g, alpha, rng):
 
 def scipy_ball_min(name, params, g, alpha, rng):
   """min gᵀΔ s.t. ‖Δ‖ ≤ α by SciPy: linprog for ℓ1/ℓ∞, SLSQP for smooth balls, Stiefel search for spectral."""
-  shape, n = g.shape, g.size
+  n = g.size
   v = g.ravel()
   if name == "linf":
     return scipy.optimize.linprog(v, bounds=[(-alpha, alpha)] * n, method="highs").fun

@@ -50,7 +50,6 @@ def run_point(paradigm: str, n: int, p: int, dtype: str, repeats: int, devices) 
   """Compile, count and time one aggregation."""
   import jax
   import jax.numpy as jnp
-  import numpy as np
   from jax.sharding import NamedSharding
   from jax.sharding import PartitionSpec as P
 
@@ -144,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
 
   configure()
   import jax
-  import numpy as np
 
   devices = jax.devices(args.platform) if args.platform else jax.devices()
   itemsize = jax.numpy.dtype(args.dtype).itemsize
