@@ -300,6 +300,12 @@ def test_conditional_counts_its_heaviest_branch_and_is_flagged():
         ("[2,2]<=[4]", 4, [[0, 1], [2, 3]]),
         ("[2,2]<=[2,2]T(1,0)", 4, [[0, 2], [1, 3]]),  # transpose of [[0,1],[2,3]]
         ("[1,8]<=[8]", 8, [list(range(8))]),
+        # mesh-axes form (XLA with jax >= 0.12): devices row-major over the axes, a group varies
+        # only along the braced axes.
+        ("mesh['workers'=4] {'workers'}", 4, [[0, 1, 2, 3]]),
+        ("mesh['a'=2,'b'=4] {'b'}", 8, [[0, 1, 2, 3], [4, 5, 6, 7]]),
+        ("mesh['a'=2,'b'=4] {'a'}", 8, [[0, 4], [1, 5], [2, 6], [3, 7]]),
+        ("mesh['a'=2,'b'=2,'c'=2] {'a','c'}", 8, [[0, 1, 4, 5], [2, 3, 6, 7]]),
     ],
 )
 def test_replica_group_forms(text, devices, groups):
@@ -387,3 +393,31 @@ def test_send_recv_pairs_count_at_the_send_only():
   t = acc.count_messages(SEND_RECV_LOOP)
   assert [(c.kind, c.times, c.messages, c.message_size) for c in t.collectives] == [("send", 4, 3, 4)]
   assert t.messages == 12 and t.bytes_sent() == {0: 64, 1: 64, 2: 64} and t.exact
+
+
+def test_the_mesh_axes_form_is_read_from_an_instruction_with_commas_inside():
+  # Written from the HLO grammar of newer XLA: the group spec holds commas, so it must be read as
+  # one bracketed attribute, not cut at the first comma.
+  text = """HloModule m, num_partitions=8
+
+%add (a: f32[], b: f32[]) -> f32[] {
+  %a = f32[] parameter(0)
+  %b = f32[] parameter(1)
+  ROOT %s = f32[] add(%a, %b)
+}
+
+ENTRY %main (x: f32[16]) -> f32[16] {
+  %x = f32[16]{0} parameter(0)
+  ROOT %ar = f32[16]{0} all-reduce(%x), channel_id=1, replica_groups=mesh['a'=2,'b'=4] {'b'}, use_global_device_ids=true, to_apply=%add
+}
+"""
+  # two groups of m = 4, each all-reduce modelled as 2m(m-1) = 24 messages of 16/4 = 4 entries.
+  traffic = acc.count_messages(text)
+  assert traffic.messages == 48 and traffic.message_sizes() == {4: 48}
+
+
+def test_unsupported_mesh_axes_spellings_are_refused_not_guessed():
+  with pytest.raises(ValueError, match="unsupported mesh-axes form"):
+    acc.parse_replica_groups("mesh['a'=2] {'a'} <=[2]", 2)
+  with pytest.raises(ValueError, match="not in the mesh"):
+    acc.parse_replica_groups("mesh['a'=2] {'z'}", 2)

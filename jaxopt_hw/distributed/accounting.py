@@ -10,7 +10,8 @@ What one HLO collective means in messages
 -----------------------------------------
 Sizes are in elements ("parameters") of the operand's type; bytes are elements × the type's size.
 A group is one entry of ``replica_groups`` (``{{0,1,2,3}}``, the iota form ``[G,M]<=[N]`` or
-``[G,M]<=[a,b]T(1,0)``, or ``{}`` = all ``replica_count × num_partitions`` devices); m is its size.
+``[G,M]<=[a,b]T(1,0)``, the mesh-axes form ``mesh['a'=2,'b'=4] {'b'}`` of newer XLA, or ``{}`` =
+all ``replica_count × num_partitions`` devices); m is its size.
 
 * ``collective-permute``: each source-target pair with source ≠ target is one message of the operand's
   size, sent by the source. (A pair i → i is a local copy: no message.) This is the only rule that
@@ -259,6 +260,11 @@ def _attribute(attributes: str, key: str) -> str | None:
   if not m:
     return None
   start = m.end()
+  if attributes.startswith("mesh[", start):
+    # The mesh-axes form of replica groups (newer XLA): mesh['a'=2,'b'=4] {'b'}.
+    end = _balanced(attributes, start + len("mesh"))
+    axes = re.match(r"\s*\{", attributes[end:])
+    return attributes[start:_balanced(attributes, end + axes.end() - 1) if axes else end]
   if start < len(attributes) and attributes[start] in "{[(":
     end = _balanced(attributes, start)
     # The iota form of replica groups: [G,M]<=[dims] with an optional T(perm).
@@ -276,6 +282,8 @@ def parse_replica_groups(text: str | None, num_devices: int) -> list[list[int]]:
   """Groups of device ids from ``replica_groups`` (list or iota form; empty = all devices)."""
   if text is None or re.fullmatch(r"\{\s*\}", text.strip()):
     return [list(range(num_devices))]
+  if text.strip().startswith("mesh["):
+    return _mesh_axes_groups(text.strip())
   m = re.fullmatch(r"\[([\d,\s]+)\]<=\[([\d,\s]+)\](?:T\(([\d,\s]+)\))?", text.strip())
   if m:
     groups_shape = [int(x) for x in m.group(1).split(",")]
@@ -286,6 +294,30 @@ def parse_replica_groups(text: str | None, num_devices: int) -> list[list[int]]:
     return ids.reshape(groups_shape).tolist()
   groups = _int_lists(text[1:-1] if text.startswith("{{") else text)
   return [g for g in groups if g]
+
+
+def _mesh_axes_groups(text: str) -> list[list[int]]:
+  """Groups of the mesh-axes form ``mesh['a'=2,'b'=4] {'b'}``.
+
+  The devices are numbered row-major over the mesh's axes; a group holds the devices that differ
+  only along the braced axes (so ``{'b'}`` above gives {0,1,2,3}, {4,5,6,7} and ``{'a'}`` gives
+  {0,4}, {1,5}, {2,6}, {3,7}). Other spellings (sub-axes, explicit device lists) are refused
+  rather than guessed.
+  """
+  m = re.fullmatch(r"mesh\[((?:\s*'[^']*'\s*=\s*\d+\s*,?)*)\]\s*\{((?:\s*'[^']*'\s*,?)*)\}", text)
+  if not m:
+    raise ValueError(f"replica_groups: unsupported mesh-axes form {text!r}")
+  axes = [(name, int(size)) for name, size in re.findall(r"'([^']*)'\s*=\s*(\d+)", m.group(1))]
+  names = [name for name, _ in axes]
+  chosen = re.findall(r"'([^']*)'", m.group(2))
+  unknown = [c for c in chosen if c not in names]
+  if unknown:
+    raise ValueError(f"replica_groups: axes {unknown} are not in the mesh {names}: {text!r}")
+  ids = np.arange(math.prod(size for _, size in axes)).reshape([size for _, size in axes])
+  kept = [i for i, name in enumerate(names) if name not in chosen]
+  grouped = [i for i, name in enumerate(names) if name in chosen]
+  group_size = math.prod(axes[i][1] for i in grouped)
+  return ids.transpose(kept + grouped).reshape(-1, group_size).tolist()
 
 
 @dataclasses.dataclass(frozen=True)
