@@ -5,8 +5,6 @@ transform, no collectives. The mean of n equal-size shard gradients is the full-
 the two must agree to rounding (float64 here, so "rounding" is ~1e-15).
 """
 
-import importlib.util
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +15,7 @@ from flax import nnx
 from jaxopt_hw import distributed as dist
 from jaxopt_hw.distributed import data_parallel as dp
 from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.transforms.steepest import steepest_descent
 
 STEPS = 12
 
@@ -88,13 +87,6 @@ def test_num_params_counts_every_weight(problem):
   assert dp.num_params(model) == 5 * 8 + 8 + 8 * 2 + 2
 
 
-def _has_steepest() -> bool:
-  try:
-    return importlib.util.find_spec("jaxopt_hw.transforms.steepest") is not None
-  except ModuleNotFoundError:
-    return False
-
-
 # (norm, options, learning rate): the ℓ∞ penalty step scales with ‖g‖₁, so ℓ∞ uses the ball form
 # (a sign step of size α) and ℓ2 the penalty form (a gradient step of α/2); the spectral norm
 # orthogonalises the kernels and steps the biases in ℓ2.
@@ -105,11 +97,8 @@ STEEPEST = [
 ]
 
 
-@pytest.mark.skipif(not _has_steepest(), reason="jaxopt_hw.transforms.steepest is not in this checkout yet")
 @pytest.mark.parametrize("norm,options,lr", STEEPEST)
 def test_steepest_descent_trains_identically_data_parallel(problem, norm, options, lr):
-  from jaxopt_hw.transforms.steepest import steepest_descent
-
   model, x, y = problem
   ref = dp.train_single_device(model, x, y, steepest_descent(lr, norm, **options), steps=STEPS)
   got = dp.train_data_parallel(model, x, y, steepest_descent(lr, norm, **options), paradigm="ring_allreduce", n=4, steps=STEPS)
