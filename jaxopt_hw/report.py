@@ -46,19 +46,20 @@ def write_json(path: Path, data) -> None:
   write_atomic(path, lambda f: f.write(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"))
 
 
-def jsonable(value):
-  """Plain JSON data from numbers, arrays and containers; NaN becomes None, ±inf "inf"/"-inf"."""
+def jsonable(value, nan=None):
+  """Plain JSON data from numbers, arrays and containers; NaN becomes ``nan`` (None unless given),
+  ±inf the strings "inf"/"-inf"."""
   if isinstance(value, dict):
-    return {str(k): jsonable(v) for k, v in value.items()}
+    return {str(k): jsonable(v, nan) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
-    return [jsonable(v) for v in value]
+    return [jsonable(v, nan) for v in value]
   if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy / jax arrays and scalars
-    return jsonable(value.tolist())
+    return jsonable(value.tolist(), nan)
   if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
     return value
   if isinstance(value, float):
     if math.isnan(value):
-      return None
+      return nan
     if math.isinf(value):
       return "inf" if value > 0 else "-inf"
     return value

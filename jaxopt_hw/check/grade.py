@@ -33,6 +33,7 @@ import numpy as np
 from jaxopt_hw.check.expr import ExpressionError, ExpressionTooCostly
 from jaxopt_hw.check.sheet import Claim, MessageClaim, Sheet, ThetaClaim, UpdateClaim
 from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.report import jsonable
 
 #: Q1: relative tolerance on the objective (and on feasibility, ‖u‖ <= α(1 + Q1_RTOL)).
 Q1_RTOL = 1e-8
@@ -135,19 +136,7 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def _jsonable(value):
-  if isinstance(value, dict):
-    return {str(k): _jsonable(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_jsonable(v) for v in value]
-  if isinstance(value, np.ndarray):
-    return _jsonable(value.tolist())
-  if isinstance(value, (np.floating, float)):
-    value = float(value)
-    if math.isnan(value):
-      return "nan"
-    if math.isinf(value):
-      return "inf" if value > 0 else "-inf"
-    return value
+  return jsonable(value, nan="nan")
   if isinstance(value, np.integer):
     return int(value)
   return value
