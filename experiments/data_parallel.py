@@ -20,13 +20,21 @@ def main() -> None:
   parser.add_argument("--optimizer", default="sgd", help="sgd, adam or steepest")
   parser.add_argument("--norm", default="l2", help="norm of steepest descent")
   parser.add_argument("--learning-rate", type=float, default=0.1)
-  parser.add_argument("--out", default=None, help="folder for the loss-curve PNG (default: a temporary one)")
+  parser.add_argument(
+    "--out", default=None, help="folder for the loss-curve PNG (default: a temporary one)"
+  )
   args = parser.parse_args()
   configure()  # 16 emulated CPU devices, before JAX starts
 
   from jaxopt_hw.runner import run_study
 
-  settings = {"n": args.n, "steps": args.steps, "optimizer": args.optimizer, "norm": args.norm, "learning_rate": args.learning_rate}
+  settings = {
+    "n": args.n,
+    "steps": args.steps,
+    "optimizer": args.optimizer,
+    "norm": args.norm,
+    "learning_rate": args.learning_rate,
+  }
   print(run_study("data_parallel", settings, args.out).markdown)
 
 

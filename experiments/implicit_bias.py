@@ -22,16 +22,29 @@ def main() -> None:
   parser.add_argument("--n", type=int, default=8, help="examples")
   parser.add_argument("--d", type=int, default=64, help="parameters (> n)")
   parser.add_argument("--seeds", type=int, default=32, help="random problems, all swept at once")
-  parser.add_argument("--scale-min", type=float, default=0.01, help="smallest feature scale (the largest is 1)")
-  parser.add_argument("--adam-schedule", default="harmonic", help="harmonic, inverse_sqrt, exponential or constant")
+  parser.add_argument(
+    "--scale-min", type=float, default=0.01, help="smallest feature scale (the largest is 1)"
+  )
+  parser.add_argument(
+    "--adam-schedule", default="harmonic", help="harmonic, inverse_sqrt, exponential or constant"
+  )
   parser.add_argument("--adam-steps", type=int, default=20000)
-  parser.add_argument("--out", default=None, help="folder for the PNG figure (default: a temporary one)")
+  parser.add_argument(
+    "--out", default=None, help="folder for the PNG figure (default: a temporary one)"
+  )
   args = parser.parse_args()
   configure()
 
   from jaxopt_hw.runner import run_study
 
-  settings = {"n": args.n, "d": args.d, "seeds": args.seeds, "scale_min": args.scale_min, "adam_schedule": args.adam_schedule, "adam_steps": args.adam_steps}
+  settings = {
+    "n": args.n,
+    "d": args.d,
+    "seeds": args.seeds,
+    "scale_min": args.scale_min,
+    "adam_schedule": args.adam_schedule,
+    "adam_steps": args.adam_steps,
+  }
   print(run_study("implicit_bias", settings, args.out).markdown)
 
 

@@ -34,10 +34,14 @@ def demo() -> None:
     norm = duality.get_norm(name)
     u = duality.penalty_step(g, alpha, norm)
     value = float(duality.penalty_objective(g, u, alpha, norm))
-    print(f"  {name:>4}: u = {u.tolist()}  objective {value:.6f} = −(α/4)‖g‖*² = {float(duality.penalty_optimum(g, alpha, norm)):.6f}")
+    print(
+      f"  {name:>4}: u = {u.tolist()}  objective {value:.6f} = −(α/4)‖g‖*² = {float(duality.penalty_optimum(g, alpha, norm)):.6f}"
+    )
   sol = duality.unsquared_penalty_step(g, alpha, "linf")
-  print(f"  un-squared ℓ∞ penalty: ‖g‖₁ = {float(jnp.abs(g).sum())} vs 1/α = {1 / alpha}: "
-        f"{'minimiser Δ = 0' if bool(sol.has_minimiser) else 'no minimiser (unbounded below)'}")
+  print(
+    f"  un-squared ℓ∞ penalty: ‖g‖₁ = {float(jnp.abs(g).sum())} vs 1/α = {1 / alpha}: "
+    f"{'minimiser Δ = 0' if bool(sol.has_minimiser) else 'no minimiser (unbounded below)'}"
+  )
 
   # The same rule as an optax transform, in a chain with clipping and a schedule, on a least-squares
   # problem; the update is the step itself, applied with optax.apply_updates.
@@ -46,12 +50,14 @@ def demo() -> None:
   b = jax.random.normal(key_b, (20,), jnp.float64)
   loss = lambda w: 0.5 * jnp.mean((A @ w - b) ** 2)
   for name in ("l2", "linf", "l1"):
-    tx = optax.chain(optax.clip_by_global_norm(10.0), steepest_descent(optax.exponential_decay(0.5, 50, 0.5), name))
+    tx = optax.chain(
+      optax.clip_by_global_norm(10.0), steepest_descent(optax.exponential_decay(0.5, 50, 0.5), name)
+    )
     w = jnp.zeros(5, jnp.float64)
     state = tx.init(w)
 
     @jax.jit
-    def step(w, state):
+    def step(w, state, tx=tx):
       updates, state = tx.update(jax.grad(loss)(w), state, w)
       return optax.apply_updates(w, updates), state
 
@@ -62,7 +68,9 @@ def demo() -> None:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--trials", type=int, default=None, help="random gradients per (norm, dimension, α)")
+  parser.add_argument(
+    "--trials", type=int, default=None, help="random gradients per (norm, dimension, α)"
+  )
   parser.add_argument("--norms", nargs="+", default=None, help="norms to study (default: all)")
   parser.add_argument("--seed", type=int, default=None)
   parser.add_argument("--no-demo", action="store_true", help="only run the study")
@@ -74,7 +82,11 @@ def main() -> None:
     demo()
   from jaxopt_hw.runner import run_study
 
-  settings = {k: v for k, v in {"trials": args.trials, "norms": args.norms, "seed": args.seed}.items() if v is not None}
+  settings = {
+    k: v
+    for k, v in {"trials": args.trials, "norms": args.norms, "seed": args.seed}.items()
+    if v is not None
+  }
   try:
     print(run_study("q1", settings, args.out).markdown)
   except UserInputError as e:

@@ -21,14 +21,20 @@ from jaxopt_hw.platform import configure
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--a", type=float, nargs="+", default=None, help="the training point (default: 1 0.1 0.01)")
+  parser.add_argument(
+    "--a", type=float, nargs="+", default=None, help="the training point (default: 1 0.1 0.01)"
+  )
   parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
   parser.add_argument("--sgd-learning-rate", type=float, default=None)
-  parser.add_argument("--adam-schedule", default=None, help="constant, harmonic, inverse_sqrt or exponential")
+  parser.add_argument(
+    "--adam-schedule", default=None, help="constant, harmonic, inverse_sqrt or exponential"
+  )
   parser.add_argument("--adam-learning-rate", type=float, default=None)
   parser.add_argument("--rescaled-learning-rate", type=float, default=None)
   parser.add_argument("--no-step-size-map", action="store_true", help="skip the step-size map")
-  parser.add_argument("--out", default=None, help="folder for the PNG figures (default: a temporary one)")
+  parser.add_argument(
+    "--out", default=None, help="folder for the PNG figures (default: a temporary one)"
+  )
   args = parser.parse_args()
   configure()
 
@@ -39,7 +45,11 @@ def main() -> None:
     settings["a"] = args.a
   if args.sgd_learning_rate is not None:
     settings["sgd"] = {"learning_rate": args.sgd_learning_rate}
-  adam = {k: v for k, v in (("schedule", args.adam_schedule), ("learning_rate", args.adam_learning_rate)) if v is not None}
+  adam = {
+    k: v
+    for k, v in (("schedule", args.adam_schedule), ("learning_rate", args.adam_learning_rate))
+    if v is not None
+  }
   if adam:
     settings["simplified_adam"] = adam
   if args.rescaled_learning_rate is not None:

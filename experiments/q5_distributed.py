@@ -18,7 +18,9 @@ def main() -> None:
   parser.add_argument("--n", type=int, default=4, help="workers")
   parser.add_argument("--p", type=int, default=1_000_000, help="parameters (gradient entries)")
   parser.add_argument("--dtype", default="float32")
-  parser.add_argument("--out", default=None, help="folder for the figure (default: a temporary one)")
+  parser.add_argument(
+    "--out", default=None, help="folder for the figure (default: a temporary one)"
+  )
   args = parser.parse_args()
   configure()  # 16 emulated CPU devices, before JAX starts
 

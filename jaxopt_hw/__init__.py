@@ -17,17 +17,26 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "steepest_descent": "jaxopt_hw.transforms.steepest",
-    "steepest_step": "jaxopt_hw.transforms.steepest",
-    "simplified_adam": "jaxopt_hw.transforms.simplified_adam",
-    "scale_by_epoch_rms": "jaxopt_hw.transforms.simplified_adam",
-    "preconditioned_sgd": "jaxopt_hw.transforms.rescale",
-    "rescaled_sgd": "jaxopt_hw.transforms.rescale",
-    "scale_by_fixed_diagonal": "jaxopt_hw.transforms.rescale",
-    "SweepResult": "jaxopt_hw.sweep",
-    "UserInputError": "jaxopt_hw.errors",
+  "steepest_descent": "jaxopt_hw.transforms.steepest",
+  "steepest_step": "jaxopt_hw.transforms.steepest",
+  "simplified_adam": "jaxopt_hw.transforms.simplified_adam",
+  "scale_by_epoch_rms": "jaxopt_hw.transforms.simplified_adam",
+  "preconditioned_sgd": "jaxopt_hw.transforms.rescale",
+  "rescaled_sgd": "jaxopt_hw.transforms.rescale",
+  "scale_by_fixed_diagonal": "jaxopt_hw.transforms.rescale",
+  "SweepResult": "jaxopt_hw.sweep",
+  "UserInputError": "jaxopt_hw.errors",
 }
-_SUBMODULES = ("duality", "problems", "testing", "distributed", "check", "transforms", "config", "runner")
+_SUBMODULES = (
+  "duality",
+  "problems",
+  "testing",
+  "distributed",
+  "check",
+  "transforms",
+  "config",
+  "runner",
+)
 
 __all__ = ["sweep", *_EXPORTS, *_SUBMODULES, "__version__"]
 
@@ -36,6 +45,7 @@ __all__ = ["sweep", *_EXPORTS, *_SUBMODULES, "__version__"]
 from jaxopt_hw.sweep import sweep  # noqa: E402
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+  # ruff: noqa: F401
   from jaxopt_hw import check, config, distributed, duality, problems, runner, testing, transforms
   from jaxopt_hw.errors import UserInputError
   from jaxopt_hw.sweep import SweepResult

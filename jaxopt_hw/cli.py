@@ -25,11 +25,11 @@ def _run(args: argparse.Namespace) -> int:
   from jaxopt_hw import runner
 
   out = runner.run(
-      args.configs,
-      overrides=args.set,
-      out_dir=args.out,
-      force=args.force,
-      show_progress=sys.stderr.isatty() and not args.no_progress,
+    args.configs,
+    overrides=args.set,
+    out_dir=args.out,
+    force=args.force,
+    show_progress=sys.stderr.isatty() and not args.no_progress,
   )
   print(f"wrote {out / 'results.json'}, {out / 'report.md'} and figures", file=sys.stderr)
   return 0
@@ -61,16 +61,33 @@ def _list(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog="jaxopt-hw",
-      description="Optimizers in JAX: the homework report, answer checking and benchmarks.",
+    prog="jaxopt-hw",
+    description="Optimizers in JAX: the homework report, answer checking and benchmarks.",
   )
-  parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+  parser.add_argument(
+    "--debug", action="store_true", help="show tracebacks instead of one-line errors"
+  )
   sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-  run = sub.add_parser("run", help="run experiments (default: the whole homework report)", description="Run experiments from TOML configs. With no CONFIG, runs the homework report (configs/hw2.toml, shipped in the package).")
-  run.add_argument("configs", nargs="*", metavar="CONFIG", help="config files, or names of packaged configs (see `jaxopt-hw list`)")
+  run = sub.add_parser(
+    "run",
+    help="run experiments (default: the whole homework report)",
+    description="Run experiments from TOML configs. With no CONFIG, runs the homework report (configs/hw2.toml, shipped in the package).",
+  )
+  run.add_argument(
+    "configs",
+    nargs="*",
+    metavar="CONFIG",
+    help="config files, or names of packaged configs (see `jaxopt-hw list`)",
+  )
   run.add_argument("--out", metavar="DIR", help="output folder (default: runs/<config>-<UTC time>)")
-  run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting, e.g. --set q2.sgd.learning_rate=0.1 (repeatable)")
+  run.add_argument(
+    "--set",
+    action="append",
+    default=[],
+    metavar="KEY=VALUE",
+    help="override a setting, e.g. --set q2.sgd.learning_rate=0.1 (repeatable)",
+  )
   run.add_argument("--force", action="store_true", help="replace an existing output folder")
   run.add_argument("--no-progress", action="store_true", help="no progress bars")
   run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -81,8 +98,16 @@ def _parser() -> argparse.ArgumentParser:
   lst.set_defaults(handler=_list)
 
   # check and bench parse their own arguments; these entries exist for --help.
-  sub.add_parser("check", help="grade a claimed answer sheet against the experiments (see `jaxopt-hw check --help`)", add_help=False)
-  sub.add_parser("bench", help="benchmarks: sweep, collectives (see `jaxopt-hw bench NAME --help`)", add_help=False)
+  sub.add_parser(
+    "check",
+    help="grade a claimed answer sheet against the experiments (see `jaxopt-hw check --help`)",
+    add_help=False,
+  )
+  sub.add_parser(
+    "bench",
+    help="benchmarks: sweep, collectives (see `jaxopt-hw bench NAME --help`)",
+    add_help=False,
+  )
   return parser
 
 

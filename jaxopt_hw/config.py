@@ -30,7 +30,6 @@ from pathlib import Path
 
 from jaxopt_hw.errors import UserInputError, suggest
 
-
 _CHECK = "jaxopt_hw.check"
 
 DEFAULT_CONFIG = "hw2.toml"
@@ -70,7 +69,9 @@ def one_of(*choices) -> dict:
 
 
 def each_one_of(*choices) -> dict:
-  return check(lambda vs: all(v in choices for v in vs), "each must be one of: " + ", ".join(map(str, choices)))
+  return check(
+    lambda vs: all(v in choices for v in vs), "each must be one of: " + ", ".join(map(str, choices))
+  )
 
 
 def each_positive() -> dict:
@@ -102,7 +103,9 @@ def _coerce(value, tp, name: str):
     return _coerce(value, args[0], name)
   if dataclasses.is_dataclass(tp):
     if not isinstance(value, Mapping):
-      raise ConfigError(f"{name}: {value!r} is a {type(value).__name__}; expected a table with keys {sorted(f.name for f in dataclasses.fields(tp))}")
+      raise ConfigError(
+        f"{name}: {value!r} is a {type(value).__name__}; expected a table with keys {sorted(f.name for f in dataclasses.fields(tp))}"
+      )
     return load(tp, value, prefix=name)
   if origin is tuple:
     if not isinstance(value, (list, tuple)):
@@ -110,10 +113,10 @@ def _coerce(value, tp, name: str):
     (elem,) = typing.get_args(tp)[:1]
     return tuple(_coerce(v, elem, f"{name}[{i}]") for i, v in enumerate(value))
   ok = {
-      bool: isinstance(value, bool),
-      int: isinstance(value, int) and not isinstance(value, bool),
-      float: isinstance(value, (int, float)) and not isinstance(value, bool),
-      str: isinstance(value, str),
+    bool: isinstance(value, bool),
+    int: isinstance(value, int) and not isinstance(value, bool),
+    float: isinstance(value, (int, float)) and not isinstance(value, bool),
+    str: isinstance(value, str),
   }.get(tp)
   if ok is None:
     raise TypeError(f"config field {name} has an unsupported type {tp!r}")
@@ -208,7 +211,9 @@ def _read_source(ref: str, base) -> tuple[str, str, object]:
   packaged = _packaged_dir().joinpath(name)
   if packaged.is_file():
     return packaged.read_text(encoding="utf-8"), f"{_PACKAGED}/{name}", _PACKAGED
-  raise ConfigError(f"config: {ref!r} is neither a file nor a packaged config; packaged: {', '.join(packaged_configs())}")
+  raise ConfigError(
+    f"config: {ref!r} is neither a file nor a packaged config; packaged: {', '.join(packaged_configs())}"
+  )
 
 
 def _packaged_dir():
@@ -232,7 +237,9 @@ def is_runnable(ref: str) -> bool:
   return "experiment" in data or "include" in data
 
 
-def read_specs(refs: Sequence[str], known: Sequence[str], _base=None, _depth: int = 0) -> list[ExperimentSpec]:
+def read_specs(
+  refs: Sequence[str], known: Sequence[str], _base=None, _depth: int = 0
+) -> list[ExperimentSpec]:
   """Expand config files (and suites) into the experiments they name, in order."""
   if _depth > 8:
     raise ConfigError(f"include: nested more than 8 deep at {refs!r}; is a suite including itself?")
@@ -243,7 +250,9 @@ def read_specs(refs: Sequence[str], known: Sequence[str], _base=None, _depth: in
     if "include" in data:
       rest = sorted(set(data) - {"include", "title"})
       if rest:
-        raise ConfigError(f"{shown}: a suite holds only 'include' (and 'title'); found {', '.join(rest)}")
+        raise ConfigError(
+          f"{shown}: a suite holds only 'include' (and 'title'); found {', '.join(rest)}"
+        )
       includes = data["include"]
       if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
         raise ConfigError(f"{shown}: include = {includes!r}; expected a list of config file names")
@@ -251,11 +260,15 @@ def read_specs(refs: Sequence[str], known: Sequence[str], _base=None, _depth: in
       continue
     name = data.pop("experiment", None)
     if name is None:
-      raise ConfigError(f"{shown}: no 'experiment' key; set experiment to one of: {', '.join(known)}")
+      raise ConfigError(
+        f"{shown}: no 'experiment' key; set experiment to one of: {', '.join(known)}"
+      )
     if name not in known:
       hint = suggest(name, known)
       did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
-      raise ConfigError(f"{shown}: experiment = {name!r} is not known{did_you_mean}; allowed: {', '.join(known)}")
+      raise ConfigError(
+        f"{shown}: experiment = {name!r} is not known{did_you_mean}; allowed: {', '.join(known)}"
+      )
     specs.append(ExperimentSpec(name, data, shown))
   return specs
 
@@ -269,7 +282,9 @@ def parse_override(text: str) -> tuple[list[str], typing.Any]:
   key, sep, raw = text.partition("=")
   key = key.strip()
   if not sep or not key or any(not part for part in key.split(".")):
-    raise ConfigError(f"--set: {text!r} is not of the form experiment.key=value (e.g. q2.sgd.learning_rate=0.1)")
+    raise ConfigError(
+      f"--set: {text!r} is not of the form experiment.key=value (e.g. q2.sgd.learning_rate=0.1)"
+    )
   try:
     value = tomllib.loads(f"v = {raw.strip()}")["v"]
   except tomllib.TOMLDecodeError:
@@ -287,7 +302,9 @@ def apply_overrides(specs: list[ExperimentSpec], overrides: Sequence[str]) -> li
     if target not in names:
       hint = suggest(target, names)
       did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
-      raise ConfigError(f"--set {text}: no experiment {target!r} in this run{did_you_mean}; experiments: {', '.join(names)}")
+      raise ConfigError(
+        f"--set {text}: no experiment {target!r} in this run{did_you_mean}; experiments: {', '.join(names)}"
+      )
     if not keys:
       raise ConfigError(f"--set {text}: name a key inside {target!r}, e.g. {target}.seed=1")
     for spec in specs:

@@ -194,13 +194,17 @@ class L1Norm(Norm):
 def _check_p(p):
   """p as given (a float, or a traced array, which is trusted) after checking 1 < p < inf."""
   if p is None:
-    raise UserInputError("p: norm 'lp' needs p with 1 < p < inf (use 'l1' for p = 1 and 'linf' for p = inf)")
+    raise UserInputError(
+      "p: norm 'lp' needs p with 1 < p < inf (use 'l1' for p = 1 and 'linf' for p = inf)"
+    )
   try:
     value = float(p)
   except jax.errors.ConcretizationTypeError:
     return p  # traced (e.g. a vmapped hyper-parameter): trusted
   except (TypeError, ValueError):
-    raise UserInputError(f"p: {p!r} is not allowed for norm 'lp'; allowed: a number with 1 < p < inf") from None
+    raise UserInputError(
+      f"p: {p!r} is not allowed for norm 'lp'; allowed: a number with 1 < p < inf"
+    ) from None
   if math.isnan(value) or not 1 < value < math.inf:
     hint = " (use norm 'l1')" if value == 1 else " (use norm 'linf')" if value == math.inf else ""
     raise UserInputError(f"p: {p!r} is not allowed for norm 'lp'; allowed: 1 < p < inf{hint}")
@@ -278,39 +282,57 @@ class MahalanobisNorm(Norm):
 
   def __init__(self, M):
     if M is None:
-      raise UserInputError("M: norm 'mahalanobis' needs M, a positive-definite (n, n) matrix or a length-n vector of positive diagonal entries")
+      raise UserInputError(
+        "M: norm 'mahalanobis' needs M, a positive-definite (n, n) matrix or a length-n vector of positive diagonal entries"
+      )
     try:
       m = np.asarray(M)
     except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
       m = None  # traced
-    if m is not None and not (np.issubdtype(m.dtype, np.floating) or np.issubdtype(m.dtype, np.integer)):
-      raise UserInputError(f"M: {type(M).__name__} is not allowed; allowed: a positive-definite (n, n) matrix or a length-n vector of positive diagonal entries")
+    if m is not None and not (
+      np.issubdtype(m.dtype, np.floating) or np.issubdtype(m.dtype, np.integer)
+    ):
+      raise UserInputError(
+        f"M: {type(M).__name__} is not allowed; allowed: a positive-definite (n, n) matrix or a length-n vector of positive diagonal entries"
+      )
     shape = tuple(np.shape(m)) if m is not None else tuple(jnp.shape(M))
     self.diagonal = len(shape) == 1
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[0] != shape[1]) or 0 in shape:
-      raise UserInputError(f"M: shape {shape} is not allowed; allowed: a square (n, n) positive-definite matrix or a length-n vector of positive diagonal entries")
+      raise UserInputError(
+        f"M: shape {shape} is not allowed; allowed: a square (n, n) positive-definite matrix or a length-n vector of positive diagonal entries"
+      )
     self.size = int(shape[0])
     if m is not None:
       m64 = m.astype(np.float64)
       if not np.all(np.isfinite(m64)):
-        raise UserInputError("M: has non-finite entries; allowed: a positive-definite matrix or positive diagonal")
+        raise UserInputError(
+          "M: has non-finite entries; allowed: a positive-definite matrix or positive diagonal"
+        )
       if self.diagonal:
         if not np.all(m64 > 0):
-          raise UserInputError(f"M: diagonal entries must all be > 0 (smallest is {m64.min():.3g}); allowed: a positive diagonal")
+          raise UserInputError(
+            f"M: diagonal entries must all be > 0 (smallest is {m64.min():.3g}); allowed: a positive diagonal"
+          )
         self._M = m64
         self._L = None
       else:
         scale = np.max(np.abs(m64)) if m64.size else 1.0
-        tol = 100 * np.finfo(m.dtype if np.issubdtype(m.dtype, np.floating) else np.float64).eps * scale
+        tol = (
+          100 * np.finfo(m.dtype if np.issubdtype(m.dtype, np.floating) else np.float64).eps * scale
+        )
         if np.max(np.abs(m64 - m64.T), initial=0) > tol:
           raise UserInputError("M: is not symmetric; allowed: a symmetric positive-definite matrix")
         m64 = (m64 + m64.T) / 2
         try:
           L = np.linalg.cholesky(m64)
         except np.linalg.LinAlgError:
-          raise UserInputError(f"M: is not positive definite (smallest eigenvalue {np.linalg.eigvalsh(m64).min():.3g}); allowed: a symmetric positive-definite matrix") from None
+          raise UserInputError(
+            f"M: is not positive definite (smallest eigenvalue {np.linalg.eigvalsh(m64).min():.3g}); allowed: a symmetric positive-definite matrix"
+          ) from None
         if not np.all(np.diag(L) > 0):
-          raise UserInputError("M: is not positive definite; allowed: a symmetric positive-definite matrix")
+          raise UserInputError(
+            "M: is not positive definite; allowed: a symmetric positive-definite matrix"
+          )
         self._M, self._L = m64, L
     else:
       self._M, self._L = M, None
@@ -321,7 +343,9 @@ class MahalanobisNorm(Norm):
 
   def _check_size(self, x):
     if x.size != self.size:
-      raise UserInputError(f"M: has size {self.size} but the array it measures has {x.size} entries (shape {tuple(x.shape)}); M must match the flattened parameters")
+      raise UserInputError(
+        f"M: has size {self.size} but the array it measures has {x.size} entries (shape {tuple(x.shape)}); M must match the flattened parameters"
+      )
 
   def _mat(self, dtype):
     return jnp.asarray(self._M, dtype=dtype)
@@ -414,7 +438,9 @@ class SpectralNorm(Norm):
     except jax.errors.ConcretizationTypeError:
       # traced: optax.inject_hyperparams turns every numeric default into an array
       if method == "newton_schulz":
-        raise UserInputError("ns_steps: must be a concrete integer; with optax.inject_hyperparams pass static_args=('ns_steps',)") from None
+        raise UserInputError(
+          "ns_steps: must be a concrete integer; with optax.inject_hyperparams pass static_args=('ns_steps',)"
+        ) from None
       value = float(DEFAULT_NS_STEPS)
     except (TypeError, ValueError):
       raise bad from None
@@ -425,12 +451,16 @@ class SpectralNorm(Norm):
     self.ns_steps = steps
 
   def __repr__(self) -> str:
-    return f"SpectralNorm(method={self.method!r}" + (f", ns_steps={self.ns_steps})" if self.method == "newton_schulz" else ")")
+    return f"SpectralNorm(method={self.method!r}" + (
+      f", ns_steps={self.ns_steps})" if self.method == "newton_schulz" else ")"
+    )
 
   @staticmethod
   def _check_2d(x):
     if jnp.ndim(x) != 2:
-      raise UserInputError(f"norm: 'spectral' needs a 2-D array (a weight matrix); got shape {tuple(jnp.shape(x))}")
+      raise UserInputError(
+        f"norm: 'spectral' needs a 2-D array (a weight matrix); got shape {tuple(jnp.shape(x))}"
+      )
 
   def value(self, x):
     self._check_2d(x)
@@ -453,7 +483,9 @@ class SpectralNorm(Norm):
       return jnp.sum(g32 * Q), Q
     # G = 0 would give SVD derivatives 0/0: decompose a harmless stand-in and return 0 instead.
     nonzero = jnp.any(g32 != 0)
-    stand_in = jnp.eye(*g32.shape, dtype=g32.dtype) * jnp.arange(1, g32.shape[1] + 1, dtype=g32.dtype)
+    stand_in = jnp.eye(*g32.shape, dtype=g32.dtype) * jnp.arange(
+      1, g32.shape[1] + 1, dtype=g32.dtype
+    )
     U, s, Vt = jnp.linalg.svd(jnp.where(nonzero, g32, stand_in), full_matrices=False)
     tol = s[0] * max(g32.shape) * jnp.finfo(g32.dtype).eps
     keep = (s > tol).astype(g32.dtype)
@@ -463,7 +495,9 @@ class SpectralNorm(Norm):
     return self.dual_and_map(g)[1].astype(jnp.asarray(g).dtype)
 
 
-def get_norm(name: str, *, p=None, M=None, spectral_method: str = "svd", ns_steps: int = DEFAULT_NS_STEPS) -> Norm:
+def get_norm(
+  name: str, *, p=None, M=None, spectral_method: str = "svd", ns_steps: int = DEFAULT_NS_STEPS
+) -> Norm:
   """The :class:`Norm` called ``name`` (one of :data:`NORMS`).
 
   Args:

@@ -20,9 +20,13 @@ def suggest(value: str, allowed: Iterable[str]) -> str | None:
   return matches[0] if matches else None
 
 
-def unknown_choice(field: str, value, allowed: Iterable[str], what: str = "allowed") -> UserInputError:
+def unknown_choice(
+  field: str, value, allowed: Iterable[str], what: str = "allowed"
+) -> UserInputError:
   """A ``UserInputError`` for a name outside ``allowed``, with a "did you mean" when one is close."""
   allowed = [str(a) for a in allowed]
   hint = suggest(str(value), allowed)
   did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
-  return UserInputError(f"{field}: {value!r} is not valid{did_you_mean}; {what}: {', '.join(allowed)}")
+  return UserInputError(
+    f"{field}: {value!r} is not valid{did_you_mean}; {what}: {', '.join(allowed)}"
+  )

@@ -38,10 +38,10 @@ def device_summary() -> dict:
 
   device = jax.devices()[0]
   return {
-      "jax_version": jax.__version__,
-      "jaxlib_version": jaxlib.__version__,
-      "backend": jax.default_backend(),
-      "device_kind": device.device_kind,
-      "device_count": jax.device_count(),
-      "cpu_device_count": len(jax.devices("cpu")),
+    "jax_version": jax.__version__,
+    "jaxlib_version": jaxlib.__version__,
+    "backend": jax.default_backend(),
+    "device_kind": device.device_kind,
+    "device_count": jax.device_count(),
+    "cpu_device_count": len(jax.devices("cpu")),
   }

@@ -99,7 +99,7 @@ def homework_problem(a=HOMEWORK_A, *, init_scale: float | None = None) -> Proble
 
 
 def random_overparameterized(
-    seeds, n: int, d: int, *, scale_min: float = 1e-2, scale_max: float = 1.0, normalize: bool = True
+  seeds, n: int, d: int, *, scale_min: float = 1e-2, scale_max: float = 1.0, normalize: bool = True
 ) -> Problem:
   """Random least squares with more parameters than examples, one instance per seed.
 
@@ -130,7 +130,9 @@ def random_overparameterized(
 
 def select(problem: Problem, index: int) -> Problem:
   """Instance ``index`` of a batched problem."""
-  return dataclasses.replace(problem, data=jax.tree.map(lambda x: np.asarray(x)[index], problem.data))
+  return dataclasses.replace(
+    problem, data=jax.tree.map(lambda x: np.asarray(x)[index], problem.data)
+  )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,12 +257,12 @@ def min_linf_interpolant(X, y, *, tol: float = 1e-10, max_pivots: int = 100_000)
   lam = _linf_dual(X, theta, t)
   lam_value = float(y @ lam)
   return LinfSolution(
-      theta=theta,
-      value=float(np.max(np.abs(theta))),
-      dual=lam,
-      duality_gap=float(np.max(np.abs(theta)) - lam_value),
-      residual=float(np.max(np.abs(X @ theta - y))),
-      pivots=pivots,
+    theta=theta,
+    value=float(np.max(np.abs(theta))),
+    dual=lam,
+    duality_gap=float(np.max(np.abs(theta)) - lam_value),
+    residual=float(np.max(np.abs(X @ theta - y))),
+    pivots=pivots,
   )
 
 
@@ -307,7 +309,9 @@ def _polish(X, y, theta, t):
   polished = theta.copy()
   polished[free] = sol[:-1]
   polished[active] = sol[-1] * sigma
-  ok = np.max(np.abs(X @ polished - y)) <= np.max(np.abs(X @ theta - y)) + 1e-12 * max(1.0, np.abs(y).max())
+  ok = np.max(np.abs(X @ polished - y)) <= np.max(np.abs(X @ theta - y)) + 1e-12 * max(
+    1.0, np.abs(y).max()
+  )
   if ok and sol[-1] >= 0 and np.all(np.abs(sol[:-1]) <= sol[-1] * (1 + 1e-9)):
     return polished, sol[-1]
   return theta, t

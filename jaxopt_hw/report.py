@@ -43,7 +43,9 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data) -> None:
-  write_atomic(path, lambda f: f.write(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"))
+  write_atomic(
+    path, lambda f: f.write(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+  )
 
 
 def jsonable(value, nan=None):
@@ -53,7 +55,9 @@ def jsonable(value, nan=None):
     return {str(k): jsonable(v, nan) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
     return [jsonable(v, nan) for v in value]
-  if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy / jax arrays and scalars
+  if hasattr(value, "tolist") and not isinstance(
+    value, (str, bytes)
+  ):  # numpy / jax arrays and scalars
     return jsonable(value.tolist(), nan)
   if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
     return value
@@ -76,8 +80,17 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
 def render_markdown(meta: dict, sections: Sequence[str]) -> str:
   """The whole report.md: where it ran, every study's section, and how to grade answers."""
   where = markdown_table(
-      ["jax", "jaxlib", "backend", "device", "devices", "created (UTC)"],
-      [[meta["jax_version"], meta["jaxlib_version"], meta["backend"], meta["device_kind"], meta["device_count"], meta["created_utc"]]],
+    ["jax", "jaxlib", "backend", "device", "devices", "created (UTC)"],
+    [
+      [
+        meta["jax_version"],
+        meta["jaxlib_version"],
+        meta["backend"],
+        meta["device_kind"],
+        meta["device_count"],
+        meta["created_utc"],
+      ]
+    ],
   )
   seeds = ", ".join(f"{k}: {v}" for k, v in meta["seeds"].items())
   body = "\n\n".join(s.strip() for s in sections)

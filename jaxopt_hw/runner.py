@@ -35,7 +35,13 @@ class StudyResult:
 class StudyContext:
   """What a running study may use: a place for figures, a progress bar and a log."""
 
-  def __init__(self, out_dir: Path, name: str, show_progress: bool = False, log: Callable[[str], None] | None = None):
+  def __init__(
+    self,
+    out_dir: Path,
+    name: str,
+    show_progress: bool = False,
+    log: Callable[[str], None] | None = None,
+  ):
     self.out_dir = Path(out_dir)
     self.name = name
     self.show_progress = show_progress
@@ -47,7 +53,11 @@ class StudyContext:
     import matplotlib.pyplot as plt
 
     file_name = f"{name}.png"
-    report.write_atomic(self.out_dir / file_name, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"), binary=True)
+    report.write_atomic(
+      self.out_dir / file_name,
+      lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"),
+      binary=True,
+    )
     plt.close(fig)
     self.figures.append(file_name)
     return file_name
@@ -56,7 +66,13 @@ class StudyContext:
     """A tqdm progress bar, silent unless the run shows progress on a terminal."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"{self.name}: {desc}" if desc else self.name, disable=not self.show_progress, leave=False, file=sys.stderr)
+    return tqdm(
+      total=total,
+      desc=f"{self.name}: {desc}" if desc else self.name,
+      disable=not self.show_progress,
+      leave=False,
+      file=sys.stderr,
+    )
 
   def log(self, msg: str) -> None:
     self._log(f"[{self.name}] {msg}")
@@ -68,27 +84,31 @@ def build_configs(specs: Sequence[cfg.ExperimentSpec]) -> list[tuple[str, object
   built = []
   for spec in specs:
     if spec.experiment in seen:
-      raise cfg.ConfigError(f"experiment {spec.experiment!r} is configured twice in one run ({seen[spec.experiment]} and {spec.source}); run them separately")
+      raise cfg.ConfigError(
+        f"experiment {spec.experiment!r} is configured twice in one run ({seen[spec.experiment]} and {spec.source}); run them separately"
+      )
     seen[spec.experiment] = spec.source
     module = get_study(spec.experiment)
-    built.append((spec.experiment, cfg.load(module.Config, spec.settings, prefix=spec.experiment), spec.source))
+    built.append(
+      (spec.experiment, cfg.load(module.Config, spec.settings, prefix=spec.experiment), spec.source)
+    )
   return built
 
 
 def default_out_dir(config_refs: Sequence[str]) -> Path:
   """``runs/<first config's stem>-<UTC time>``: a new folder each run, so nothing is overwritten."""
   stem = Path(config_refs[0]).stem if config_refs else Path(cfg.DEFAULT_CONFIG).stem
-  stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+  stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
   return Path("runs") / f"{stem}-{stamp}"
 
 
 def run(
-    config_refs: Sequence[str] = (),
-    overrides: Sequence[str] = (),
-    out_dir: str | Path | None = None,
-    force: bool = False,
-    show_progress: bool = False,
-    echo: Callable[[str], None] = print,
+  config_refs: Sequence[str] = (),
+  overrides: Sequence[str] = (),
+  out_dir: str | Path | None = None,
+  force: bool = False,
+  show_progress: bool = False,
+  echo: Callable[[str], None] = print,
 ) -> Path:
   """Run the experiments named by ``config_refs`` (default: the homework report) into ``out_dir``.
 
@@ -100,7 +120,9 @@ def run(
   built = build_configs(specs)
   out = Path(out_dir) if out_dir is not None else default_out_dir(refs)
   if out.exists() and not force:
-    raise UserInputError(f"--out: {str(out)!r} already exists; pass --force to replace it, or choose another folder")
+    raise UserInputError(
+      f"--out: {str(out)!r} already exists; pass --force to replace it, or choose another folder"
+    )
   if out.exists() and not out.is_dir():
     raise UserInputError(f"--out: {str(out)!r} exists and is not a folder")
 
@@ -121,10 +143,10 @@ def run(
       sections.append(result.markdown)
       echo(result.markdown)
     meta = {
-        **device_summary(),
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "configs": meta_configs,
-        "seeds": seeds,
+      **device_summary(),
+      "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+      "configs": meta_configs,
+      "seeds": seeds,
     }
     report.write_json(staging / "results.json", {"meta": meta, **results})
     report.write_text(staging / "report.md", report.render_markdown(meta, sections))
@@ -148,7 +170,12 @@ def _replace_folder(staging: Path, out: Path, force: bool) -> None:
   shutil.rmtree(old, ignore_errors=True)
 
 
-def run_study(name: str, settings: dict | None = None, out_dir: str | Path | None = None, show_progress: bool = True) -> StudyResult:
+def run_study(
+  name: str,
+  settings: dict | None = None,
+  out_dir: str | Path | None = None,
+  show_progress: bool = True,
+) -> StudyResult:
   """Run one study with ``settings`` over its defaults (the entry point of experiments/ scripts).
 
   Figures go to ``out_dir`` when given (created if needed), else to a temporary folder.

@@ -48,20 +48,20 @@ OptimizerFamily = Callable[[jax.Array], optax.GradientTransformation]
 
 
 @functools.partial(
-    jax.tree_util.register_dataclass,
-    data_fields=[
-        "learning_rates",
-        "seeds",
-        "params",
-        "losses",
-        "log_steps",
-        "final_loss",
-        "steps_to_tol",
-        "diverged",
-        "diverged_at",
-        "params_log",
-    ],
-    meta_fields=["axes", "steps", "tol", "compilations"],
+  jax.tree_util.register_dataclass,
+  data_fields=[
+    "learning_rates",
+    "seeds",
+    "params",
+    "losses",
+    "log_steps",
+    "final_loss",
+    "steps_to_tol",
+    "diverged",
+    "diverged_at",
+    "params_log",
+  ],
+  meta_fields=["axes", "steps", "tol", "compilations"],
 )
 @dataclasses.dataclass(frozen=True)
 class SweepResult:
@@ -144,7 +144,11 @@ class _Static:
 
 
 def _all_finite(tree) -> jax.Array:
-  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  leaves = [
+    jnp.all(jnp.isfinite(x))
+    for x in jax.tree.leaves(tree)
+    if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+  ]
   return functools.reduce(jnp.logical_and, leaves, jnp.asarray(True))
 
 
@@ -153,7 +157,9 @@ def _tree_where(cond, new, old):
 
 
 def _max_abs_diff(params, target) -> jax.Array:
-  diffs = [jnp.max(jnp.abs(p - t)) for p, t in zip(jax.tree.leaves(params), jax.tree.leaves(target))]
+  diffs = [
+    jnp.max(jnp.abs(p - t)) for p, t in zip(jax.tree.leaves(params), jax.tree.leaves(target))
+  ]
   return functools.reduce(jnp.maximum, diffs)
 
 
@@ -177,11 +183,11 @@ class _Program:
     limit = jnp.where(loss0 > 0, explode_factor * loss0, jnp.inf).astype(loss0.dtype)
     i32 = jnp.int32
     state = {
-        "params": params,
-        "opt_state": opt_state,
-        "diverged_at": jnp.asarray(-1, i32),  # diverged iff >= 0
-        "last_bad": jnp.asarray(-1, i32),
-        "limit": limit,
+      "params": params,
+      "opt_state": opt_state,
+      "diverged_at": jnp.asarray(-1, i32),  # diverged iff >= 0
+      "last_bad": jnp.asarray(-1, i32),
+      "limit": limit,
     }
     return state
 
@@ -191,7 +197,9 @@ class _Program:
       return jax.value_and_grad(s.loss)(params, data)
     losses, vjp = jax.vjp(lambda p: s.example_losses(p, data), params)
     n = losses.shape[0]
-    (grads,) = jax.vmap(vjp)(jnp.eye(n, dtype=losses.dtype))  # leaves (n, *shape): one row per example
+    (grads,) = jax.vmap(vjp)(
+      jnp.eye(n, dtype=losses.dtype)
+    )  # leaves (n, *shape): one row per example
     return jnp.mean(losses), grads
 
   def _criterion(self, loss, params, tol, target):
@@ -211,11 +219,11 @@ class _Program:
     new_params = optax.apply_updates(params, updates)
     move = jnp.logical_not(diverged)
     return {
-        "params": _tree_where(move, new_params, params),
-        "opt_state": _tree_where(move, new_opt_state, st["opt_state"]),
-        "diverged_at": jnp.where(newly, k, st["diverged_at"]).astype(jnp.int32),
-        "last_bad": jnp.where(ok, st["last_bad"], k).astype(jnp.int32),
-        "limit": st["limit"],
+      "params": _tree_where(move, new_params, params),
+      "opt_state": _tree_where(move, new_opt_state, st["opt_state"]),
+      "diverged_at": jnp.where(newly, k, st["diverged_at"]).astype(jnp.int32),
+      "last_bad": jnp.where(ok, st["last_bad"], k).astype(jnp.int32),
+      "limit": st["limit"],
     }
 
   def _point_logged(self, st, data):
@@ -235,7 +243,13 @@ class _Program:
     steps_to_tol = jnp.where(ok, last_bad + 1, -1).astype(jnp.int32)
     diverged_at = jnp.where(newly, T, st["diverged_at"]).astype(jnp.int32)
     logged = jnp.where(diverged, jnp.asarray(jnp.nan, loss.dtype), loss)
-    return {"params": params, "final_loss": loss, "steps_to_tol": steps_to_tol, "diverged": diverged, "diverged_at": diverged_at}, logged
+    return {
+      "params": params,
+      "final_loss": loss,
+      "steps_to_tol": steps_to_tol,
+      "diverged": diverged,
+      "diverged_at": diverged_at,
+    }, logged
 
   # -- over the grid -----------------------------------------------------------------------------
 
@@ -254,16 +268,20 @@ class _Program:
     """The whole initial carry: per-point state, log pointer and the (empty) log buffers."""
     keys = jax.vmap(jax.random.PRNGKey)(seeds)
     f = self._grid(
-        self._point_init,
-        (0, None, None, None),
-        (None, 0, None, None),
-        (None, None, 0, None),
+      self._point_init,
+      (0, None, None, None),
+      (None, 0, None, None),
+      (None, None, 0, None),
     )
     state = f(keys, lrs, data, explode_factor)
     K = log_steps.shape[0]
     grid = state["diverged_at"].shape
     logs = jnp.full((K,) + grid, jnp.nan, lrs.dtype)
-    plogs = jax.tree.map(lambda p: jnp.full((K,) + p.shape, jnp.nan, p.dtype), state["params"]) if self.s.record_params else None
+    plogs = (
+      jax.tree.map(lambda p: jnp.full((K,) + p.shape, jnp.nan, p.dtype), state["params"])
+      if self.s.record_params
+      else None
+    )
     return state, logs, plogs
 
   def _chunk(self, carry, k0, T, tol, target, log_steps, lrs, data):
@@ -278,10 +296,10 @@ class _Program:
     s = self.s
     ta = self._target_axis()
     step = self._grid(
-        self._point_step,
-        (0, None, None, None, None, None),
-        (0, 0, None, None, None, None),
-        (0, None, 0, ta, None, None),
+      self._point_step,
+      (0, None, None, None, None, None),
+      (0, 0, None, None, None, None),
+      (0, None, 0, ta, None, None),
     )
     logged_loss = self._grid(self._point_logged, (0, None), (0, None), (0, 0))
     K = log_steps.shape[0]
@@ -300,7 +318,11 @@ class _Program:
         pc = jnp.minimum(slot, K - 1)
         logs = jax.lax.dynamic_update_index_in_dim(logs, logged_loss(st, data), pc, axis=0)
         if s.record_params:
-          plogs = jax.tree.map(lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, pc, axis=0), plogs, st["params"])
+          plogs = jax.tree.map(
+            lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, pc, axis=0),
+            plogs,
+            st["params"],
+          )
         return logs, plogs
 
       logs, plogs = jax.lax.cond(is_log, write, lambda bufs: bufs, (logs, plogs))
@@ -315,10 +337,10 @@ class _Program:
     del lrs
     ta = self._target_axis()
     fin = self._grid(
-        self._point_finish,
-        (0, None, None, None, None),
-        (0, None, None, None, None),
-        (0, 0, ta, None, None),
+      self._point_finish,
+      (0, None, None, None, None),
+      (0, None, None, None, None),
+      (0, 0, ta, None, None),
     )
     st, logs, plogs = carry
     out, logged = fin(st, data, target, T, tol)
@@ -326,7 +348,9 @@ class _Program:
     g = logged.ndim
     out["losses"] = jnp.moveaxis(logs.at[K - 1].set(logged), 0, -1)
     if self.s.record_params:
-      plogs = jax.tree.map(lambda buf, p: jnp.moveaxis(buf.at[K - 1].set(p), 0, g), plogs, out["params"])
+      plogs = jax.tree.map(
+        lambda buf, p: jnp.moveaxis(buf.at[K - 1].set(p), 0, g), plogs, out["params"]
+      )
     out["params_log"] = plogs
     return out
 
@@ -378,24 +402,24 @@ def _check(name: str, value, ok: bool, allowed: str) -> None:
 
 
 def sweep(
-    problem: Problem,
-    optimizer: OptimizerFamily,
-    learning_rates: Sequence[float] | np.ndarray | jax.Array,
-    *,
-    steps: int,
-    seeds: Sequence[int] = (0,),
-    batched_data: bool = False,
-    dtype=jnp.float32,
-    log_points: int = 64,
-    log_spacing: str = "linear",
-    record_params: bool = False,
-    tol: float = 1e-8,
-    target=None,
-    explode_factor: float = 1e8,
-    per_example_grads: bool = False,
-    chunk_size: int | None = None,
-    progress: bool | None = None,
-    desc: str = "sweep",
+  problem: Problem,
+  optimizer: OptimizerFamily,
+  learning_rates: Sequence[float] | np.ndarray | jax.Array,
+  *,
+  steps: int,
+  seeds: Sequence[int] = (0,),
+  batched_data: bool = False,
+  dtype=jnp.float32,
+  log_points: int = 64,
+  log_spacing: str = "linear",
+  record_params: bool = False,
+  tol: float = 1e-8,
+  target=None,
+  explode_factor: float = 1e8,
+  per_example_grads: bool = False,
+  chunk_size: int | None = None,
+  progress: bool | None = None,
+  desc: str = "sweep",
 ) -> SweepResult:
   """Run ``optimizer(lr)`` on ``problem`` for every learning rate × seed as one compiled program.
 
@@ -432,38 +456,107 @@ def sweep(
   Raises:
     UserInputError: a non-positive step count, learning rate or tolerance, or unknown spacing.
   """
-  _check("steps", steps, isinstance(steps, (int, np.integer)) and steps >= 1, "must be an integer >= 1")
+  _check(
+    "steps", steps, isinstance(steps, (int, np.integer)) and steps >= 1, "must be an integer >= 1"
+  )
   lrs = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
-  _check("learning_rates", lrs.tolist(), lrs.size > 0 and bool(np.all(np.isfinite(lrs) & (lrs > 0))), "must be a non-empty list of finite numbers > 0")
+  _check(
+    "learning_rates",
+    lrs.tolist(),
+    lrs.size > 0 and bool(np.all(np.isfinite(lrs) & (lrs > 0))),
+    "must be a non-empty list of finite numbers > 0",
+  )
   seeds_np = np.asarray(seeds).reshape(-1)
-  _check("seeds", seeds_np.tolist(), seeds_np.size > 0 and np.issubdtype(seeds_np.dtype, np.integer) and bool(np.all(seeds_np >= 0)), "must be a non-empty list of integers >= 0")
-  _check("log_points", log_points, isinstance(log_points, (int, np.integer)) and log_points >= 2, "must be an integer >= 2")
+  _check(
+    "seeds",
+    seeds_np.tolist(),
+    seeds_np.size > 0 and np.issubdtype(seeds_np.dtype, np.integer) and bool(np.all(seeds_np >= 0)),
+    "must be a non-empty list of integers >= 0",
+  )
+  _check(
+    "log_points",
+    log_points,
+    isinstance(log_points, (int, np.integer)) and log_points >= 2,
+    "must be an integer >= 2",
+  )
   _check("log_spacing", log_spacing, log_spacing in ("linear", "log"), "allowed: linear, log")
   _check("tol", tol, math.isfinite(tol) and tol >= 0, "must be a finite number >= 0")
   _check("explode_factor", explode_factor, explode_factor > 1, "must be > 1")
-  _check("dtype", dtype, jnp.issubdtype(jnp.dtype(dtype), jnp.floating), "must be a floating dtype (float32, float64, ...)")
+  _check(
+    "dtype",
+    dtype,
+    jnp.issubdtype(jnp.dtype(dtype), jnp.floating),
+    "must be a floating dtype (float32, float64, ...)",
+  )
   if per_example_grads and problem.example_losses is None:
-    raise UserInputError("per_example_grads: True needs a problem with example_losses; this problem has none")
+    raise UserInputError(
+      "per_example_grads: True needs a problem with example_losses; this problem has none"
+    )
   chunk = _default_chunk(steps) if chunk_size is None else chunk_size
-  _check("chunk_size", chunk_size, isinstance(chunk, (int, np.integer)) and chunk >= 1, "must be an integer >= 1")
+  _check(
+    "chunk_size",
+    chunk_size,
+    isinstance(chunk, (int, np.integer)) and chunk >= 1,
+    "must be an integer >= 1",
+  )
   chunk = int(min(chunk, steps))
 
   dtype = jnp.dtype(dtype)
   wide = dtype == jnp.float64 and not jax.config.jax_enable_x64
   with jax.enable_x64(True) if wide else contextlib.nullcontext():
-    return _run(problem, optimizer, lrs, seeds_np, steps, batched_data, dtype, log_points, log_spacing, record_params, tol, target, explode_factor, per_example_grads, chunk, progress, desc)
+    return _run(
+      problem,
+      optimizer,
+      lrs,
+      seeds_np,
+      steps,
+      batched_data,
+      dtype,
+      log_points,
+      log_spacing,
+      record_params,
+      tol,
+      target,
+      explode_factor,
+      per_example_grads,
+      chunk,
+      progress,
+      desc,
+    )
 
 
-def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, log_spacing, record_params, tol, target, explode_factor, per_example, chunk, progress, desc):
+def _run(
+  problem,
+  optimizer,
+  lrs,
+  seeds_np,
+  steps,
+  batched,
+  dtype,
+  log_points,
+  log_spacing,
+  record_params,
+  tol,
+  target,
+  explode_factor,
+  per_example,
+  chunk,
+  progress,
+  desc,
+):
   data = _cast_floats(problem.data, dtype)
   if batched:
     sizes = {np.shape(x)[0] for x in jax.tree.leaves(data)}
     if len(sizes) != 1:
-      raise UserInputError(f"batched_data: the data leaves have different leading sizes {sorted(sizes)}; expected one batch axis")
+      raise UserInputError(
+        f"batched_data: the data leaves have different leading sizes {sorted(sizes)}; expected one batch axis"
+      )
   target_mode = "none"
   if target is not None:
     target = _cast_floats(target, dtype)
-    one = jax.eval_shape(problem.init, jax.random.PRNGKey(0), jax.tree.map(lambda x: x[0], data) if batched else data)
+    one = jax.eval_shape(
+      problem.init, jax.random.PRNGKey(0), jax.tree.map(lambda x: x[0], data) if batched else data
+    )
     shapes = [np.shape(t) for t in jax.tree.leaves(target)]
     wanted = [p.shape for p in jax.tree.leaves(one)]
     if shapes == wanted:
@@ -477,7 +570,17 @@ def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, l
 
   # The cast wrapper must be the same object across calls for the program cache to hit.
   init_fn = _cast_init(problem.init, dtype)
-  static = _Static(problem.loss, init_fn, problem.example_losses, optimizer, per_example, batched, target_mode, record_params, chunk)
+  static = _Static(
+    problem.loss,
+    init_fn,
+    problem.example_losses,
+    optimizer,
+    per_example,
+    batched,
+    target_mode,
+    record_params,
+    chunk,
+  )
   program = _program(static)
   traces_before = program.traces
 
@@ -486,7 +589,9 @@ def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, l
   log_steps = log_step_schedule(steps, log_points, log_spacing)
   T = np.int32(steps)
   tol_arr = np.asarray(tol).astype(dtype)
-  carry = program.init(seeds_np.astype(np.uint32), lr_arr, data, np.asarray(explode_factor).astype(dtype), log_steps)
+  carry = program.init(
+    seeds_np.astype(np.uint32), lr_arr, data, np.asarray(explode_factor).astype(dtype), log_steps
+  )
 
   show = sys.stderr.isatty() if progress is None else progress
   n_chunks = math.ceil(steps / chunk)
@@ -508,20 +613,20 @@ def _run(problem, optimizer, lrs, seeds_np, steps, batched, dtype, log_points, l
 
   axes = ("problem", "learning_rate", "seed") if batched else ("learning_rate", "seed")
   return SweepResult(
-      learning_rates=lr_arr,
-      seeds=seeds_np.astype(np.int32),
-      params=out["params"],
-      losses=out["losses"],
-      log_steps=log_steps,
-      final_loss=out["final_loss"],
-      steps_to_tol=out["steps_to_tol"],
-      diverged=out["diverged"],
-      diverged_at=out["diverged_at"],
-      params_log=out["params_log"],
-      axes=axes,
-      steps=int(steps),
-      tol=float(tol),
-      compilations=program.traces - traces_before,
+    learning_rates=lr_arr,
+    seeds=seeds_np.astype(np.int32),
+    params=out["params"],
+    losses=out["losses"],
+    log_steps=log_steps,
+    final_loss=out["final_loss"],
+    steps_to_tol=out["steps_to_tol"],
+    diverged=out["diverged"],
+    diverged_at=out["diverged_at"],
+    params_log=out["params_log"],
+    axes=axes,
+    steps=int(steps),
+    tol=float(tol),
+    compilations=program.traces - traces_before,
   )
 
 

@@ -54,17 +54,23 @@ def _compare(params, expected, grid_ndim: int):
     expected = np.asarray(expected, np.float64)  # a list of numbers for array parameters
   exp_leaves = jax.tree.leaves(expected)
   if len(exp_leaves) != len(par_leaves):
-    raise ValueError(f"expected has {len(exp_leaves)} leaves; the parameters have {len(par_leaves)}")
+    raise ValueError(
+      f"expected has {len(exp_leaves)} leaves; the parameters have {len(par_leaves)}"
+    )
   exp_flat = []
   for e, p in zip(exp_leaves, par_leaves):
     e = np.asarray(e, np.float64)
     point_shape = np.shape(p)[grid_ndim:]
     if point_shape and e.shape[-len(point_shape) :] != point_shape:
-      raise ValueError(f"expected has shape {e.shape}; a grid point's parameters have shape {point_shape}")
+      raise ValueError(
+        f"expected has shape {e.shape}; a grid point's parameters have shape {point_shape}"
+      )
     try:
       e = np.broadcast_to(e, np.shape(p))
     except ValueError:
-      raise ValueError(f"expected has shape {e.shape}; it does not broadcast to the grid's parameters {np.shape(p)}") from None
+      raise ValueError(
+        f"expected has shape {e.shape}; it does not broadcast to the grid's parameters {np.shape(p)}"
+      ) from None
     exp_flat.append(e.reshape(np.shape(p)[:grid_ndim] + (-1,)))
   exp = np.concatenate(exp_flat, axis=-1)
   return np.abs(got.astype(np.float64) - exp), got.astype(np.float64), exp, labels
@@ -87,19 +93,23 @@ def _point_name(index, axes, coords) -> str:
   parts = []
   for axis, i in zip(axes, index):
     values = coords.get(axis)
-    parts.append(f"{axis}={values[i]:.6g}" if values is not None and axis == "learning_rate" else f"{axis}={values[i] if values is not None else i}")
+    parts.append(
+      f"{axis}={values[i]:.6g}"
+      if values is not None and axis == "learning_rate"
+      else f"{axis}={values[i] if values is not None else i}"
+    )
   return ", ".join(parts)
 
 
 def assert_converged_to(
-    result,
-    expected,
-    *,
-    atol: float = 1e-6,
-    rtol: float = 0.0,
-    axes: Sequence[str] | None = None,
-    max_lines: int = 20,
-    what: str = "the expected parameters",
+  result,
+  expected,
+  *,
+  atol: float = 1e-6,
+  rtol: float = 0.0,
+  axes: Sequence[str] | None = None,
+  max_lines: int = 20,
+  what: str = "the expected parameters",
 ) -> None:
   """Assert that every grid point's final parameters equal ``expected`` within tolerance.
 
@@ -145,8 +155,8 @@ def assert_converged_to(
   total = int(np.prod(grid_shape)) if grid_shape else 1
   bad = [idx for idx in np.ndindex(*grid_shape) if not ok[idx]]
   lines = [
-      f"{len(bad)} of {total} grid points did not converge to {what} "
-      f"(|theta - expected| <= {atol:g} + {rtol:g}*|expected|):"
+    f"{len(bad)} of {total} grid points did not converge to {what} "
+    f"(|theta - expected| <= {atol:g} + {rtol:g}*|expected|):"
   ]
   for idx in bad[:max_lines]:
     name = _point_name(idx, axes, coords)
@@ -157,7 +167,9 @@ def assert_converged_to(
     over = np.where(np.isnan(e), np.inf, e - allowed[idx])
     j = int(np.argmax(over))
     worst = "NaN" if np.isnan(e[j]) else f"{e[j]:.2g}"
-    lines.append(f"  {name}: max |error| {worst} at {labels[j] or 'theta'} (got {got[idx][j]:.6g}, expected {exp[idx][j]:.6g})")
+    lines.append(
+      f"  {name}: max |error| {worst} at {labels[j] or 'theta'} (got {got[idx][j]:.6g}, expected {exp[idx][j]:.6g})"
+    )
   if len(bad) > max_lines:
     lines.append(f"  ... and {len(bad) - max_lines} more")
   passed = total - len(bad)

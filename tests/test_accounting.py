@@ -23,7 +23,9 @@ def definition(paradigm, n, p):
     return n * (n - 1), p, (n - 1) * p
   if paradigm == "parameter_server":  # n gradients up, n weight vectors down, p entries each
     return 2 * n, p, p
-  if paradigm == "ring_allreduce":  # 2(n-1) steps, in each all n workers pass one chunk of ceil(p/n)
+  if (
+    paradigm == "ring_allreduce"
+  ):  # 2(n-1) steps, in each all n workers pass one chunk of ceil(p/n)
     c = math.ceil(p / n)
     return 2 * (n - 1) * n, c, 2 * (n - 1) * c
   raise AssertionError(paradigm)
@@ -46,8 +48,15 @@ def test_measured_messages_match_the_paradigm_definition(paradigm, n, p):
 
 @pytest.mark.parametrize("n", [3, 5])  # n = 2 would be a 1-trip loop, which XLA removes
 def test_unrolled_ring_sends_the_same_messages_as_the_looped_ring(n):
-  looped, unrolled = acc.measure("ring_allreduce", n, 100), acc.measure("ring_allreduce", n, 100, unroll=True)
-  assert (looped.messages, looped.bytes_per_worker) == (unrolled.messages, unrolled.bytes_per_worker) == (2 * n * (n - 1), 2 * (n - 1) * math.ceil(100 / n) * F32)
+  looped, unrolled = (
+    acc.measure("ring_allreduce", n, 100),
+    acc.measure("ring_allreduce", n, 100, unroll=True),
+  )
+  assert (
+    (looped.messages, looped.bytes_per_worker)
+    == (unrolled.messages, unrolled.bytes_per_worker)
+    == (2 * n * (n - 1), 2 * (n - 1) * math.ceil(100 / n) * F32)
+  )
   # The looped ring's collectives sit in while bodies run n-1 times each.
   assert any(f"x{n - 1}" in line for line in looped.collectives)
 
@@ -143,7 +152,11 @@ def test_group_collectives_follow_the_documented_rules():
   # all-to-all: 12 messages of 12/4 = 3.
   assert (by_name["a2a"].messages, by_name["a2a"].message_size) == (12, 3)
   # all-reduce as reduce-scatter + all-gather: 2·4·3 = 24 messages of ceil(10/4) = 3 bf16 entries.
-  assert (by_name["ar"].messages, by_name["ar"].message_size, by_name["ar"].message_bytes) == (24, 3, 6)
+  assert (by_name["ar"].messages, by_name["ar"].message_size, by_name["ar"].message_bytes) == (
+    24,
+    3,
+    6,
+  )
   assert t.messages == 4 + 12 + 12 + 12 + 24
   # device 0 sends: ag 1·32 B, ag4 3·32 B, rs 3·12 B, a2a 3·12 B, ar 6·6 B
   assert t.bytes_sent()[0] == 32 + 96 + 36 + 36 + 36
@@ -263,7 +276,9 @@ ENTRY %main (x: f32[8]) -> f32[8] {
 
 def test_generic_async_wrappers_count_the_wrapped_collective_once():
   t = acc.count_messages(ASYNC_WRAPPED)
-  assert [(c.kind, c.times, c.messages, c.message_size) for c in t.collectives] == [("all-to-all", 1, 12, 2)]
+  assert [(c.kind, c.times, c.messages, c.message_size) for c in t.collectives] == [
+    ("all-to-all", 1, 12, 2)
+  ]
 
 
 CONDITIONAL = """\
@@ -293,20 +308,20 @@ def test_conditional_counts_its_heaviest_branch_and_is_flagged():
 
 
 @pytest.mark.parametrize(
-    "text,devices,groups",
-    [
-        ("{{0,1},{2,3}}", 4, [[0, 1], [2, 3]]),
-        ("{}", 3, [[0, 1, 2]]),
-        ("[2,2]<=[4]", 4, [[0, 1], [2, 3]]),
-        ("[2,2]<=[2,2]T(1,0)", 4, [[0, 2], [1, 3]]),  # transpose of [[0,1],[2,3]]
-        ("[1,8]<=[8]", 8, [list(range(8))]),
-        # mesh-axes form (XLA with jax >= 0.12): devices row-major over the axes, a group varies
-        # only along the braced axes.
-        ("mesh['workers'=4] {'workers'}", 4, [[0, 1, 2, 3]]),
-        ("mesh['a'=2,'b'=4] {'b'}", 8, [[0, 1, 2, 3], [4, 5, 6, 7]]),
-        ("mesh['a'=2,'b'=4] {'a'}", 8, [[0, 4], [1, 5], [2, 6], [3, 7]]),
-        ("mesh['a'=2,'b'=2,'c'=2] {'a','c'}", 8, [[0, 1, 4, 5], [2, 3, 6, 7]]),
-    ],
+  "text,devices,groups",
+  [
+    ("{{0,1},{2,3}}", 4, [[0, 1], [2, 3]]),
+    ("{}", 3, [[0, 1, 2]]),
+    ("[2,2]<=[4]", 4, [[0, 1], [2, 3]]),
+    ("[2,2]<=[2,2]T(1,0)", 4, [[0, 2], [1, 3]]),  # transpose of [[0,1],[2,3]]
+    ("[1,8]<=[8]", 8, [list(range(8))]),
+    # mesh-axes form (XLA with jax >= 0.12): devices row-major over the axes, a group varies
+    # only along the braced axes.
+    ("mesh['workers'=4] {'workers'}", 4, [[0, 1, 2, 3]]),
+    ("mesh['a'=2,'b'=4] {'b'}", 8, [[0, 1, 2, 3], [4, 5, 6, 7]]),
+    ("mesh['a'=2,'b'=4] {'a'}", 8, [[0, 4], [1, 5], [2, 6], [3, 7]]),
+    ("mesh['a'=2,'b'=2,'c'=2] {'a','c'}", 8, [[0, 1, 4, 5], [2, 3, 6, 7]]),
+  ],
 )
 def test_replica_group_forms(text, devices, groups):
   assert acc.parse_replica_groups(text, devices) == groups
@@ -314,8 +329,8 @@ def test_replica_group_forms(text, devices, groups):
 
 def test_metadata_strings_do_not_confuse_the_parser():
   text = PERMUTE.replace(
-      "source_target_pairs={{0,1},{1,2},{2,2},{3,0}}",
-      'source_target_pairs={{0,1}}, metadata={op_name="while/body=%x source_target_pairs={{0,1},{1,0}}"}',
+    "source_target_pairs={{0,1},{1,2},{2,2},{3,0}}",
+    'source_target_pairs={{0,1}}, metadata={op_name="while/body=%x source_target_pairs={{0,1},{1,0}}"}',
   )
   assert acc.count_messages(text).messages == 1
 
@@ -335,7 +350,9 @@ def test_q5_config_file_is_valid():
   from jaxopt_hw import config as cfg
   from jaxopt_hw.studies import q5
 
-  (spec,) = cfg.read_specs([str(Path(__file__).resolve().parent.parent / "configs" / "hw2_q5.toml")], ["q5"])
+  (spec,) = cfg.read_specs(
+    [str(Path(__file__).resolve().parent.parent / "configs" / "hw2_q5.toml")], ["q5"]
+  )
   config = cfg.load(q5.Config, spec.settings, prefix="q5")
   assert spec.experiment == "q5" and config.p % config.n == 0  # the homework's p is divisible by n
 
@@ -343,15 +360,27 @@ def test_q5_config_file_is_valid():
 def test_q5_study_reports_measured_entries_per_paradigm(tmp_path):
   from jaxopt_hw.runner import run_study
 
-  result = run_study("q5", {"n": 4, "p": 1000, "extra_n": [2], "extra_p": [10], "curve_n": [2, 4]}, tmp_path, show_progress=False)
+  result = run_study(
+    "q5",
+    {"n": 4, "p": 1000, "extra_n": [2], "extra_p": [10], "curve_n": [2, 4]},
+    tmp_path,
+    show_progress=False,
+  )
   for paradigm in ("all_to_all", "parameter_server", "ring_allreduce"):
     entries = {(e["n"], e["p"]): e for e in result.results[paradigm]}
     assert set(entries) == {(2, 10), (2, 1000), (4, 10), (4, 1000)}
     for (n, p), e in entries.items():
       messages, size, per_worker = definition(paradigm, n, p)
-      assert (e["messages"], e["message_size"], e["bytes_per_worker"]) == (messages, size, per_worker * F32)
+      assert (e["messages"], e["message_size"], e["bytes_per_worker"]) == (
+        messages,
+        size,
+        per_worker * F32,
+      )
   assert result.results["formulas_match_measured"] is True
-  assert result.markdown.startswith("## Q5") and "| ring all-reduce | 2n(n−1) | 24 | p/n | 250 |" in result.markdown
+  assert (
+    result.markdown.startswith("## Q5")
+    and "| ring all-reduce | 2n(n−1) | 24 | p/n | 250 |" in result.markdown
+  )
   assert (tmp_path / "q5_bytes_per_worker.png").stat().st_size > 0
 
 
@@ -391,7 +420,9 @@ ENTRY %main (x: f32[2,2]) -> (u32[], f32[2,2]) {
 
 def test_send_recv_pairs_count_at_the_send_only():
   t = acc.count_messages(SEND_RECV_LOOP)
-  assert [(c.kind, c.times, c.messages, c.message_size) for c in t.collectives] == [("send", 4, 3, 4)]
+  assert [(c.kind, c.times, c.messages, c.message_size) for c in t.collectives] == [
+    ("send", 4, 3, 4)
+  ]
   assert t.messages == 12 and t.bytes_sent() == {0: 64, 1: 64, 2: 64} and t.exact
 
 

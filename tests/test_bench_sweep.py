@@ -13,13 +13,22 @@ TINY = ["--configs", "16", "--seeds", "4", "--steps", "50", "--loop-configs", "2
 def test_bench_sweep_json_has_the_ratios_and_memory_figures(capsys):
   assert bench.main(TINY + ["--memory-steps", "20", "--memory-factor", "10", "--json"]) == 0
   out = json.loads(capsys.readouterr().out)
-  for key in ("speedup_vs_loop", "speedup_vs_numpy", "memory_ratio", "sweep_config_steps_per_second", "loop_config_steps_per_second", "numpy_config_steps_per_second"):
+  for key in (
+    "speedup_vs_loop",
+    "speedup_vs_numpy",
+    "memory_ratio",
+    "sweep_config_steps_per_second",
+    "loop_config_steps_per_second",
+    "numpy_config_steps_per_second",
+  ):
     assert isinstance(out[key], float) and out[key] > 0, key
   assert out["small_steps"] == 20 and out["large_steps"] == 200
   assert out["small_peak_rss_bytes"] > 0 and out["large_peak_rss_bytes"] > 0
   assert out["configs"] == 16 and out["loop_timed_configs"] == 2
   # the ratios are the rates divided, as printed
-  assert out["speedup_vs_loop"] == pytest.approx(out["sweep_config_steps_per_second"] / out["loop_config_steps_per_second"])
+  assert out["speedup_vs_loop"] == pytest.approx(
+    out["sweep_config_steps_per_second"] / out["loop_config_steps_per_second"]
+  )
 
 
 def test_bench_sweep_table_without_memory(capsys):
@@ -29,12 +38,18 @@ def test_bench_sweep_table_without_memory(capsys):
 
 
 @pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--configs", "10", "--seeds", "4"], r"^--configs: 10 is not allowed; must be a multiple of --seeds \(4\)$"),
-        (["--steps", "0"], r"^--steps: 0 is not allowed; must be >= 1$"),
-        (["--configs", "8", "--seeds", "4", "--loop-configs", "9"], r"^--loop-configs: 9 is not allowed"),
-    ],
+  "argv, message",
+  [
+    (
+      ["--configs", "10", "--seeds", "4"],
+      r"^--configs: 10 is not allowed; must be a multiple of --seeds \(4\)$",
+    ),
+    (["--steps", "0"], r"^--steps: 0 is not allowed; must be >= 1$"),
+    (
+      ["--configs", "8", "--seeds", "4", "--loop-configs", "9"],
+      r"^--loop-configs: 9 is not allowed",
+    ),
+  ],
 )
 def test_bench_sweep_rejects_bad_sizes(argv, message):
   with pytest.raises(UserInputError, match=message):

@@ -17,7 +17,11 @@ EXAMPLE = ROOT / "configs" / "answers_example.toml"
 
 # Closed forms for Q2 (derived in tests/test_check_grade.py): a/|a|^2, (1,1,1)/sum(a), 1/(3a).
 A = np.array([1.0, 0.1, 0.01])
-DERIVED_THETAS = {"sgd": A / A.dot(A), "simplified_adam": np.ones(3) / A.sum(), "rescaled_sgd": 1 / (3 * A)}
+DERIVED_THETAS = {
+  "sgd": A / A.dot(A),
+  "simplified_adam": np.ones(3) / A.sum(),
+  "rescaled_sgd": 1 / (3 * A),
+}
 
 WRONG_SHEET = """
 title = "confidently wrong"
@@ -57,17 +61,43 @@ def test_no_arguments_is_a_usage_error(capsys):
 
 
 def test_inline_messages_pass_and_fail_with_exit_codes(capsys):
-  assert cli.main(["messages", "--paradigm", "ring_allreduce", "--messages", "2*n*(n-1)", "--message-size", "p/n"]) == 0
+  assert (
+    cli.main(
+      [
+        "messages",
+        "--paradigm",
+        "ring_allreduce",
+        "--messages",
+        "2*n*(n-1)",
+        "--message-size",
+        "p/n",
+      ]
+    )
+    == 0
+  )
   assert "PASS  q5.ring_allreduce" in capsys.readouterr().out
-  assert cli.main(["messages", "--paradigm", "ring_allreduce", "--messages", "2*n*(n-1)", "--message-size", "p"]) == 1
+  assert (
+    cli.main(
+      ["messages", "--paradigm", "ring_allreduce", "--messages", "2*n*(n-1)", "--message-size", "p"]
+    )
+    == 1
+  )
   out = capsys.readouterr().out
   # Ring all-reduce at n=2, p=12 sends chunks of p/n = 6 entries.
-  assert "FAIL  q5.ring_allreduce" in out and "message_size differs at n=2, p=12: claim 12, measured 6" in out
+  assert (
+    "FAIL  q5.ring_allreduce" in out
+    and "message_size differs at n=2, p=12: claim 12, measured 6" in out
+  )
 
 
 def test_inline_values_may_start_with_a_minus_sign(capsys, derived_thetas):
   # "-1 + ..." would be taken for an option by plain argparse.
-  assert cli.main(["messages", "--paradigm", "all_to_all", "--messages", "-n + n*n", "--message-size", "p"]) == 0
+  assert (
+    cli.main(
+      ["messages", "--paradigm", "all_to_all", "--messages", "-n + n*n", "--message-size", "p"]
+    )
+    == 0
+  )
   assert cli.main(["theta", "--method", "sgd", "-(-a) / dot(a, a)"]) == 0
   capsys.readouterr()
 
@@ -82,24 +112,53 @@ def test_inline_theta_accepts_one_vector_or_one_value_per_coordinate(capsys, der
 
 
 def test_json_output_is_machine_readable(capsys):
-  code = cli.main(["messages", "--json", "--paradigm", "parameter_server", "--messages", "n", "--message-size", "p"])
+  code = cli.main(
+    [
+      "messages",
+      "--json",
+      "--paradigm",
+      "parameter_server",
+      "--messages",
+      "n",
+      "--message-size",
+      "p",
+    ]
+  )
   data = json.loads(capsys.readouterr().out)
   assert code == 1 and data["passed"] is False
   item = data["items"][0]
   assert item["item"] == "q5.parameter_server" and item["status"] == "FAIL"
   # The parameter server receives n gradients and sends back n weight copies: 2n at n=2.
-  assert item["evidence"]["counterexample"] == {"item": "messages", "n": 2, "p": 12, "claim": 2.0, "measured": 4}
+  assert item["evidence"]["counterexample"] == {
+    "item": "messages",
+    "n": 2,
+    "p": 12,
+    "claim": 2.0,
+    "measured": 4,
+  }
 
 
 BAD = [
-    (["update", "--norm", "l3", "-g"], "error: norm: 'l3' is not valid; allowed: l2, linf, l1, lp, mahalanobis, spectral"),
-    (["update", "--norm", "l2", "--form", "boll", "-g"], "error: form: 'boll' is not valid (did you mean 'ball'?)"),
-    (["update", "--norm", "l2", "g.__class__"], "error: update: attribute access ('.') at position 2 is not allowed"),
-    (["theta", "--method", "adam", "1"], "error: method: 'adam' is not valid"),
-    (["theta", "--method", "sgd", "1", "2"], "error: theta: theta has 3 coordinates; the list has 2"),
-    (["messages", "--paradigm", "ring_allreduce", "--messages", "9**9**9", "--message-size", "p"], "error: messages.messages: exponent"),
-    (["nonexistent.toml"], "error: answers: 'nonexistent.toml' is not a file"),
-    (["update", "--norm", "l2", "--trials", "-1", "-g"], "error: --trials: -1 is negative"),
+  (
+    ["update", "--norm", "l3", "-g"],
+    "error: norm: 'l3' is not valid; allowed: l2, linf, l1, lp, mahalanobis, spectral",
+  ),
+  (
+    ["update", "--norm", "l2", "--form", "boll", "-g"],
+    "error: form: 'boll' is not valid (did you mean 'ball'?)",
+  ),
+  (
+    ["update", "--norm", "l2", "g.__class__"],
+    "error: update: attribute access ('.') at position 2 is not allowed",
+  ),
+  (["theta", "--method", "adam", "1"], "error: method: 'adam' is not valid"),
+  (["theta", "--method", "sgd", "1", "2"], "error: theta: theta has 3 coordinates; the list has 2"),
+  (
+    ["messages", "--paradigm", "ring_allreduce", "--messages", "9**9**9", "--message-size", "p"],
+    "error: messages.messages: exponent",
+  ),
+  (["nonexistent.toml"], "error: answers: 'nonexistent.toml' is not a file"),
+  (["update", "--norm", "l2", "--trials", "-1", "-g"], "error: --trials: -1 is negative"),
 ]
 
 
@@ -117,7 +176,9 @@ def test_malformed_sheet_exits_2_naming_the_item(tmp_path, capsys):
   bad.write_text('[q1.penalty]\nl2 = "-alpha/2 * g"\nl5 = "g"\n')
   assert cli.main([str(bad)]) == 2
   err = capsys.readouterr().err
-  assert err == "error: q1.penalty: 'l5' is not valid; norms: l2, linf, l1, lp, mahalanobis, spectral\n"
+  assert (
+    err == "error: q1.penalty: 'l5' is not valid; norms: l2, linf, l1, lp, mahalanobis, spectral\n"
+  )
 
 
 def test_a_packaged_sheet_is_found_by_name_from_any_folder(tmp_path, monkeypatch):
@@ -145,13 +206,29 @@ def test_hostile_sheet_is_refused_without_side_effects(tmp_path, capsys, monkeyp
 
 def test_argparse_usage_errors_return_2(capsys):
   assert cli.main(["messages", "--paradigm", "all_to_all"]) == 2
-  assert "the following arguments are required: --messages, --message-size" in capsys.readouterr().err
+  assert (
+    "the following arguments are required: --messages, --message-size" in capsys.readouterr().err
+  )
   assert cli.main(["update", "--norm", "l2", "-g", "--bogus"]) == 2
   assert "unrecognized arguments: --bogus" in capsys.readouterr().err
 
 
 def test_the_top_level_cli_dispatches_to_check(capsys):
-  assert top_cli.main(["check", "messages", "--paradigm", "all_to_all", "--messages", "n*(n-1)", "--message-size", "p"]) == 0
+  assert (
+    top_cli.main(
+      [
+        "check",
+        "messages",
+        "--paradigm",
+        "all_to_all",
+        "--messages",
+        "n*(n-1)",
+        "--message-size",
+        "p",
+      ]
+    )
+    == 0
+  )
   assert "PASS  q5.all_to_all" in capsys.readouterr().out
   assert top_cli.main(["check", "update", "--norm", "nope", "g"]) == 2
   assert capsys.readouterr().err.startswith("error: norm: 'nope' is not valid")
@@ -160,14 +237,29 @@ def test_the_top_level_cli_dispatches_to_check(capsys):
 def test_console_entry_point_runs_in_a_fresh_process(tmp_path):
   sheet = tmp_path / "answers.toml"
   sheet.write_text('[q5.ring_allreduce]\nmessages = "2*n*(n-1)"\nmessage_size = "p/n"\n')
-  done = subprocess.run([sys.executable, "-m", "jaxopt_hw", "check", str(sheet)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+  done = subprocess.run(
+    [sys.executable, "-m", "jaxopt_hw", "check", str(sheet)],
+    capture_output=True,
+    text=True,
+    timeout=120,
+    cwd=tmp_path,
+  )
   assert done.returncode == 0, done.stderr
-  assert "PASS  q5.ring_allreduce" in done.stdout and done.stdout.rstrip().endswith("1 of 1 items pass; all pass.")
+  assert "PASS  q5.ring_allreduce" in done.stdout and done.stdout.rstrip().endswith(
+    "1 of 1 items pass; all pass."
+  )
 
 
 def test_inline_update_with_a_leading_minus_passes_and_a_wrong_one_fails(capsys):
-  assert cli.main(["update", "--norm", "linf", "--trials", "20", "-alpha/2 * norm1(g) * sign(g)"]) == 0
-  assert cli.main(["update", "--norm", "linf", "--form", "ball", "--trials", "20", "-alpha * g / norm2(g)"]) == 1
+  assert (
+    cli.main(["update", "--norm", "linf", "--trials", "20", "-alpha/2 * norm1(g) * sign(g)"]) == 0
+  )
+  assert (
+    cli.main(
+      ["update", "--norm", "linf", "--form", "ball", "--trials", "20", "-alpha * g / norm2(g)"]
+    )
+    == 1
+  )
   out = capsys.readouterr().out
   # linf ball, g = [1, -2], alpha = 1: the optimum is -alpha*||g||_1 = -3 at -alpha*sign(g) = [-1, 1].
   assert "g = [1, -2], alpha = 1" in out and "optimum: -3 at u* = [-1, 1]" in out
@@ -178,7 +270,14 @@ def test_wrong_sheet_fails_every_item_with_evidence(tmp_path, capsys, derived_th
   sheet.write_text(WRONG_SHEET)
   assert cli.main([str(sheet), "--trials", "20"]) == 1
   out = capsys.readouterr().out
-  for key in ("q1.penalty.l2", "q1.penalty.linf", "q1.ball.linf", "q2.simplified_adam", "q2.rescaled_sgd", "q5.ring_allreduce"):
+  for key in (
+    "q1.penalty.l2",
+    "q1.penalty.linf",
+    "q1.ball.linf",
+    "q2.simplified_adam",
+    "q2.rescaled_sgd",
+    "q5.ring_allreduce",
+  ):
     assert f"FAIL  {key}" in out
   assert "PASS" not in out and out.rstrip().endswith("0 of 6 items pass; 6 fail.")
 

@@ -4,13 +4,11 @@ Every expected answer below is derived in a comment beside it; counterexamples t
 re-checked here with NumPy closed forms, independently of jaxopt_hw.duality.
 """
 
-
 import numpy as np
 import pytest
 
 from jaxopt_hw.check import grade, sheet
 from jaxopt_hw.errors import UserInputError
-
 
 TRIALS = 40  # random cases per Q1 item (plus the fixed small ones): enough to catch every wrong answer below
 
@@ -22,47 +20,71 @@ TRIALS = 40  # random cases per Q1 item (plus the fixed small ones): enough to c
 # i = argmax|g_i|; lp -> lq (q = p/(p-1)), sign(g)|g|^(q-1)/||g||_q^(q-1); ||x||_M = sqrt(x'Mx) ->
 # ||g||_{M^-1}, M^-1 g/||g||_{M^-1}; spectral -> nuclear, U V' (thin SVD g = U S V').
 CORRECT_Q1 = {
-    ("penalty", "l2"): "-alpha/2 * g",
-    ("penalty", "linf"): "-alpha/2 * norm1(g) * sign(g)",
-    ("penalty", "l1"): "-alpha/2 * norminf(g) * sign(g) * onehot_argmax(abs(g))",
-    ("penalty", "lp"): "-alpha/2 * normp(g, q)**(2 - q) * sign(g) * abs(g)**(q - 1)",
-    ("penalty", "mahalanobis"): "-alpha/2 * inv(M) @ g",
-    ("penalty", "spectral"): "-alpha/2 * nuclear(g) * polar(g)",
-    ("ball", "l2"): "-alpha * g / norm2(g)",
-    ("ball", "linf"): "-alpha * sign(g)",
-    ("ball", "l1"): "-alpha * sign(g) * onehot_argmax(abs(g))",
-    ("ball", "lp"): "-alpha * sign(g) * abs(g)**(q-1) / normp(g, q)**(q-1)",
-    ("ball", "mahalanobis"): "-alpha * solve(M, g) / sqrt(dot(g, solve(M, g)))",
-    ("ball", "spectral"): "-alpha * polar(g)",
+  ("penalty", "l2"): "-alpha/2 * g",
+  ("penalty", "linf"): "-alpha/2 * norm1(g) * sign(g)",
+  ("penalty", "l1"): "-alpha/2 * norminf(g) * sign(g) * onehot_argmax(abs(g))",
+  ("penalty", "lp"): "-alpha/2 * normp(g, q)**(2 - q) * sign(g) * abs(g)**(q - 1)",
+  ("penalty", "mahalanobis"): "-alpha/2 * inv(M) @ g",
+  ("penalty", "spectral"): "-alpha/2 * nuclear(g) * polar(g)",
+  ("ball", "l2"): "-alpha * g / norm2(g)",
+  ("ball", "linf"): "-alpha * sign(g)",
+  ("ball", "l1"): "-alpha * sign(g) * onehot_argmax(abs(g))",
+  ("ball", "lp"): "-alpha * sign(g) * abs(g)**(q-1) / normp(g, q)**(q-1)",
+  ("ball", "mahalanobis"): "-alpha * solve(M, g) / sqrt(dot(g, solve(M, g)))",
+  ("ball", "spectral"): "-alpha * polar(g)",
 }
 
 # Other correct ways to write them, including a different minimiser where it is not unique.
 EQUIVALENT_Q1 = [
-    ("penalty", "l2", "-(alpha / 2) * norm2(g) * (g / norm2(g))"),
-    ("penalty", "lp", "-alpha/2 * normp(g, p/(p-1))**(2 - p/(p-1)) * sign(g) * abs(g)**(1/(p-1))"),
-    ("penalty", "mahalanobis", "-alpha/2 * solve(M, g)"),
-    ("penalty", "spectral", "-alpha/2 * nuclear(g) * transpose(polar(transpose(g)))"),  # (V U')' = U V'
-    # linf ball with zero coordinates: any value in [-alpha, alpha] there is optimal; move them by -alpha.
-    ("ball", "linf", "-alpha * (sign(g) + 1 - abs(sign(g)))"),
+  ("penalty", "l2", "-(alpha / 2) * norm2(g) * (g / norm2(g))"),
+  ("penalty", "lp", "-alpha/2 * normp(g, p/(p-1))**(2 - p/(p-1)) * sign(g) * abs(g)**(1/(p-1))"),
+  ("penalty", "mahalanobis", "-alpha/2 * solve(M, g)"),
+  (
+    "penalty",
+    "spectral",
+    "-alpha/2 * nuclear(g) * transpose(polar(transpose(g)))",
+  ),  # (V U')' = U V'
+  # linf ball with zero coordinates: any value in [-alpha, alpha] there is optimal; move them by -alpha.
+  ("ball", "linf", "-alpha * (sign(g) + 1 - abs(sign(g)))"),
 ]
 
 # Plausible wrong answers (what people and models write), each with why it is wrong.
 WRONG_Q1 = [
-    ("penalty", "l2", "-alpha * g", "the 1/(2 alpha) convention: a rescaled alpha"),
-    ("penalty", "l2", "-2 * alpha * g", "rescaled alpha the other way"),
-    ("penalty", "linf", "-alpha/2 * norminf(g) * sign(g)", "sign scaled by the infinity norm instead of the l1 norm"),
-    ("penalty", "linf", "-alpha/2 * sign(g)", "unscaled sign"),
-    ("penalty", "linf", "-alpha/2 * clip(g, -1, 1)", "clipping"),
-    ("penalty", "l1", "-alpha/2 * norminf(g) * sign(g)", "every coordinate moved: that is the linf geometry"),
-    ("penalty", "lp", "-alpha/2 * normp(g, p)**(2 - p) * sign(g) * abs(g)**(p - 1)", "p used where the dual exponent q belongs"),
-    ("penalty", "mahalanobis", "-alpha/2 * M @ g", "M instead of its inverse"),
-    ("penalty", "spectral", "-alpha/2 * g", "the gradient, not orthogonalised"),
-    ("penalty", "spectral", "-alpha/2 * opnorm(g) * polar(g)", "spectral norm where its dual (nuclear) belongs"),
-    ("ball", "linf", "-alpha * g / norm2(g)", "the l2 ball's answer for the linf ball"),
-    ("ball", "linf", "-alpha * clip(g, -1, 1)", "clipping instead of sign"),
-    ("ball", "l2", "-alpha * sign(g)", "sign for the l2 ball: infeasible"),
-    ("ball", "l2", "-alpha/2 * g", "the penalty answer given for the ball"),
-    ("ball", "spectral", "-alpha * g / opnorm(g)", "scaled, not orthogonalised"),
+  ("penalty", "l2", "-alpha * g", "the 1/(2 alpha) convention: a rescaled alpha"),
+  ("penalty", "l2", "-2 * alpha * g", "rescaled alpha the other way"),
+  (
+    "penalty",
+    "linf",
+    "-alpha/2 * norminf(g) * sign(g)",
+    "sign scaled by the infinity norm instead of the l1 norm",
+  ),
+  ("penalty", "linf", "-alpha/2 * sign(g)", "unscaled sign"),
+  ("penalty", "linf", "-alpha/2 * clip(g, -1, 1)", "clipping"),
+  (
+    "penalty",
+    "l1",
+    "-alpha/2 * norminf(g) * sign(g)",
+    "every coordinate moved: that is the linf geometry",
+  ),
+  (
+    "penalty",
+    "lp",
+    "-alpha/2 * normp(g, p)**(2 - p) * sign(g) * abs(g)**(p - 1)",
+    "p used where the dual exponent q belongs",
+  ),
+  ("penalty", "mahalanobis", "-alpha/2 * M @ g", "M instead of its inverse"),
+  ("penalty", "spectral", "-alpha/2 * g", "the gradient, not orthogonalised"),
+  (
+    "penalty",
+    "spectral",
+    "-alpha/2 * opnorm(g) * polar(g)",
+    "spectral norm where its dual (nuclear) belongs",
+  ),
+  ("ball", "linf", "-alpha * g / norm2(g)", "the l2 ball's answer for the linf ball"),
+  ("ball", "linf", "-alpha * clip(g, -1, 1)", "clipping instead of sign"),
+  ("ball", "l2", "-alpha * sign(g)", "sign for the l2 ball: infeasible"),
+  ("ball", "l2", "-alpha/2 * g", "the penalty answer given for the ball"),
+  ("ball", "spectral", "-alpha * g / opnorm(g)", "scaled, not orthogonalised"),
 ]
 
 
@@ -100,14 +122,18 @@ def test_other_true_minimisers_pass(form, norm, text):
   assert result.passed, (result.summary, result.details)
 
 
-@pytest.mark.parametrize("form, norm, text, why", WRONG_Q1, ids=[f"{w[0]}-{w[1]}-{w[3][:25]}" for w in WRONG_Q1])
+@pytest.mark.parametrize(
+  "form, norm, text, why", WRONG_Q1, ids=[f"{w[0]}-{w[1]}-{w[3][:25]}" for w in WRONG_Q1]
+)
 def test_wrong_q1_answers_fail_with_a_true_counterexample(form, norm, text, why):
   result = grade.grade_update(sheet.update_claim(norm, form, text), trials=TRIALS)
   assert not result.passed, why
   cx = result.evidence["counterexample"]
   g, alpha = np.asarray(cx["g"]), cx["alpha"]
   u = np.asarray(cx["claim_update"])
-  objective, optimum, value = _closed_form(norm, form, g, alpha, cx.get("p"), None if "M" not in cx else np.asarray(cx["M"]))
+  objective, optimum, value = _closed_form(
+    norm, form, g, alpha, cx.get("p"), None if "M" not in cx else np.asarray(cx["M"])
+  )
   # Independently of the grader: the claim really is infeasible or worse than the optimum here ...
   infeasible = form == "ball" and value(u) > alpha * (1 + 1e-6)
   assert infeasible or objective(u) > optimum + 1e-6 * abs(optimum), (why, cx)
@@ -120,7 +146,9 @@ def test_wrong_q1_answers_fail_with_a_true_counterexample(form, norm, text, why)
 def test_counterexample_is_the_smallest_case():
   # -alpha*g/norm2(g) is right in one dimension (it is the sign there) and wrong from two on: the
   # reported case must be two-dimensional, one of the small hand-readable ones.
-  result = grade.grade_update(sheet.update_claim("linf", "ball", "-alpha * g / norm2(g)"), trials=TRIALS)
+  result = grade.grade_update(
+    sheet.update_claim("linf", "ball", "-alpha * g / norm2(g)"), trials=TRIALS
+  )
   cx = result.evidence["counterexample"]
   assert np.asarray(cx["g"]).size == 2 and cx["alpha"] in (1.0, 2.0)
 
@@ -157,24 +185,28 @@ def test_q1_cases_cover_ties_zeros_dimensions_and_alphas():
 #   moves by the same amount: theta = c(1,1,1), c*sum(a) = 1, c = 1/1.11.
 # Rescaling x_i -> x_i/|a_i| (unit second moment): SGD gives (1,1,1)/3, i.e. theta_i = 1/(3 a_i).
 A = np.array([1.0, 0.1, 0.01])
-DERIVED_THETAS = {"sgd": A / A.dot(A), "simplified_adam": np.ones(3) / A.sum(), "rescaled_sgd": 1 / (3 * A)}
+DERIVED_THETAS = {
+  "sgd": A / A.dot(A),
+  "simplified_adam": np.ones(3) / A.sum(),
+  "rescaled_sgd": 1 / (3 * A),
+}
 
 CORRECT_Q2 = [
-    ("sgd", "a / dot(a, a)"),
-    ("sgd", "[1, 0.1, 0.01] / 1.0101"),
-    ("sgd", [0.990000990001, 0.0990000990001, 0.00990000990001]),
-    ("simplified_adam", "ones(3) / 1.11"),
-    ("simplified_adam", ["1/1.11", "1/1.11", "1/1.11"]),
-    ("rescaled_sgd", ["1/3", "10/3", "100/3"]),
-    ("rescaled_sgd", "1 / (3*a)"),
+  ("sgd", "a / dot(a, a)"),
+  ("sgd", "[1, 0.1, 0.01] / 1.0101"),
+  ("sgd", [0.990000990001, 0.0990000990001, 0.00990000990001]),
+  ("simplified_adam", "ones(3) / 1.11"),
+  ("simplified_adam", ["1/1.11", "1/1.11", "1/1.11"]),
+  ("rescaled_sgd", ["1/3", "10/3", "100/3"]),
+  ("rescaled_sgd", "1 / (3*a)"),
 ]
 WRONG_Q2 = [
-    ("simplified_adam", "a / dot(a, a)", "the SGD answer given for Adam"),
-    ("simplified_adam", [0.9, 0.9, 0.9], "rounded to one digit"),
-    ("rescaled_sgd", "a / dot(a, a)", "the minimum-norm answer given for rescaling"),
-    ("rescaled_sgd", "ones(3) / 3", "not converted back to the original units"),
-    ("sgd", "ones(3) / 1.11", "the Adam answer given for SGD"),
-    ("sgd", "a", "not normalised"),
+  ("simplified_adam", "a / dot(a, a)", "the SGD answer given for Adam"),
+  ("simplified_adam", [0.9, 0.9, 0.9], "rounded to one digit"),
+  ("rescaled_sgd", "a / dot(a, a)", "the minimum-norm answer given for rescaling"),
+  ("rescaled_sgd", "ones(3) / 3", "not converted back to the original units"),
+  ("sgd", "ones(3) / 1.11", "the Adam answer given for SGD"),
+  ("sgd", "a", "not normalised"),
 ]
 
 
@@ -194,7 +226,9 @@ def test_q2_grading_logic_fails_wrong_thetas_and_shows_both(method, value, why):
 
 @pytest.mark.parametrize("method, value", CORRECT_Q2)
 def test_right_thetas_pass_against_the_real_experiment(method, value):
-  result = grade.grade_theta(sheet.theta_claim(method, value))  # runs jaxopt_hw.studies.q2 (float64), once
+  result = grade.grade_theta(
+    sheet.theta_claim(method, value)
+  )  # runs jaxopt_hw.studies.q2 (float64), once
   assert result.passed, (result.summary, result.details)
   np.testing.assert_allclose(result.evidence["experiment"], DERIVED_THETAS[method], rtol=1e-9)
 
@@ -216,21 +250,21 @@ def test_q2_claim_of_the_wrong_length_fails():
 # Ring all-reduce: 2(n-1) steps (reduce-scatter then all-gather), each worker sends one p/n chunk per
 #   step: 2n(n-1) messages of size p/n.
 CORRECT_Q5 = {
-    "all_to_all": ("n*(n-1)", "p"),
-    "parameter_server": ("2*n", "p"),
-    "ring_allreduce": ("2*n*(n-1)", "p/n"),
+  "all_to_all": ("n*(n-1)", "p"),
+  "parameter_server": ("2*n", "p"),
+  "ring_allreduce": ("2*n*(n-1)", "p/n"),
 }
 CLOSED_FORM_Q5 = {  # the same, as Python functions: (messages, message_size)
-    "all_to_all": (lambda n, p: n * (n - 1), lambda n, p: p),
-    "parameter_server": (lambda n, p: 2 * n, lambda n, p: p),
-    "ring_allreduce": (lambda n, p: 2 * n * (n - 1), lambda n, p: p // n),
+  "all_to_all": (lambda n, p: n * (n - 1), lambda n, p: p),
+  "parameter_server": (lambda n, p: 2 * n, lambda n, p: p),
+  "ring_allreduce": (lambda n, p: 2 * n * (n - 1), lambda n, p: p // n),
 }
 WRONG_Q5 = [
-    ("ring_allreduce", "2*n*(n-1)", "p", "message_size", "swapped message size: p instead of p/n"),
-    ("all_to_all", "n*(n-1)", "p/n", "message_size", "the ring's chunk size"),
-    ("ring_allreduce", "2*(n-1)", "p/n", "messages", "per worker, not total"),
-    ("parameter_server", "n", "p", "messages", "only the gradients, not the weights sent back"),
-    ("all_to_all", "n**2", "p", "messages", "counts sending to oneself"),
+  ("ring_allreduce", "2*n*(n-1)", "p", "message_size", "swapped message size: p instead of p/n"),
+  ("all_to_all", "n*(n-1)", "p/n", "message_size", "the ring's chunk size"),
+  ("ring_allreduce", "2*(n-1)", "p/n", "messages", "per worker, not total"),
+  ("parameter_server", "n", "p", "messages", "only the gradients, not the weights sent back"),
+  ("all_to_all", "n**2", "p", "messages", "counts sending to oneself"),
 ]
 
 
@@ -249,7 +283,9 @@ def test_wrong_q5_answers_fail_at_a_named_point(paradigm, messages, size, wrong_
   assert cx["item"] == wrong_key
   n, p = cx["n"], cx["p"]
   # The measured value equals the closed form at that point, and the claim does not.
-  assert cx["measured"] == CLOSED_FORM_Q5[paradigm][("messages", "message_size").index(wrong_key)](n, p)
+  assert cx["measured"] == CLOSED_FORM_Q5[paradigm][("messages", "message_size").index(wrong_key)](
+    n, p
+  )
   assert cx["claim"] != cx["measured"]
   assert f"n={n}, p={p}" in result.summary
 
@@ -270,7 +306,9 @@ def test_too_costly_claim_is_refused_as_a_whole_not_graded():
   # A 240 x 4096 matrix (under the size limit) built from a short literal, then reused twice.
   costly = "sum([" + ",".join(["[1]"] * 240) + "] * ones(4096) * 1 * 1)"
   claim = sheet.message_claim("all_to_all", costly, "p")
-  with pytest.raises(UserInputError, match=r"^q5\.all_to_all\.messages: evaluating the expression takes more than"):
+  with pytest.raises(
+    UserInputError, match=r"^q5\.all_to_all\.messages: evaluating the expression takes more than"
+  ):
     grade.grade_messages(claim, points=[(2, 4)], measure=lambda *a: (2, 4))
 
 
@@ -278,48 +316,88 @@ def test_q5_needs_enough_devices(monkeypatch):
   import jax
 
   monkeypatch.setattr(jax, "devices", lambda *a: [object()] * 2)
-  with pytest.raises(UserInputError, match=r"q5\.parameter_server: grading needs at least 3 devices, this process has 2"):
+  with pytest.raises(
+    UserInputError,
+    match=r"q5\.parameter_server: grading needs at least 3 devices, this process has 2",
+  ):
     grade.q5_points("parameter_server")
 
 
 # --- the sheet ----------------------------------------------------------------------------------
+
 
 def test_the_packaged_example_sheet_parses_into_every_item():
   from pathlib import Path
 
   example = sheet.load(Path(__file__).resolve().parent.parent / "configs" / "answers_example.toml")
   keys = [c.key for c in example.claims]
-  assert keys == [f"q1.{f}.{n}" for f in sheet.FORMS for n in sheet.NORMS] + [f"q2.{m}" for m in sheet.METHODS] + [f"q5.{p}" for p in sheet.PARADIGMS]
+  assert keys == [f"q1.{f}.{n}" for f in sheet.FORMS for n in sheet.NORMS] + [
+    f"q2.{m}" for m in sheet.METHODS
+  ] + [f"q5.{p}" for p in sheet.PARADIGMS]
   # The sheet's Q1 answers are the ones derived above (same minimisers, possibly written differently).
   for claim in example.claims:
     if isinstance(claim, sheet.ThetaClaim):
-      np.testing.assert_allclose(grade.grade_theta(claim, thetas=DERIVED_THETAS, a=A).evidence["claim_value"], DERIVED_THETAS[claim.method], rtol=1e-12)
+      np.testing.assert_allclose(
+        grade.grade_theta(claim, thetas=DERIVED_THETAS, a=A).evidence["claim_value"],
+        DERIVED_THETAS[claim.method],
+        rtol=1e-12,
+      )
     elif isinstance(claim, sheet.MessageClaim):
       assert (claim.messages.text, claim.message_size.text) == CORRECT_Q5[claim.paradigm]
 
 
 MALFORMED = [
-    ("[q3]\nx = 1\n", r"^s\.toml: 'q3' is not valid; questions a sheet may hold \(and 'title'\): q1, q2, q5$"),
-    ("[q1.penalty]\nl3 = '-g'\n", r"^q1\.penalty: 'l3' is not valid.*norms: l2, linf, l1, lp, mahalanobis, spectral$"),
-    ("[q1.pealty]\nl2 = '-g'\n", r"^q1: 'pealty' is not valid \(did you mean 'penalty'\?\)"),
-    ("[q1]\nl2 = '-g'\n", r"^q1: 'l2' is not valid; forms"),
-    ("[q1.penalty]\nl2 = 3\n", r"^q1\.penalty\.l2: expected an expression \(a string\), e\.g\. \"-alpha/2 \* g\"; got an integer 3$"),
-    ("q1 = 'x'\n", r"^q1: expected a table"),
-    ("[q1.penalty]\nl2 = \"-alpha/2 * M @ g\"\n", r"^q1\.penalty\.l2: unknown name 'M' at position 12; variables here: alpha, g$"),
-    ("[q1.penalty]\nl2 = \"__import__('os').system('touch PWNED')\"\n", r"^q1\.penalty\.l2: name '__import__' at position 1 is not allowed"),
-    ("[q2]\nsgd = [1, 2]\n", r"^q2\.sgd: theta has 3 coordinates; the list has 2$"),
-    ("[q2]\nsgd = [1, true, 2]\n", r"^q2\.sgd\[1\]: expected an expression \(a string\) or a number.*got a boolean True$"),
-    ("[q2]\nsgd = 0.5\n", r"^q2\.sgd: expected an expression .* or a list of 3 numbers"),
-    ("[q2]\nsgd = [\"1/3\", \"1/\", \"1\"]\n", r"^q2\.sgd\[1\]: the expression ends too early"),
-    ("[q2]\nadam = '1'\n", r"^q2: 'adam' is not valid.*methods: sgd, simplified_adam, rescaled_sgd$"),
-    ("[q5.ring_allreduce]\nmessages = '2*n*(n-1)'\n", r"^q5\.ring_allreduce: missing message_size; a paradigm needs both"),
-    ("[q5.ring]\nmessages = '1'\nmessage_size = '1'\n", r"^q5: 'ring' is not valid.*paradigms"),
-    ("[q5.all_to_all]\nmessages = 'n*(n-1)'\nmessage_size = 'p'\nbytes = 1\n", r"^q5\.all_to_all: 'bytes' is not valid; keys: messages, message_size$"),
-    ("[q5.all_to_all]\nmessages = 'n*(n-1)'\nmessage_size = 'g'\n", r"^q5\.all_to_all\.message_size: unknown name 'g' at position 1.*variables here: n, p$"),
-    ("title = 'x'\n", r"^s\.toml: no answers to grade"),
-    ("title = 3\n[q2]\nsgd='a'\n", r"^s\.toml: title must be a string"),
-    ("[q1.penalty\n", r"^s\.toml: not valid TOML"),
-    ("x = " + "[" * 100_000 + "]" * 100_000, r"^s\.toml: arrays or tables nested too deeply to read$"),
+  (
+    "[q3]\nx = 1\n",
+    r"^s\.toml: 'q3' is not valid; questions a sheet may hold \(and 'title'\): q1, q2, q5$",
+  ),
+  (
+    "[q1.penalty]\nl3 = '-g'\n",
+    r"^q1\.penalty: 'l3' is not valid.*norms: l2, linf, l1, lp, mahalanobis, spectral$",
+  ),
+  ("[q1.pealty]\nl2 = '-g'\n", r"^q1: 'pealty' is not valid \(did you mean 'penalty'\?\)"),
+  ("[q1]\nl2 = '-g'\n", r"^q1: 'l2' is not valid; forms"),
+  (
+    "[q1.penalty]\nl2 = 3\n",
+    r"^q1\.penalty\.l2: expected an expression \(a string\), e\.g\. \"-alpha/2 \* g\"; got an integer 3$",
+  ),
+  ("q1 = 'x'\n", r"^q1: expected a table"),
+  (
+    '[q1.penalty]\nl2 = "-alpha/2 * M @ g"\n',
+    r"^q1\.penalty\.l2: unknown name 'M' at position 12; variables here: alpha, g$",
+  ),
+  (
+    "[q1.penalty]\nl2 = \"__import__('os').system('touch PWNED')\"\n",
+    r"^q1\.penalty\.l2: name '__import__' at position 1 is not allowed",
+  ),
+  ("[q2]\nsgd = [1, 2]\n", r"^q2\.sgd: theta has 3 coordinates; the list has 2$"),
+  (
+    "[q2]\nsgd = [1, true, 2]\n",
+    r"^q2\.sgd\[1\]: expected an expression \(a string\) or a number.*got a boolean True$",
+  ),
+  ("[q2]\nsgd = 0.5\n", r"^q2\.sgd: expected an expression .* or a list of 3 numbers"),
+  ('[q2]\nsgd = ["1/3", "1/", "1"]\n', r"^q2\.sgd\[1\]: the expression ends too early"),
+  ("[q2]\nadam = '1'\n", r"^q2: 'adam' is not valid.*methods: sgd, simplified_adam, rescaled_sgd$"),
+  (
+    "[q5.ring_allreduce]\nmessages = '2*n*(n-1)'\n",
+    r"^q5\.ring_allreduce: missing message_size; a paradigm needs both",
+  ),
+  ("[q5.ring]\nmessages = '1'\nmessage_size = '1'\n", r"^q5: 'ring' is not valid.*paradigms"),
+  (
+    "[q5.all_to_all]\nmessages = 'n*(n-1)'\nmessage_size = 'p'\nbytes = 1\n",
+    r"^q5\.all_to_all: 'bytes' is not valid; keys: messages, message_size$",
+  ),
+  (
+    "[q5.all_to_all]\nmessages = 'n*(n-1)'\nmessage_size = 'g'\n",
+    r"^q5\.all_to_all\.message_size: unknown name 'g' at position 1.*variables here: n, p$",
+  ),
+  ("title = 'x'\n", r"^s\.toml: no answers to grade"),
+  ("title = 3\n[q2]\nsgd='a'\n", r"^s\.toml: title must be a string"),
+  ("[q1.penalty\n", r"^s\.toml: not valid TOML"),
+  (
+    "x = " + "[" * 100_000 + "]" * 100_000,
+    r"^s\.toml: arrays or tables nested too deeply to read$",
+  ),
 ]
 
 
@@ -341,9 +419,14 @@ def test_report_formats_and_serialises():
   report = grade.Report([result], "s.toml", "t")
   assert not report.passed
   text = report.format_text()
-  assert "FAIL  q5.all_to_all" in text and "message_size differs at n=2, p=4: claim 2, measured 4" in text
+  assert (
+    "FAIL  q5.all_to_all" in text
+    and "message_size differs at n=2, p=4: claim 2, measured 4" in text
+  )
   assert text.endswith("0 of 1 items pass; 1 fail.")
   import json
 
   data = json.loads(json.dumps(report.to_dict()))
-  assert data["counts"] == {"pass": 0, "fail": 1, "total": 1} and data["items"][0]["status"] == "FAIL"
+  assert (
+    data["counts"] == {"pass": 0, "fail": 1, "total": 1} and data["items"][0]["status"] == "FAIL"
+  )

@@ -36,9 +36,9 @@ def _fake_run(config, ctx):
   if config.fail == "error":
     raise RuntimeError("study broke")
   return runner.StudyResult(
-      results={"lr": config.learning_rate, "nan": float("nan"), "arr": __import__("numpy").arange(3)},
-      markdown=f"## Fake\n\nlearning rate {config.learning_rate}\n\n![curve]({png})",
-      seeds=[config.seed],
+    results={"lr": config.learning_rate, "nan": float("nan"), "arr": __import__("numpy").arange(3)},
+    markdown=f"## Fake\n\nlearning rate {config.learning_rate}\n\n![curve]({png})",
+    seeds=[config.seed],
   )
 
 
@@ -61,7 +61,9 @@ def _leftovers(folder: Path):
 
 def test_run_writes_results_report_and_figures(fake_study, tmp_path, capsys):
   out = tmp_path / "out"
-  assert cli.main(["run", str(fake_study), "--out", str(out), "--set", "fake.learning_rate=0.25"]) == 0
+  assert (
+    cli.main(["run", str(fake_study), "--out", str(out), "--set", "fake.learning_rate=0.25"]) == 0
+  )
   assert sorted(p.name for p in out.iterdir()) == ["curve.png", "report.md", "results.json"]
   results = json.loads((out / "results.json").read_text())
   assert results["fake"] == {"lr": 0.25, "nan": None, "arr": [0, 1, 2]}
@@ -94,27 +96,47 @@ def test_existing_output_is_kept_without_force_and_replaced_with_it(fake_study, 
 
 
 @pytest.mark.parametrize("fail, code", [("interrupt", 130), ("error", 1)])
-def test_an_interrupted_or_failed_run_leaves_no_file_and_keeps_old_results(fake_study, tmp_path, capsys, fail, code):
+def test_an_interrupted_or_failed_run_leaves_no_file_and_keeps_old_results(
+  fake_study, tmp_path, capsys, fail, code
+):
   out = tmp_path / "out"
   assert cli.main(["run", str(fake_study), "--out", str(out)]) == 0
   before = {p.name: p.read_bytes() for p in out.iterdir()}
-  assert cli.main(["run", str(fake_study), "--out", str(out), "--force", "--set", f"fake.fail={fail}"]) == code
+  assert (
+    cli.main(["run", str(fake_study), "--out", str(out), "--force", "--set", f"fake.fail={fail}"])
+    == code
+  )
   assert {p.name: p.read_bytes() for p in out.iterdir()} == before
   assert _leftovers(tmp_path) == []
-  assert cli.main(["run", str(fake_study), "--out", str(tmp_path / "new"), "--set", f"fake.fail={fail}"]) == code
+  assert (
+    cli.main(["run", str(fake_study), "--out", str(tmp_path / "new"), "--set", f"fake.fail={fail}"])
+    == code
+  )
   assert not (tmp_path / "new").exists()
   assert _leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--set", "fake.learnig_rate=0.1"], "error: fake.learnig_rate: unknown key (did you mean 'learning_rate'?); allowed: seed, learning_rate, fail"),
-        (["--set", "fake.learning_rate=0"], "error: fake.learning_rate: 0.0 is not allowed; must be > 0"),
-        (["--set", "fake.learning_rate=-1e-3"], "error: fake.learning_rate: -0.001 is not allowed; must be > 0"),
-        (["--set", "fake.seed=x"], "error: fake.seed: 'x' is a str; expected an integer"),
-        (["--set", "fak.seed=1"], "error: --set fak.seed=1: no experiment 'fak' in this run (did you mean 'fake'?); experiments: fake"),
-    ],
+  "args, message",
+  [
+    (
+      ["--set", "fake.learnig_rate=0.1"],
+      "error: fake.learnig_rate: unknown key (did you mean 'learning_rate'?); allowed: seed, learning_rate, fail",
+    ),
+    (
+      ["--set", "fake.learning_rate=0"],
+      "error: fake.learning_rate: 0.0 is not allowed; must be > 0",
+    ),
+    (
+      ["--set", "fake.learning_rate=-1e-3"],
+      "error: fake.learning_rate: -0.001 is not allowed; must be > 0",
+    ),
+    (["--set", "fake.seed=x"], "error: fake.seed: 'x' is a str; expected an integer"),
+    (
+      ["--set", "fak.seed=1"],
+      "error: --set fak.seed=1: no experiment 'fak' in this run (did you mean 'fake'?); experiments: fake",
+    ),
+  ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(fake_study, tmp_path, capsys, args, message):
   assert cli.main(["run", str(fake_study), "--out", str(tmp_path / "o"), *args]) == 2
@@ -140,9 +162,17 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path):
   bad = tmp_path / "bad.toml"
   bad.write_text('experiment = "q22"\n')
   env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-  proc = subprocess.run([sys.executable, "-m", "jaxopt_hw", "run", str(bad), "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=120)
+  proc = subprocess.run(
+    [sys.executable, "-m", "jaxopt_hw", "run", str(bad), "--out", str(tmp_path / "o")],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=120,
+  )
   assert proc.returncode == 2
-  assert proc.stderr.startswith(f"error: {bad}: experiment = 'q22' is not known (did you mean 'q2'?)")
+  assert proc.stderr.startswith(
+    f"error: {bad}: experiment = 'q22' is not known (did you mean 'q2'?)"
+  )
   assert "Traceback" not in proc.stderr
 
 
@@ -170,18 +200,29 @@ def test_list_names_experiments_configs_sheets_and_benchmarks(capsys):
 
 
 @pytest.mark.parametrize(
-    "override, message",
-    [
-        ("q1.norms=['l2', 'l3']", "error: q1.norms: ['l2', 'l3'] is not allowed; a non-empty list of: l2, linf, l1, lp, mahalanobis, spectral"),
-        ("q1.p_values=[1.0]", "error: q1.p_values: [1.0] is not allowed; a non-empty list of p with 1 < p < inf"),
-        ("q2.sgd.learning_rate=0", "error: q2.sgd.learning_rate: 0.0 is not allowed; must be > 0"),
-        ("q2.sgd.learning_rate=-0.5", "error: q2.sgd.learning_rate: -0.5 is not allowed; must be > 0"),
-        ("q2.sgd.learnig_rate=0.1", "error: q2.sgd.learnig_rate: unknown key (did you mean 'learning_rate'?)"),
-        ("q2.sgd.steps=1.5", "error: q2.sgd.steps: 1.5 is a float; expected an integer"),
-        ("q5.n=0", "error: q5.n: 0"),
-    ],
+  "override, message",
+  [
+    (
+      "q1.norms=['l2', 'l3']",
+      "error: q1.norms: ['l2', 'l3'] is not allowed; a non-empty list of: l2, linf, l1, lp, mahalanobis, spectral",
+    ),
+    (
+      "q1.p_values=[1.0]",
+      "error: q1.p_values: [1.0] is not allowed; a non-empty list of p with 1 < p < inf",
+    ),
+    ("q2.sgd.learning_rate=0", "error: q2.sgd.learning_rate: 0.0 is not allowed; must be > 0"),
+    ("q2.sgd.learning_rate=-0.5", "error: q2.sgd.learning_rate: -0.5 is not allowed; must be > 0"),
+    (
+      "q2.sgd.learnig_rate=0.1",
+      "error: q2.sgd.learnig_rate: unknown key (did you mean 'learning_rate'?)",
+    ),
+    ("q2.sgd.steps=1.5", "error: q2.sgd.steps: 1.5 is a float; expected an integer"),
+    ("q5.n=0", "error: q5.n: 0"),
+  ],
 )
-def test_the_default_report_refuses_bad_settings_before_running(tmp_path, capsys, override, message):
+def test_the_default_report_refuses_bad_settings_before_running(
+  tmp_path, capsys, override, message
+):
   assert cli.main(["run", "--out", str(tmp_path / "o"), "--set", override]) == 2
   err = capsys.readouterr().err.strip()
   assert err.startswith(message), err

@@ -35,7 +35,10 @@ def test_values_are_read_and_integers_are_accepted_as_numbers():
 
 
 def test_unknown_key_suggests_the_nearest_one():
-  with pytest.raises(cfg.ConfigError, match=r"q2\.sgd\.learnig_rate: unknown key \(did you mean 'learning_rate'\?\); allowed: learning_rate, steps"):
+  with pytest.raises(
+    cfg.ConfigError,
+    match=r"q2\.sgd\.learnig_rate: unknown key \(did you mean 'learning_rate'\?\); allowed: learning_rate, steps",
+  ):
     cfg.load(Example, {"sgd": {"learnig_rate": 0.1}}, prefix="q2")
 
 
@@ -51,15 +54,21 @@ def test_wrong_type_names_field_value_and_expected_type():
 
 
 def test_values_outside_what_is_allowed_are_refused():
-  with pytest.raises(cfg.ConfigError, match=r"^sgd\.learning_rate: -0\.1 is not allowed; must be > 0$"):
+  with pytest.raises(
+    cfg.ConfigError, match=r"^sgd\.learning_rate: -0\.1 is not allowed; must be > 0$"
+  ):
     cfg.load(Example, {"sgd": {"learning_rate": -0.1}})
   with pytest.raises(cfg.ConfigError, match=r"norm: 'l3' is not allowed; allowed: l1, l2, linf"):
     cfg.load(Example, {"norm": "l3"})
   with pytest.raises(cfg.ConfigError, match=r"p: 1\.0 is not allowed; must be > 1\.0"):
     cfg.load(Example, {"p": 1})
-  with pytest.raises(cfg.ConfigError, match=r"norms: \['l2', 'lx'\] is not allowed; each must be one of"):
+  with pytest.raises(
+    cfg.ConfigError, match=r"norms: \['l2', 'lx'\] is not allowed; each must be one of"
+  ):
     cfg.load(Example, {"norms": ["l2", "lx"]})
-  with pytest.raises(cfg.ConfigError, match=r"grid: \[0\.1, 0\.0\] is not allowed; every entry must be > 0"):
+  with pytest.raises(
+    cfg.ConfigError, match=r"grid: \[0\.1, 0\.0\] is not allowed; every entry must be > 0"
+  ):
     cfg.load(Example, {"grid": [0.1, 0]})
 
 
@@ -74,14 +83,14 @@ def test_config_errors_are_user_input_errors_and_value_errors():
 
 
 @pytest.mark.parametrize(
-    "text, path, value",
-    [
-        ("q2.sgd.learning_rate=0.1", ["q2", "sgd", "learning_rate"], 0.1),
-        ("q1.norm=linf", ["q1", "norm"], "linf"),
-        ('q1.norm="linf"', ["q1", "norm"], "linf"),
-        ("q1.norms=['l1', 'l2']", ["q1", "norms"], ["l1", "l2"]),
-        ("q1.verbose=true", ["q1", "verbose"], True),
-    ],
+  "text, path, value",
+  [
+    ("q2.sgd.learning_rate=0.1", ["q2", "sgd", "learning_rate"], 0.1),
+    ("q1.norm=linf", ["q1", "norm"], "linf"),
+    ('q1.norm="linf"', ["q1", "norm"], "linf"),
+    ("q1.norms=['l1', 'l2']", ["q1", "norms"], ["l1", "l2"]),
+    ("q1.verbose=true", ["q1", "verbose"], True),
+  ],
 )
 def test_overrides_parse_toml_values_and_bare_strings(text, path, value):
   assert cfg.parse_override(text) == (path, value)
@@ -110,7 +119,9 @@ def test_a_suite_including_itself_is_refused(tmp_path):
 
 def test_unknown_experiment_and_bad_files_are_named(tmp_path):
   (tmp_path / "x.toml").write_text('experiment = "q22"\n')
-  with pytest.raises(cfg.ConfigError, match=r"experiment = 'q22' is not known \(did you mean 'q2'\?\)"):
+  with pytest.raises(
+    cfg.ConfigError, match=r"experiment = 'q22' is not known \(did you mean 'q2'\?\)"
+  ):
     cfg.read_specs([str(tmp_path / "x.toml")], ["q1", "q2"])
   (tmp_path / "y.toml").write_text("seed = 1\n")
   with pytest.raises(cfg.ConfigError, match=r"no 'experiment' key"):

@@ -33,7 +33,15 @@ def _scipy_linf(X, y):
   c = np.zeros(d + 1)
   c[-1] = 1
   A_ub = np.block([[np.eye(d), -np.ones((d, 1))], [-np.eye(d), -np.ones((d, 1))]])
-  res = linprog(c, A_ub=A_ub, b_ub=np.zeros(2 * d), A_eq=np.hstack([X, np.zeros((n, 1))]), b_eq=y, bounds=[(None, None)] * (d + 1), method="highs")
+  res = linprog(
+    c,
+    A_ub=A_ub,
+    b_ub=np.zeros(2 * d),
+    A_eq=np.hstack([X, np.zeros((n, 1))]),
+    b_eq=y,
+    bounds=[(None, None)] * (d + 1),
+    method="highs",
+  )
   assert res.status == 0
   return res.fun
 
@@ -41,14 +49,18 @@ def _scipy_linf(X, y):
 @pytest.mark.parametrize("n, d, seed", [(1, 5, 0), (3, 10, 1), (8, 64, 2), (5, 6, 3), (20, 40, 4)])
 def test_min_norm_and_weighted_interpolants_match_their_kkt_systems(n, d, seed):
   X, y = _random(n, d, seed)
-  np.testing.assert_allclose(problems.min_norm_interpolant(X, y), _kkt_weighted(X, y, np.ones(d)), rtol=1e-9, atol=1e-12)
+  np.testing.assert_allclose(
+    problems.min_norm_interpolant(X, y), _kkt_weighted(X, y, np.ones(d)), rtol=1e-9, atol=1e-12
+  )
   w = problems.feature_second_moments(X)
   theta = problems.weighted_min_norm_interpolant(X, y, w)
   np.testing.assert_allclose(theta, _kkt_weighted(X, y, w), rtol=1e-8, atol=1e-10)
   np.testing.assert_allclose(X @ theta, y, atol=1e-10)
 
 
-@pytest.mark.parametrize("n, d, seed", [(1, 5, 0), (2, 3, 1), (3, 10, 2), (8, 64, 3), (5, 6, 4), (20, 40, 5), (10, 100, 6)])
+@pytest.mark.parametrize(
+  "n, d, seed", [(1, 5, 0), (2, 3, 1), (3, 10, 2), (8, 64, 3), (5, 6, 4), (20, 40, 5), (10, 100, 6)]
+)
 def test_min_linf_interpolant_equals_highs_and_carries_a_dual_certificate(n, d, seed):
   X, y = _random(n, d, seed)
   sol = problems.min_linf_interpolant(X, y)
@@ -65,15 +77,25 @@ def test_min_linf_with_one_example_is_sign_over_l1_norm():
   rng = np.random.default_rng(7)
   for d in (3, 20, 50):
     x, y = rng.standard_normal(d), rng.standard_normal()
-    np.testing.assert_allclose(problems.min_linf_interpolant(x[None], [y]).theta, y * np.sign(x) / np.abs(x).sum(), rtol=1e-12)
-  np.testing.assert_allclose(problems.min_linf_interpolant(np.array([problems.HOMEWORK_A]), [1.0]).theta, np.full(3, 1 / 1.11), rtol=1e-13)
+    np.testing.assert_allclose(
+      problems.min_linf_interpolant(x[None], [y]).theta,
+      y * np.sign(x) / np.abs(x).sum(),
+      rtol=1e-12,
+    )
+  np.testing.assert_allclose(
+    problems.min_linf_interpolant(np.array([problems.HOMEWORK_A]), [1.0]).theta,
+    np.full(3, 1 / 1.11),
+    rtol=1e-13,
+  )
 
 
 def test_min_linf_degenerate_and_infeasible_cases():
   # duplicated columns (non-unique minimiser): the value is still the LP optimum
   X, y = _random(3, 6, 11)
   X = np.hstack([X, X[:, :2]])
-  np.testing.assert_allclose(problems.min_linf_interpolant(X, y).value, _scipy_linf(X, y), rtol=1e-9)
+  np.testing.assert_allclose(
+    problems.min_linf_interpolant(X, y).value, _scipy_linf(X, y), rtol=1e-9
+  )
   # y = 0: θ = 0
   np.testing.assert_array_equal(problems.min_linf_interpolant(X, np.zeros(3)).theta, 0.0)
   with pytest.raises(ValueError, match="no solution"):
@@ -88,25 +110,47 @@ def _batch(n, d, seeds):
 def test_gradient_descent_from_zero_lands_on_the_min_norm_interpolant_for_every_seed():
   # GD from 0 moves along Xᵀ(Xθ − y) ∈ row space of X; the only interpolant there is X⁺y
   batch, X, y = _batch(6, 40, range(12))
-  r = sweep(batch, optax.sgd, [0.5, 1.0, 1.5], steps=3000, batched_data=True, dtype=jnp.float64)  # λmax = 1
-  expected = np.stack([np.linalg.lstsq(X[i], y[i], rcond=None)[0] for i in range(len(X))])  # numpy's min-norm solve
+  r = sweep(
+    batch, optax.sgd, [0.5, 1.0, 1.5], steps=3000, batched_data=True, dtype=jnp.float64
+  )  # λmax = 1
+  expected = np.stack(
+    [np.linalg.lstsq(X[i], y[i], rcond=None)[0] for i in range(len(X))]
+  )  # numpy's min-norm solve
   testing.assert_converged_to(r, expected[:, None, None, :], atol=1e-8)
 
 
 def test_rescaled_sgd_lands_on_the_weighted_min_norm_interpolant_for_every_seed():
   # in w = θ/s the same row-space argument gives min ‖w‖₂, i.e. min Σ_j θ_j²/s_j² = Σ_j E[x_j²] θ_j²
   _, X, y = _batch(6, 40, range(12))
-  landed = ib.run_methods(X, y, ib.Config(n=6, d=40, seeds=12, rescaled_steps=3000, sgd_steps=10, adam_steps=10))
-  expected = np.stack([_kkt_weighted(X[i], y[i], np.mean(X[i] ** 2, axis=0)) for i in range(len(X))])
-  testing.assert_converged_to(landed["rescaled_sgd"]["theta"], expected, atol=1e-8, rtol=1e-8, axes=("seed",))
+  landed = ib.run_methods(
+    X, y, ib.Config(n=6, d=40, seeds=12, rescaled_steps=3000, sgd_steps=10, adam_steps=10)
+  )
+  expected = np.stack(
+    [_kkt_weighted(X[i], y[i], np.mean(X[i] ** 2, axis=0)) for i in range(len(X))]
+  )
+  testing.assert_converged_to(
+    landed["rescaled_sgd"]["theta"], expected, atol=1e-8, rtol=1e-8, axes=("seed",)
+  )
 
 
-@pytest.mark.parametrize("schedule, lr, steps", [("exponential", 10.0, 300), ("harmonic", 1.0, 200_000)])
+@pytest.mark.parametrize(
+  "schedule, lr, steps", [("exponential", 10.0, 300), ("harmonic", 1.0, 200_000)]
+)
 def test_simplified_adam_with_one_example_lands_on_the_min_linf_interpolant(schedule, lr, steps):
   # n = 1: sign(∇f) = −sign(r)·sign(x), so θ_t = c_t·sign(x) and c_t → y/‖x‖₁ (|c*| < 10 here;
   # exponential: α/(1−γ) = 20 >= |c*| and error <= αγᵀ/(1−γ); harmonic: error <= α/T = 5e-6)
   _, X, y = _batch(1, 30, range(8))
-  config = ib.Config(n=1, d=30, seeds=8, adam_schedule=schedule, adam_learning_rate=lr, adam_decay_rate=0.5, adam_steps=steps, sgd_steps=10, rescaled_steps=10)
+  config = ib.Config(
+    n=1,
+    d=30,
+    seeds=8,
+    adam_schedule=schedule,
+    adam_learning_rate=lr,
+    adam_decay_rate=0.5,
+    adam_steps=steps,
+    sgd_steps=10,
+    rescaled_steps=10,
+  )
   landed = ib.run_methods(X, y, config)
   closed = y[:, :1] * np.sign(X[:, 0, :]) / np.abs(X[:, 0, :]).sum(-1, keepdims=True)
   assert np.abs(closed).max() < 10
@@ -130,5 +174,7 @@ def test_study_reports_where_each_method_lands(tmp_path):
 def test_config_errors_are_one_line():
   from jaxopt_hw.errors import UserInputError
 
-  with pytest.raises(UserInputError, match=r"^implicit_bias\.n: 64 is not allowed; must be smaller than d = 64"):
+  with pytest.raises(
+    UserInputError, match=r"^implicit_bias\.n: 64 is not allowed; must be smaller than d = 64"
+  ):
     ib.run(ib.Config(n=64, d=64), StudyContext(".", "implicit_bias"))

@@ -25,8 +25,32 @@ def test_two_processes_agree_with_pmean_across_hosts():
   env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
   env["JAX_PLATFORMS"] = "cpu"
   env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-  cmd = [sys.executable, "-m", "jaxopt_hw.distributed.multihost", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--local-devices", "4", "--p", "1001", "--timeout", str(TIMEOUT_S - 10)]
-  procs = [subprocess.Popen(cmd + ["--process-id", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) for i in range(2)]
+  cmd = [
+    sys.executable,
+    "-m",
+    "jaxopt_hw.distributed.multihost",
+    "--coordinator",
+    f"127.0.0.1:{port}",
+    "--num-processes",
+    "2",
+    "--local-devices",
+    "4",
+    "--p",
+    "1001",
+    "--timeout",
+    str(TIMEOUT_S - 10),
+  ]
+  procs = [
+    subprocess.Popen(
+      cmd + ["--process-id", str(i)],
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+      env=env,
+      cwd=ROOT,
+    )
+    for i in range(2)
+  ]
   outputs = []
   try:
     for proc in procs:
@@ -45,7 +69,10 @@ def test_two_processes_agree_with_pmean_across_hosts():
   for r in reports:
     assert (r["process_count"], r["devices"], r["local_devices"]) == (2, 8, 4)
     for name, result in r["paradigms"].items():
-      assert result["max_diff_vs_pmean"] < 1e-5 and result["max_diff_vs_mean64"] < 1e-5, (name, result)
+      assert result["max_diff_vs_pmean"] < 1e-5 and result["max_diff_vs_mean64"] < 1e-5, (
+        name,
+        result,
+      )
       seen.setdefault(name, set()).update(result["local_workers"])
   # Each process computed its own workers' rows; together they cover every worker of the ring.
   assert seen["ring_allreduce"] == set(range(8))

@@ -23,4 +23,4 @@ def test_top_level_names_are_the_implementations():
 
 def test_unknown_attribute_is_an_attribute_error():
   with pytest.raises(AttributeError, match="not_a_name"):
-    jaxopt_hw.not_a_name
+    _ = jaxopt_hw.not_a_name

@@ -18,11 +18,16 @@ from jaxopt_hw.studies import q1
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hw2_q1.toml"
 TINY = [
-    "--set", "q1.trials=3",
-    "--set", "q1.dims=[3]",
-    "--set", 'q1.matrix_shapes=["3x2"]',
-    "--set", "q1.alphas=[0.5]",
-    "--set", "q1.pgd_steps=80",
+  "--set",
+  "q1.trials=3",
+  "--set",
+  "q1.dims=[3]",
+  "--set",
+  'q1.matrix_shapes=["3x2"]',
+  "--set",
+  "q1.alphas=[0.5]",
+  "--set",
+  "q1.pgd_steps=80",
 ]
 
 
@@ -31,7 +36,11 @@ def test_cli_run_prints_every_row_with_gaps_below_tolerance(tmp_path, capsys):
   assert cli.main(["run", str(CONFIG), "--out", str(out), "--no-progress", *TINY]) == 0
   results = json.loads((out / "results.json").read_text())["q1"]
   rows = results["rows"]
-  expected_rows = {(n, f) for n in ("l2", "linf", "l1", "lp (p = 1.5)", "lp (p = 3)", "mahalanobis", "spectral") for f in ("penalty", "ball")}
+  expected_rows = {
+    (n, f)
+    for n in ("l2", "linf", "l1", "lp (p = 1.5)", "lp (p = 3)", "mahalanobis", "spectral")
+    for f in ("penalty", "ball")
+  }
   assert {(r["norm"], r["form"]) for r in rows} == expected_rows
   for r in rows:
     assert set(r) >= {"norm", "form", "closed_form", "optimizer", "max_relative_gap", "trials"}
@@ -43,7 +52,10 @@ def test_cli_run_prints_every_row_with_gaps_below_tolerance(tmp_path, capsys):
   assert {c["has_minimiser"] for c in checks if c["alpha_times_dual_norm"] < 1} == {True}
   assert {c["has_minimiser"] for c in checks if c["alpha_times_dual_norm"] > 1} == {False}
   printed = capsys.readouterr().out
-  assert "## Q1: steepest descent under a norm" in printed and "| linf | ball | u = −α·sign(g) |" in printed
+  assert (
+    "## Q1: steepest descent under a norm" in printed
+    and "| linf | ball | u = −α·sign(g) |" in printed
+  )
   assert "Every gap is below 1e-05" in (out / "report.md").read_text()
 
 
@@ -56,14 +68,14 @@ def test_packaged_config_is_the_study_default():
 
 
 @pytest.mark.parametrize(
-    "settings,match",
-    [
-        ({"norms": ["l2", "l3"]}, r"q1.norms"),
-        ({"p_values": [1.0]}, r"q1.p_values"),
-        ({"matrix_shapes": ["3by2"]}, r"q1.matrix_shapes"),
-        ({"alphas": [0.0]}, r"q1.alphas"),
-        ({"trails": 3}, r"trials"),
-    ],
+  "settings,match",
+  [
+    ({"norms": ["l2", "l3"]}, r"q1.norms"),
+    ({"p_values": [1.0]}, r"q1.p_values"),
+    ({"matrix_shapes": ["3by2"]}, r"q1.matrix_shapes"),
+    ({"alphas": [0.0]}, r"q1.alphas"),
+    ({"trails": 3}, r"trials"),
+  ],
 )
 def test_bad_settings_are_config_errors(settings, match):
   with pytest.raises(cfg.ConfigError, match=match):
@@ -71,7 +83,18 @@ def test_bad_settings_are_config_errors(settings, match):
 
 
 def test_run_study_with_one_norm_and_form():
-  result = runner.run_study("q1", {"norms": ["linf"], "forms": ["ball"], "trials": 2, "dims": [4], "alphas": [2.0], "pgd_steps": 40}, show_progress=False)
+  result = runner.run_study(
+    "q1",
+    {
+      "norms": ["linf"],
+      "forms": ["ball"],
+      "trials": 2,
+      "dims": [4],
+      "alphas": [2.0],
+      "pgd_steps": 40,
+    },
+    show_progress=False,
+  )
   (row,) = result.results["rows"]
   assert (row["norm"], row["form"], row["closed_form"]) == ("linf", "ball", "u = −α·sign(g)")
   assert row["max_relative_gap"] < 1e-12  # PGD lands exactly on the vertex −α·sign(g)
@@ -84,7 +107,13 @@ def test_run_study_with_one_norm_and_form():
 
 def _scipy_projection(y, value, radius):
   cons = [{"type": "ineq", "fun": lambda x: radius - value(x)}]
-  best = scipy.optimize.minimize(lambda x: np.sum((x - y) ** 2), y * 0.5 * radius / max(value(y), 1e-12), method="SLSQP", constraints=cons, options={"ftol": 1e-15, "maxiter": 500})
+  best = scipy.optimize.minimize(
+    lambda x: np.sum((x - y) ** 2),
+    y * 0.5 * radius / max(value(y), 1e-12),
+    method="SLSQP",
+    constraints=cons,
+    options={"ftol": 1e-15, "maxiter": 500},
+  )
   return best.x
 
 

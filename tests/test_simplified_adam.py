@@ -30,7 +30,9 @@ def test_one_example_gives_exactly_minus_lr_times_sign(dtype):
   tx = simplified_adam(0.25)
   u, _ = tx.update(g, tx.init(g))
   assert u.dtype == dtype
-  np.testing.assert_array_equal(np.asarray(u, np.float64), -0.25 * np.sign(np.asarray(g, np.float64)))
+  np.testing.assert_array_equal(
+    np.asarray(u, np.float64), -0.25 * np.sign(np.asarray(g, np.float64))
+  )
 
 
 def test_tiny_gradients_whose_squares_underflow_still_give_the_sign():

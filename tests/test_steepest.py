@@ -23,9 +23,9 @@ from jaxopt_hw.transforms import SteepestDescentState, steepest, steepest_descen
 
 def _tree(rng, dtype=jnp.float64):
   return {
-      "a": jnp.asarray(rng.standard_normal(3), dtype),
-      "b": {"c": jnp.asarray(rng.standard_normal((2, 2)), dtype)},
-      "d": jnp.asarray(rng.standard_normal(()), dtype),
+    "a": jnp.asarray(rng.standard_normal(3), dtype),
+    "b": {"c": jnp.asarray(rng.standard_normal((2, 2)), dtype)},
+    "d": jnp.asarray(rng.standard_normal(()), dtype),
   }
 
 
@@ -48,12 +48,12 @@ def test_vector_norms_treat_the_pytree_as_one_vector():
   g = _tree(np.random.default_rng(0))
   v, alpha = _flat(g), 0.3
   hand = {
-      ("l2", "penalty"): -(alpha / 2) * v,  # gradient descent, step α/2
-      ("l2", "ball"): -alpha * v / np.linalg.norm(v),  # normalised GD
-      ("linf", "penalty"): -(alpha / 2) * np.abs(v).sum() * np.sign(v),  # sign descent × ‖g‖₁
-      ("linf", "ball"): -alpha * np.sign(v),  # sign descent
-      ("l1", "ball"): -alpha * np.sign(v) * (np.abs(v) == np.abs(v).max()),  # greedy coordinate
-      ("l1", "penalty"): -(alpha / 2) * np.abs(v).max() * np.sign(v) * (np.abs(v) == np.abs(v).max()),
+    ("l2", "penalty"): -(alpha / 2) * v,  # gradient descent, step α/2
+    ("l2", "ball"): -alpha * v / np.linalg.norm(v),  # normalised GD
+    ("linf", "penalty"): -(alpha / 2) * np.abs(v).sum() * np.sign(v),  # sign descent × ‖g‖₁
+    ("linf", "ball"): -alpha * np.sign(v),  # sign descent
+    ("l1", "ball"): -alpha * np.sign(v) * (np.abs(v) == np.abs(v).max()),  # greedy coordinate
+    ("l1", "penalty"): -(alpha / 2) * np.abs(v).max() * np.sign(v) * (np.abs(v) == np.abs(v).max()),
   }
   for (norm, form), expected in hand.items():
     u = _step(steepest_descent(alpha, norm, form=form), g)
@@ -73,7 +73,9 @@ def test_lp_and_mahalanobis_on_a_pytree_reach_the_dual_norm_optimum_of_the_flat_
   np.testing.assert_allclose(u, -(alpha / 2) * np.linalg.solve(M, v), rtol=1e-12)
   u = _flat(_step(steepest_descent(alpha, "lp", p=p), g))
   objective = v @ u + np.sum(np.abs(u) ** p) ** (2 / p) / alpha
-  np.testing.assert_allclose(objective, -(alpha / 4) * np.sum(np.abs(v) ** q) ** (2 / q), rtol=1e-12)
+  np.testing.assert_allclose(
+    objective, -(alpha / 4) * np.sum(np.abs(v) ** q) ** (2 / q), rtol=1e-12
+  )
   u = _flat(_step(steepest_descent(alpha, "lp", p=p, form="ball"), g))
   np.testing.assert_allclose(np.sum(np.abs(u) ** p) ** (1 / p), alpha, rtol=1e-12)
   np.testing.assert_allclose(v @ u, -alpha * np.sum(np.abs(v) ** q) ** (1 / q), rtol=1e-12)
@@ -89,12 +91,16 @@ def test_per_leaf_steps_every_leaf_in_its_own_norm():
   u = _step(steepest_descent(alpha, "linf", per_leaf=True), g)
   for gl, ul in zip(jax.tree.leaves(g), jax.tree.leaves(u)):
     gl = np.asarray(gl)
-    np.testing.assert_allclose(np.asarray(ul), -(alpha / 2) * np.abs(gl).sum() * np.sign(gl), rtol=1e-13)
+    np.testing.assert_allclose(
+      np.asarray(ul), -(alpha / 2) * np.abs(gl).sum() * np.sign(gl), rtol=1e-13
+    )
   # Mahalanobis per leaf: one M per leaf (here diagonals), u_l = −(α/2) g_l / m_l.
   Ms = {"a": np.array([1.0, 2.0, 3.0]), "b": {"c": np.full((4,), 0.5)}, "d": np.array([4.0])}
   u = _step(steepest_descent(alpha, "mahalanobis", M=Ms, per_leaf=True), g)
   for gl, ul, m in zip(jax.tree.leaves(g), jax.tree.leaves(u), jax.tree.leaves(Ms)):
-    np.testing.assert_allclose(np.asarray(ul).ravel(), -(alpha / 2) * np.asarray(gl).ravel() / m, rtol=1e-13)
+    np.testing.assert_allclose(
+      np.asarray(ul).ravel(), -(alpha / 2) * np.asarray(gl).ravel() / m, rtol=1e-13
+    )
 
 
 def _polar_np(G):
@@ -104,7 +110,10 @@ def _polar_np(G):
 
 def test_spectral_steps_each_matrix_and_the_penalty_uses_the_product_norm():
   rng = np.random.default_rng(3)
-  g = {"w1": jnp.asarray(rng.standard_normal((4, 3))), "w2": jnp.asarray(rng.standard_normal((2, 5)))}
+  g = {
+    "w1": jnp.asarray(rng.standard_normal((4, 3))),
+    "w2": jnp.asarray(rng.standard_normal((2, 5))),
+  }
   alpha = 0.2
   nuc = {k: np.linalg.norm(np.asarray(x), "nuc") for k, x in g.items()}
   ball = _step(steepest_descent(alpha, "spectral", form="ball"), g)
@@ -114,19 +123,26 @@ def test_spectral_steps_each_matrix_and_the_penalty_uses_the_product_norm():
     Q = _polar_np(np.asarray(g[k]))
     np.testing.assert_allclose(np.asarray(ball[k]), -alpha * Q, atol=1e-13)  # Muon without momentum
     np.testing.assert_allclose(np.asarray(per_leaf[k]), -(alpha / 2) * nuc[k] * Q, atol=1e-13)
-    np.testing.assert_allclose(np.asarray(product[k]), -(alpha / 2) * sum(nuc.values()) * Q, atol=1e-13)
+    np.testing.assert_allclose(
+      np.asarray(product[k]), -(alpha / 2) * sum(nuc.values()) * Q, atol=1e-13
+    )
 
   # The product step minimises ⟨g, Δ⟩ + (1/α)·max_l ‖Δ_l‖_op²: optimum −(α/4)(Σ_l ‖G_l‖_nuc)², and
   # random perturbations never do better.
   def objective(d):
-    return sum(np.sum(np.asarray(g[k]) * d[k]) for k in g) + max(np.linalg.norm(d[k], 2) for k in g) ** 2 / alpha
+    return (
+      sum(np.sum(np.asarray(g[k]) * d[k]) for k in g)
+      + max(np.linalg.norm(d[k], 2) for k in g) ** 2 / alpha
+    )
 
   u = {k: np.asarray(x) for k, x in product.items()}
   optimum = -(alpha / 4) * sum(nuc.values()) ** 2
   np.testing.assert_allclose(objective(u), optimum, rtol=1e-12)
   for eps in (1e-4, 1e-2, 1.0):
     for _ in range(30):
-      assert objective({k: u[k] + eps * rng.standard_normal(u[k].shape) for k in u}) >= optimum * (1 - 1e-12)
+      assert objective({k: u[k] + eps * rng.standard_normal(u[k].shape) for k in u}) >= optimum * (
+        1 - 1e-12
+      )
 
 
 def test_spectral_rejects_non_matrix_leaves_unless_given_a_vector_norm_for_them():
@@ -135,8 +151,12 @@ def test_spectral_rejects_non_matrix_leaves_unless_given_a_vector_norm_for_them(
     steepest_descent(0.1, "spectral").init(params)
   g = {"kernel": jnp.asarray(np.arange(6.0).reshape(3, 2) - 2), "bias": jnp.array([3.0, -4.0])}
   u = _step(steepest_descent(0.1, "spectral", form="ball", non_matrix="l2"), g)
-  np.testing.assert_allclose(np.asarray(u["bias"]), [-0.06, 0.08], rtol=1e-13)  # −α g/‖g‖₂, ‖g‖₂ = 5
-  np.testing.assert_allclose(np.asarray(u["kernel"]), -0.1 * _polar_np(np.asarray(g["kernel"])), atol=1e-13)
+  np.testing.assert_allclose(
+    np.asarray(u["bias"]), [-0.06, 0.08], rtol=1e-13
+  )  # −α g/‖g‖₂, ‖g‖₂ = 5
+  np.testing.assert_allclose(
+    np.asarray(u["kernel"]), -0.1 * _polar_np(np.asarray(g["kernel"])), atol=1e-13
+  )
 
 
 def test_newton_schulz_method_matches_the_svd_in_the_transform():
@@ -144,7 +164,10 @@ def test_newton_schulz_method_matches_the_svd_in_the_transform():
   U, _ = np.linalg.qr(rng.standard_normal((5, 3)))
   V, _ = np.linalg.qr(rng.standard_normal((3, 3)))
   G = jnp.asarray(U @ np.diag([2.0, 1.0, 0.3]) @ V.T)
-  u = _step(steepest_descent(0.5, "spectral", form="ball", spectral_method="newton_schulz", ns_steps=25), {"w": G})
+  u = _step(
+    steepest_descent(0.5, "spectral", form="ball", spectral_method="newton_schulz", ns_steps=25),
+    {"w": G},
+  )
   np.testing.assert_allclose(np.asarray(u["w"]), -0.5 * U @ V.T, atol=1e-12)
 
 
@@ -170,25 +193,31 @@ def test_a_user_defined_norm_plugs_in():
 
 
 CONFIGS = [
-    dict(norm="l2"),
-    dict(norm="linf", form="ball"),
-    dict(norm="l1"),
-    dict(norm="lp", p=1.5),
-    dict(norm="mahalanobis", M=np.arange(1.0, 9.0)),
-    dict(norm="spectral", non_matrix="linf"),
-    dict(norm="spectral", form="ball", non_matrix="l2", per_leaf=True),
-    dict(norm="l2", per_leaf=True),
+  dict(norm="l2"),
+  dict(norm="linf", form="ball"),
+  dict(norm="l1"),
+  dict(norm="lp", p=1.5),
+  dict(norm="mahalanobis", M=np.arange(1.0, 9.0)),
+  dict(norm="spectral", non_matrix="linf"),
+  dict(norm="spectral", form="ball", non_matrix="l2", per_leaf=True),
+  dict(norm="l2", per_leaf=True),
 ]
 
 
-@pytest.mark.parametrize("kwargs", CONFIGS, ids=lambda k: "-".join(f"{v}" for k_, v in k.items() if k_ != "M"))
+@pytest.mark.parametrize(
+  "kwargs", CONFIGS, ids=lambda k: "-".join(f"{v}" for k_, v in k.items() if k_ != "M")
+)
 def test_zero_gradient_gives_zero_update_and_mixed_dtypes_are_kept(kwargs):
   tx = steepest_descent(0.5, **kwargs)
   zeros = jax.tree.map(jnp.zeros_like, _tree(np.random.default_rng(5)))
   u = jax.jit(lambda g: _step(tx, g))(zeros)
   assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(u))
   mixed = _tree(np.random.default_rng(5))
-  mixed = {"a": mixed["a"].astype(jnp.bfloat16), "b": {"c": mixed["b"]["c"].astype(jnp.float32)}, "d": mixed["d"]}
+  mixed = {
+    "a": mixed["a"].astype(jnp.bfloat16),
+    "b": {"c": mixed["b"]["c"].astype(jnp.float32)},
+    "d": mixed["d"],
+  }
   u = _step(tx, mixed)
   assert jax.tree.map(lambda x: x.dtype, u) == jax.tree.map(lambda x: x.dtype, mixed)
   assert all(np.all(np.isfinite(np.asarray(x, np.float64))) for x in jax.tree.leaves(u))
@@ -205,7 +234,9 @@ def test_jit_vmap_and_grad():
   batched = jax.jit(jax.vmap(lambda g: _step(tx, g)))(grads)
   for i in range(5):
     v = np.asarray(grads[i])
-    np.testing.assert_allclose(np.asarray(batched[i]), -0.15 * np.abs(v).sum() * np.sign(v), rtol=1e-13)
+    np.testing.assert_allclose(
+      np.asarray(batched[i]), -0.15 * np.abs(v).sum() * np.sign(v), rtol=1e-13
+    )
 
   # grad through the factory and the update: h(α) = Σ w·(θ + u(α)) with u = −(α/2)‖g‖₁ sign(g),
   # so dh/dα = −(1/2)‖g‖₁ Σ w·sign(g).
@@ -216,7 +247,9 @@ def test_jit_vmap_and_grad():
     u = _step(steepest_descent(alpha, "linf"), jnp.asarray(g), params)
     return jnp.sum(w * optax.apply_updates(params, u))
 
-  np.testing.assert_allclose(float(jax.grad(h)(0.3)), -0.5 * np.abs(g).sum() * np.sum(w * np.sign(g)), rtol=1e-13)
+  np.testing.assert_allclose(
+    float(jax.grad(h)(0.3)), -0.5 * np.abs(g).sum() * np.sum(w * np.sign(g)), rtol=1e-13
+  )
 
 
 def test_chain_with_clipping_and_a_schedule_matches_the_hand_computed_steps():
@@ -244,10 +277,14 @@ def test_inject_hyperparams_with_the_spectral_norm_under_jit():
   # inject_hyperparams turns every numeric default (ns_steps too) into an array: the SVD path must
   # not care, and Newton–Schulz asks for static_args.
   G = jnp.arange(6.0).reshape(3, 2) - 2.5
-  opt = optax.inject_hyperparams(steepest_descent, static_args=("norm", "form"))(learning_rate=0.1, norm="spectral", form="ball")
+  opt = optax.inject_hyperparams(steepest_descent, static_args=("norm", "form"))(
+    learning_rate=0.1, norm="spectral", form="ball"
+  )
   u = jax.jit(opt.update)(G, opt.init(G))[0]
   np.testing.assert_allclose(np.asarray(u), -0.1 * _polar_np(np.asarray(G)), atol=1e-13)
-  opt = optax.inject_hyperparams(steepest_descent, static_args=("norm", "spectral_method"))(learning_rate=0.1, norm="spectral", spectral_method="newton_schulz")
+  opt = optax.inject_hyperparams(steepest_descent, static_args=("norm", "spectral_method"))(
+    learning_rate=0.1, norm="spectral", spectral_method="newton_schulz"
+  )
   with pytest.raises(UserInputError, match=r"static_args=\('ns_steps',\)"):
     jax.jit(opt.update)(G, opt.init(G))
 
@@ -269,9 +306,13 @@ def test_inject_hyperparams_with_vmapped_learning_rates():
     return opt.update(g, opt.init(params))[0]["w"]
 
   ball = jax.jit(jax.vmap(set_in_state))(lrs)
-  np.testing.assert_allclose(np.asarray(ball), -np.asarray(lrs)[:, None] * np.array([1.0, -1.0, 0.0]), rtol=1e-13)
+  np.testing.assert_allclose(
+    np.asarray(ball), -np.asarray(lrs)[:, None] * np.array([1.0, -1.0, 0.0]), rtol=1e-13
+  )
   penalty = jax.vmap(built_with)(lrs)
-  np.testing.assert_allclose(np.asarray(penalty), -np.asarray(lrs)[:, None] / 2 * np.array([1.0, -2.0, 0.0]), rtol=1e-13)
+  np.testing.assert_allclose(
+    np.asarray(penalty), -np.asarray(lrs)[:, None] / 2 * np.array([1.0, -2.0, 0.0]), rtol=1e-13
+  )
 
 
 class _MLP(nnx.Module):
@@ -284,13 +325,13 @@ class _MLP(nnx.Module):
 
 
 @pytest.mark.parametrize(
-    "tx_kwargs,hand",
-    [
-        (dict(learning_rate=0.1, norm="l2"), lambda p, g: p - 0.05 * g),  # −(α/2)·g on the whole pytree
-        # Muon-like: −α·UVᵀ on kernels, −α·g/‖g‖₂ on each bias
-        (dict(learning_rate=0.05, norm="spectral", form="ball", non_matrix="l2"), None),
-    ],
-    ids=["l2-penalty", "spectral-ball"],
+  "tx_kwargs,hand",
+  [
+    (dict(learning_rate=0.1, norm="l2"), lambda p, g: p - 0.05 * g),  # −(α/2)·g on the whole pytree
+    # Muon-like: −α·UVᵀ on kernels, −α·g/‖g‖₂ on each bias
+    (dict(learning_rate=0.05, norm="spectral", form="ball", non_matrix="l2"), None),
+  ],
+  ids=["l2-penalty", "spectral-ball"],
 )
 def test_flax_nnx_optimizer_trains_a_small_mlp(tx_kwargs, hand):
   model = _MLP(nnx.Rngs(0))
@@ -335,7 +376,9 @@ def test_the_docstring_example_runs():
 
 def test_steepest_step_without_optax_state():
   g = {"w": jnp.array([1.0, -3.0])}
-  np.testing.assert_allclose(np.asarray(steepest_step(g, 0.2, "l1", form="ball")["w"]), [0.0, 0.2], rtol=1e-13)
+  np.testing.assert_allclose(
+    np.asarray(steepest_step(g, 0.2, "l1", form="ball")["w"]), [0.0, 0.2], rtol=1e-13
+  )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,24 +386,32 @@ def test_steepest_step_without_optax_state():
 
 
 @pytest.mark.parametrize(
-    "args,kwargs,match",
-    [
-        ((0.1, "l3"), {}, r"norm: 'l3' is not valid.*allowed: l2, linf, l1, lp, mahalanobis, spectral"),
-        ((0.1, "l2"), {"form": "box"}, r"form: 'box' is not valid.*allowed: penalty, ball"),
-        ((0.0, "l2"), {}, r"learning_rate: 0.0 is not allowed; allowed: a finite number > 0"),
-        ((-1, "l2"), {}, r"learning_rate: -1 is not allowed"),
-        ((float("nan"), "l2"), {}, r"learning_rate: nan is not allowed"),
-        (("fast", "l2"), {}, r"learning_rate: 'fast' is not allowed"),
-        ((0.1, "spectral"), {"spectral_method": "newton_schulz", "ns_steps": 0}, r"ns_steps: 0 is not allowed; allowed: an integer >= 1"),
-        ((0.1, "lp"), {"p": 1.0}, r"p: 1.0 is not allowed.*1 < p < inf"),
-        ((0.1, "lp"), {}, r"p: norm 'lp' needs p"),
-        ((0.1, "lp"), {"p": "three"}, r"p: 'three' is not allowed for norm 'lp'"),
-        ((0.1, "l2"), {"non_matrix": "l2"}, r"non_matrix: only norm 'spectral'"),
-        ((0.1, "spectral"), {"non_matrix": "spectral"}, r"non_matrix: 'spectral' is not valid"),
-        ((0.1, "spectral"), {"spectral_method": "svdd"}, r"spectral_method: 'svdd' is not valid \(did you mean 'svd'\?\)"),
-        ((0.1, "mahalanobis"), {"M": -np.eye(2)}, r"M: is not positive definite"),
-        ((0.1, "l2"), {"per_leaf": "yes"}, r"per_leaf: 'yes' is not allowed"),
-    ],
+  "args,kwargs,match",
+  [
+    ((0.1, "l3"), {}, r"norm: 'l3' is not valid.*allowed: l2, linf, l1, lp, mahalanobis, spectral"),
+    ((0.1, "l2"), {"form": "box"}, r"form: 'box' is not valid.*allowed: penalty, ball"),
+    ((0.0, "l2"), {}, r"learning_rate: 0.0 is not allowed; allowed: a finite number > 0"),
+    ((-1, "l2"), {}, r"learning_rate: -1 is not allowed"),
+    ((float("nan"), "l2"), {}, r"learning_rate: nan is not allowed"),
+    (("fast", "l2"), {}, r"learning_rate: 'fast' is not allowed"),
+    (
+      (0.1, "spectral"),
+      {"spectral_method": "newton_schulz", "ns_steps": 0},
+      r"ns_steps: 0 is not allowed; allowed: an integer >= 1",
+    ),
+    ((0.1, "lp"), {"p": 1.0}, r"p: 1.0 is not allowed.*1 < p < inf"),
+    ((0.1, "lp"), {}, r"p: norm 'lp' needs p"),
+    ((0.1, "lp"), {"p": "three"}, r"p: 'three' is not allowed for norm 'lp'"),
+    ((0.1, "l2"), {"non_matrix": "l2"}, r"non_matrix: only norm 'spectral'"),
+    ((0.1, "spectral"), {"non_matrix": "spectral"}, r"non_matrix: 'spectral' is not valid"),
+    (
+      (0.1, "spectral"),
+      {"spectral_method": "svdd"},
+      r"spectral_method: 'svdd' is not valid \(did you mean 'svd'\?\)",
+    ),
+    ((0.1, "mahalanobis"), {"M": -np.eye(2)}, r"M: is not positive definite"),
+    ((0.1, "l2"), {"per_leaf": "yes"}, r"per_leaf: 'yes' is not allowed"),
+  ],
 )
 def test_bad_arguments_raise_one_line_user_errors_at_the_factory(args, kwargs, match):
   with pytest.raises(UserInputError, match=match) as info:
@@ -370,7 +421,9 @@ def test_bad_arguments_raise_one_line_user_errors_at_the_factory(args, kwargs, m
 
 def test_shape_errors_are_raised_at_init():
   params = {"a": jnp.ones(3), "b": jnp.ones((2, 2))}
-  with pytest.raises(UserInputError, match=r"M: has size 3 but the parameters have 7 entries in all"):
+  with pytest.raises(
+    UserInputError, match=r"M: has size 3 but the parameters have 7 entries in all"
+  ):
     steepest_descent(0.1, "mahalanobis", M=np.ones(3)).init(params)
   with pytest.raises(UserInputError, match=r"M: has size 3 but leaf \['b'\] has 4 entries"):
     steepest_descent(0.1, "mahalanobis", M=np.ones(3), per_leaf=True).init(params)

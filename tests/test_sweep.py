@@ -33,7 +33,9 @@ def _reference_loop(problem, tx, steps, dtype=np.float64, key=0):
 
 
 def test_result_has_grid_shapes_and_logs_from_step_0_to_the_end():
-  r = sweep(problems.homework_problem(), optax.sgd, [0.1, 0.2, 0.3], seeds=[0, 1], steps=50, log_points=6)
+  r = sweep(
+    problems.homework_problem(), optax.sgd, [0.1, 0.2, 0.3], seeds=[0, 1], steps=50, log_points=6
+  )
   assert isinstance(r, SweepResult)
   assert r.axes == ("learning_rate", "seed") and r.grid_shape == (3, 2)
   assert r.params.shape == (3, 2, 3) and r.losses.shape == (3, 2, 6)
@@ -63,22 +65,26 @@ def test_chunking_does_not_change_the_results():
   problem = problems.homework_problem(init_scale=1.0)
   kwargs = dict(seeds=[0, 1], steps=97, dtype=jnp.float64, log_points=9, record_params=True)
   whole = sweep(problem, optax.sgd, [0.1, 0.7], chunk_size=97, **kwargs)
-  chunked = sweep(problem, optax.sgd, [0.1, 0.7], chunk_size=8, **kwargs)  # 13 chunks, the last of 1 step
+  chunked = sweep(
+    problem, optax.sgd, [0.1, 0.7], chunk_size=8, **kwargs
+  )  # 13 chunks, the last of 1 step
   for x, y in zip(jax.tree.leaves(whole), jax.tree.leaves(chunked)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 @pytest.mark.parametrize(
-    "family",
-    [
-        optax.sgd,
-        # (exponential_decay would evaluate decay_rate ** (count / k) in float32, whose vectorised and
-        # scalar XLA kernels differ in the last bits; piecewise-constant is exact in float64)
-        lambda lr: optax.sgd(optax.piecewise_constant_schedule(lr, {10: 0.5, 25: 0.2})),
-        lambda lr: optax.inject_hyperparams(optax.adam)(learning_rate=lr),
-        lambda lr: optax.chain(optax.clip_by_global_norm(0.5), simplified_adam(optax.cosine_decay_schedule(lr, 40))),
-    ],
-    ids=["sgd", "sgd+piecewise_constant", "inject_hyperparams(adam)", "clip+simplified_adam+cosine"],
+  "family",
+  [
+    optax.sgd,
+    # (exponential_decay would evaluate decay_rate ** (count / k) in float32, whose vectorised and
+    # scalar XLA kernels differ in the last bits; piecewise-constant is exact in float64)
+    lambda lr: optax.sgd(optax.piecewise_constant_schedule(lr, {10: 0.5, 25: 0.2})),
+    lambda lr: optax.inject_hyperparams(optax.adam)(learning_rate=lr),
+    lambda lr: optax.chain(
+      optax.clip_by_global_norm(0.5), simplified_adam(optax.cosine_decay_schedule(lr, 40))
+    ),
+  ],
+  ids=["sgd", "sgd+piecewise_constant", "inject_hyperparams(adam)", "clip+simplified_adam+cosine"],
 )
 def test_every_grid_point_equals_a_plain_python_loop_over_optax(family):
   # Reference: the same optax transform stepped one configuration at a time in float64.
@@ -87,7 +93,9 @@ def test_every_grid_point_equals_a_plain_python_loop_over_optax(family):
   r = sweep(problem, family, lrs, seeds=seeds, steps=steps, dtype=jnp.float64, log_points=steps + 1)
   for i, lr in enumerate(lrs):
     for j, seed in enumerate(seeds):
-      params, losses = _reference_loop(problem, family(jnp.asarray(lr, jnp.float64)), steps, key=seed)
+      params, losses = _reference_loop(
+        problem, family(jnp.asarray(lr, jnp.float64)), steps, key=seed
+      )
       np.testing.assert_allclose(np.asarray(r.params)[i, j], params, rtol=1e-12, atol=1e-14)
       np.testing.assert_allclose(np.asarray(r.losses)[i, j], losses, rtol=1e-12, atol=1e-14)
 
@@ -98,11 +106,21 @@ def test_sgd_loss_curve_and_steps_to_tolerance_match_the_closed_form():
   # t* = ceil(log(tol) / (2 log|ρ|)) and stays below it.
   lrs = np.array([0.05, 0.2, 0.45, 0.8])
   tol = 1e-10
-  r = sweep(problems.homework_problem(), optax.sgd, lrs, steps=300, dtype=jnp.float64, log_points=301, tol=tol)
+  r = sweep(
+    problems.homework_problem(),
+    optax.sgd,
+    lrs,
+    steps=300,
+    dtype=jnp.float64,
+    log_points=301,
+    tol=tol,
+  )
   rho = 1 - 2 * lrs * NORM2
   t = np.arange(301)
   # compare |r_t| = sqrt(loss_t): computing 1 − aᵀθ loses ~1e-15 absolutely once θ is near θ*
-  np.testing.assert_allclose(np.sqrt(np.asarray(r.losses)[:, 0]), np.abs(rho[:, None]) ** t, rtol=1e-9, atol=1e-14)
+  np.testing.assert_allclose(
+    np.sqrt(np.asarray(r.losses)[:, 0]), np.abs(rho[:, None]) ** t, rtol=1e-9, atol=1e-14
+  )
   expected_steps = np.ceil(np.log(tol) / (2 * np.log(np.abs(rho)))).astype(int)
   np.testing.assert_array_equal(np.asarray(r.steps_to_tol)[:, 0], expected_steps)
 
@@ -112,7 +130,15 @@ def test_steps_to_tolerance_on_the_distance_to_a_target():
   theta_star = A / NORM2
   lrs = np.array([0.1, 0.3])
   tol = 1e-8
-  r = sweep(problems.homework_problem(), optax.sgd, lrs, steps=200, dtype=jnp.float64, tol=tol, target=theta_star)
+  r = sweep(
+    problems.homework_problem(),
+    optax.sgd,
+    lrs,
+    steps=200,
+    dtype=jnp.float64,
+    tol=tol,
+    target=theta_star,
+  )
   rho = np.abs(1 - 2 * lrs * NORM2)
   expected = np.ceil(np.log(tol / theta_star.max()) / np.log(rho)).astype(int)
   np.testing.assert_array_equal(np.asarray(r.steps_to_tol)[:, 0], expected)
@@ -120,13 +146,17 @@ def test_steps_to_tolerance_on_the_distance_to_a_target():
 
 def test_never_converging_points_report_minus_one():
   r = sweep(problems.homework_problem(), optax.sgd, [1e-4], steps=20, tol=1e-12)
-  assert int(r.steps_to_tol[0, 0]) == -1 and not bool(r.diverged[0, 0]) and not bool(r.converged[0, 0])
+  assert (
+    int(r.steps_to_tol[0, 0]) == -1 and not bool(r.diverged[0, 0]) and not bool(r.converged[0, 0])
+  )
 
 
 def test_diverging_points_are_flagged_and_frozen_without_raising():
   # GD on (1 - aᵀθ)² is stable iff α < 1/‖a‖² ≈ 0.990 (Hessian 2aaᵀ, λmax = 2‖a‖²).
   lrs = [0.5, 0.98, 1.05, 3.0]
-  r = sweep(problems.homework_problem(), optax.sgd, lrs, steps=5000, dtype=jnp.float32, explode_factor=1e6)
+  r = sweep(
+    problems.homework_problem(), optax.sgd, lrs, steps=5000, dtype=jnp.float32, explode_factor=1e6
+  )
   diverged = np.asarray(r.diverged)[:, 0]
   np.testing.assert_array_equal(diverged, [False, False, True, True])
   at = np.asarray(r.diverged_at)[:, 0]
@@ -144,7 +174,9 @@ def test_a_nan_loss_is_divergence_not_an_error():
   def loss(theta, data):
     return jnp.sum(jnp.log(data["c"] - theta))  # NaN once θ passes c
 
-  problem = problems.Problem(loss, lambda key, data: jnp.zeros(2, data["c"].dtype), {"c": np.array([1.0, 2.0])})
+  problem = problems.Problem(
+    loss, lambda key, data: jnp.zeros(2, data["c"].dtype), {"c": np.array([1.0, 2.0])}
+  )
   r = sweep(problem, optax.sgd, [0.1, 1.5], steps=50, dtype=jnp.float64)  # steps overshoot θ = c
   assert list(np.asarray(r.diverged)[:, 0]) == [True, True]
   assert np.all(np.asarray(r.diverged_at)[:, 0] >= 1)
@@ -183,7 +215,9 @@ def test_a_batch_of_problems_is_the_outer_grid_axis_and_equals_separate_sweeps()
   assert r.axes == ("problem", "learning_rate", "seed") and r.grid_shape == (3, 2, 1)
   for i in range(3):
     one = sweep(problems.select(batch, i), optax.sgd, [0.2, 0.5], steps=60, dtype=jnp.float64)
-    np.testing.assert_allclose(np.asarray(r.params)[i], np.asarray(one.params), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+      np.asarray(r.params)[i], np.asarray(one.params), rtol=1e-13, atol=1e-15
+    )
 
 
 def test_per_example_gradients_reach_the_optimizer():
@@ -192,7 +226,14 @@ def test_per_example_gradients_reach_the_optimizer():
   X = np.array([[1.0, -2.0, 0.0], [3.0, 0.5, 0.0]])
   y = np.array([1.0, -1.0])
   problem = problems.least_squares(X, y)
-  r = sweep(problem, lambda lr: simplified_adam(lr, per_example=True), [0.1], steps=1, dtype=jnp.float64, per_example_grads=True)
+  r = sweep(
+    problem,
+    lambda lr: simplified_adam(lr, per_example=True),
+    [0.1],
+    steps=1,
+    dtype=jnp.float64,
+    per_example_grads=True,
+  )
   g = 2 * (X @ np.zeros(3) - y)[:, None] * X
   rms = np.sqrt(np.mean(g**2, axis=0))
   expected = -0.1 * np.divide(g.mean(0), rms, out=np.zeros(3), where=rms > 0)
@@ -220,16 +261,25 @@ def test_progress_bar_advances_once_per_chunk(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        (dict(steps=0), r"^steps: 0 is not allowed; must be an integer >= 1$"),
-        (dict(steps=10, learning_rates=[0.1, -1.0]), r"^learning_rates: \[0\.1, -1\.0\] is not allowed; must be a non-empty list of finite numbers > 0$"),
-        (dict(steps=10, seeds=[-1]), r"^seeds: \[-1\] is not allowed"),
-        (dict(steps=10, log_spacing="cubic"), r"^log_spacing: 'cubic' is not allowed; allowed: linear, log$"),
-        (dict(steps=10, dtype=jnp.int32), r"^dtype: .* must be a floating dtype"),
-        (dict(steps=10, chunk_size=0), r"^chunk_size: 0 is not allowed"),
-        (dict(steps=10, target=np.zeros(2)), r"^target: shapes \[\(2,\)\] do not match the parameters' \[\(3,\)\]$"),
-    ],
+  "kwargs, message",
+  [
+    (dict(steps=0), r"^steps: 0 is not allowed; must be an integer >= 1$"),
+    (
+      dict(steps=10, learning_rates=[0.1, -1.0]),
+      r"^learning_rates: \[0\.1, -1\.0\] is not allowed; must be a non-empty list of finite numbers > 0$",
+    ),
+    (dict(steps=10, seeds=[-1]), r"^seeds: \[-1\] is not allowed"),
+    (
+      dict(steps=10, log_spacing="cubic"),
+      r"^log_spacing: 'cubic' is not allowed; allowed: linear, log$",
+    ),
+    (dict(steps=10, dtype=jnp.int32), r"^dtype: .* must be a floating dtype"),
+    (dict(steps=10, chunk_size=0), r"^chunk_size: 0 is not allowed"),
+    (
+      dict(steps=10, target=np.zeros(2)),
+      r"^target: shapes \[\(2,\)\] do not match the parameters' \[\(3,\)\]$",
+    ),
+  ],
 )
 def test_bad_arguments_are_user_input_errors(kwargs, message):
   kwargs = {"learning_rates": [0.1], **kwargs}

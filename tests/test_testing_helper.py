@@ -15,25 +15,45 @@ THETA_SGD = A / (A @ A)  # SGD from 0 stays in span(a): θ = a/‖a‖²
 
 
 def test_passes_when_every_point_converged():
-  r = sweep(problems.homework_problem(), optax.sgd, [0.1, 0.5, 0.9], seeds=[0, 1], steps=400, dtype=jnp.float64)
+  r = sweep(
+    problems.homework_problem(),
+    optax.sgd,
+    [0.1, 0.5, 0.9],
+    seeds=[0, 1],
+    steps=400,
+    dtype=jnp.float64,
+  )
   testing.assert_converged_to(r, THETA_SGD, atol=1e-12)
   np.testing.assert_array_less(testing.max_errors(r, THETA_SGD), 1e-12)
 
 
 def test_failure_lists_the_points_that_missed_by_how_much_and_the_diverged_ones():
   # α = 0.001: 50 steps are far too few; α = 1.2 > 1/‖a‖² diverges; the rest converge.
-  r = sweep(problems.homework_problem(), optax.sgd, [0.001, 0.5, 1.2], steps=50, dtype=jnp.float64, explode_factor=1e4)
+  r = sweep(
+    problems.homework_problem(),
+    optax.sgd,
+    [0.001, 0.5, 1.2],
+    steps=50,
+    dtype=jnp.float64,
+    explode_factor=1e4,
+  )
   with pytest.raises(AssertionError) as info:
     testing.assert_converged_to(r, THETA_SGD, atol=1e-6)
   message = str(info.value)
   lines = message.splitlines()
-  assert lines[0] == "2 of 3 grid points did not converge to the expected parameters (|theta - expected| <= 1e-06 + 0*|expected|):"
+  assert (
+    lines[0]
+    == "2 of 3 grid points did not converge to the expected parameters (|theta - expected| <= 1e-06 + 0*|expected|):"
+  )
   # residual after 50 steps at α = 0.001: θ = (1 − ρ⁵⁰)θ*, ρ = 1 − 0.002‖a‖², so the worst entry is
   # θ*_0 ρ⁵⁰ at index 0
   rho = 1 - 0.002 * (A @ A)
   err0 = THETA_SGD[0] * rho**50
   got0 = THETA_SGD[0] - err0
-  assert lines[1] == f"  learning_rate=0.001, seed=0: max |error| {err0:.2g} at [0] (got {got0:.6g}, expected {THETA_SGD[0]:.6g})"
+  assert (
+    lines[1]
+    == f"  learning_rate=0.001, seed=0: max |error| {err0:.2g} at [0] (got {got0:.6g}, expected {THETA_SGD[0]:.6g})"
+  )
   assert re.fullmatch(r"  learning_rate=1\.2, seed=0: diverged at step \d+", lines[2])
   assert re.fullmatch(r"3 points checked; the 1 that passed are within \S+\.", lines[3])
 
@@ -45,11 +65,18 @@ def test_relative_tolerance_and_nan_and_plain_pytrees():
     testing.assert_converged_to(thetas, [1.0, 100.0], atol=1e-9, rtol=1e-3, axes=("run",))
   lines = str(info.value).splitlines()
   assert lines[0].startswith("2 of 3 grid points")
-  assert lines[1] == "  run=1: max |error| 0.5 at [1] (got 100.5, expected 100)"  # 0.5 > 1e-9 + 1e-3·100
+  assert (
+    lines[1] == "  run=1: max |error| 0.5 at [1] (got 100.5, expected 100)"
+  )  # 0.5 > 1e-9 + 1e-3·100
   assert lines[2] == "  run=2: max |error| NaN at [0] (got nan, expected 1)"
   # a pytree of parameters: entries are named by their path
-  with pytest.raises(AssertionError, match=r"point=0: max \|error\| 2 at \['w'\]\[1, 0\] \(got 2, expected 0\)"):
-    testing.assert_converged_to({"w": np.array([[[0.0, 0.0], [2.0, 0.0]]]), "b": np.zeros((1, 3))}, {"w": np.zeros((2, 2)), "b": np.zeros(3)})
+  with pytest.raises(
+    AssertionError, match=r"point=0: max \|error\| 2 at \['w'\]\[1, 0\] \(got 2, expected 0\)"
+  ):
+    testing.assert_converged_to(
+      {"w": np.array([[[0.0, 0.0], [2.0, 0.0]]]), "b": np.zeros((1, 3))},
+      {"w": np.zeros((2, 2)), "b": np.zeros(3)},
+    )
 
 
 def test_expected_values_per_grid_point():
@@ -64,4 +91,8 @@ def test_long_failure_lists_are_cut():
   with pytest.raises(AssertionError) as info:
     testing.assert_converged_to(thetas, [0.0], max_lines=5)
   lines = str(info.value).splitlines()
-  assert lines[0].startswith("30 of 30") and lines[6] == "  ... and 25 more" and lines[7] == "30 points checked; none passed."
+  assert (
+    lines[0].startswith("30 of 30")
+    and lines[6] == "  ... and 25 more"
+    and lines[7] == "30 points checked; none passed."
+  )

@@ -5,6 +5,12 @@ figures recorded in BENCHMARKS.md come from these commands. The test suite only 
 """
 
 BENCHMARKS = {
-    "sweep": ("jaxopt_hw.bench.sweep", "compiled sweep vs a per-configuration loop vs NumPy; memory vs steps"),
-    "collectives": ("jaxopt_hw.bench.collectives", "time and bytes per aggregation for each distributed paradigm"),
+  "sweep": (
+    "jaxopt_hw.bench.sweep",
+    "compiled sweep vs a per-configuration loop vs NumPy; memory vs steps",
+  ),
+  "collectives": (
+    "jaxopt_hw.bench.collectives",
+    "time and bytes per aggregation for each distributed paradigm",
+  ),
 }

@@ -31,41 +31,101 @@ import time
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="jaxopt-hw bench sweep", description=__doc__.split("\n\n")[0])
-  parser.add_argument("--configs", type=int, default=1024, help="configurations in the grid (learning rates × seeds; default 1024)")
-  parser.add_argument("--seeds", type=int, default=8, help="seeds per learning rate (default 8; configs must be a multiple)")
-  parser.add_argument("--steps", type=int, default=2000, help="optimizer steps per configuration (default 2000)")
-  parser.add_argument("--loop-configs", type=int, default=4, help="configurations the per-configuration loop is timed on (default 4)")
-  parser.add_argument("--repeats", type=int, default=3, help="timed runs of the sweep and NumPy; the median is reported (default 3)")
+  parser = argparse.ArgumentParser(
+    prog="jaxopt-hw bench sweep", description=__doc__.split("\n\n")[0]
+  )
+  parser.add_argument(
+    "--configs",
+    type=int,
+    default=1024,
+    help="configurations in the grid (learning rates × seeds; default 1024)",
+  )
+  parser.add_argument(
+    "--seeds",
+    type=int,
+    default=8,
+    help="seeds per learning rate (default 8; configs must be a multiple)",
+  )
+  parser.add_argument(
+    "--steps", type=int, default=2000, help="optimizer steps per configuration (default 2000)"
+  )
+  parser.add_argument(
+    "--loop-configs",
+    type=int,
+    default=4,
+    help="configurations the per-configuration loop is timed on (default 4)",
+  )
+  parser.add_argument(
+    "--repeats",
+    type=int,
+    default=3,
+    help="timed runs of the sweep and NumPy; the median is reported (default 3)",
+  )
   parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-  parser.add_argument("--memory-steps", type=int, default=2000, help="steps of the smaller memory run (default 2000)")
-  parser.add_argument("--memory-factor", type=int, default=100, help="the larger memory run has this many times the steps (default 100)")
-  parser.add_argument("--memory-configs", type=int, default=None, help="configurations of the memory runs (default: --configs); larger grids make the sweep's own buffers visible above the runtime's")
-  parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement (no subprocesses)")
-  parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-  parser.add_argument("--_memory-child", dest="memory_child", type=int, default=None, help=argparse.SUPPRESS)
+  parser.add_argument(
+    "--memory-steps", type=int, default=2000, help="steps of the smaller memory run (default 2000)"
+  )
+  parser.add_argument(
+    "--memory-factor",
+    type=int,
+    default=100,
+    help="the larger memory run has this many times the steps (default 100)",
+  )
+  parser.add_argument(
+    "--memory-configs",
+    type=int,
+    default=None,
+    help="configurations of the memory runs (default: --configs); larger grids make the sweep's own buffers visible above the runtime's",
+  )
+  parser.add_argument(
+    "--no-memory", action="store_true", help="skip the memory measurement (no subprocesses)"
+  )
+  parser.add_argument(
+    "--json", action="store_true", help="print one JSON object instead of a table"
+  )
+  parser.add_argument(
+    "--_memory-child", dest="memory_child", type=int, default=None, help=argparse.SUPPRESS
+  )
   return parser
 
 
 def _check(args) -> None:
   from jaxopt_hw.errors import UserInputError
 
-  for name in ("configs", "seeds", "steps", "loop_configs", "repeats", "memory_steps", "memory_factor"):
+  for name in (
+    "configs",
+    "seeds",
+    "steps",
+    "loop_configs",
+    "repeats",
+    "memory_steps",
+    "memory_factor",
+  ):
     value = getattr(args, name)
     if value < 1:
       raise UserInputError(f"--{name.replace('_', '-')}: {value} is not allowed; must be >= 1")
   if args.configs % args.seeds:
-    raise UserInputError(f"--configs: {args.configs} is not allowed; must be a multiple of --seeds ({args.seeds})")
-  if args.memory_configs is not None and (args.memory_configs < 1 or args.memory_configs % args.seeds):
-    raise UserInputError(f"--memory-configs: {args.memory_configs} is not allowed; must be a positive multiple of --seeds ({args.seeds})")
+    raise UserInputError(
+      f"--configs: {args.configs} is not allowed; must be a multiple of --seeds ({args.seeds})"
+    )
+  if args.memory_configs is not None and (
+    args.memory_configs < 1 or args.memory_configs % args.seeds
+  ):
+    raise UserInputError(
+      f"--memory-configs: {args.memory_configs} is not allowed; must be a positive multiple of --seeds ({args.seeds})"
+    )
   if args.loop_configs > args.configs:
-    raise UserInputError(f"--loop-configs: {args.loop_configs} is not allowed; must be <= --configs ({args.configs})")
+    raise UserInputError(
+      f"--loop-configs: {args.loop_configs} is not allowed; must be <= --configs ({args.configs})"
+    )
 
 
 def _grid(args):
   import numpy as np
 
-  lrs = np.geomspace(1e-3, 0.9, args.configs // args.seeds)  # all below 1/‖a‖² ≈ 0.99: nothing diverges
+  lrs = np.geomspace(
+    1e-3, 0.9, args.configs // args.seeds
+  )  # all below 1/‖a‖² ≈ 0.99: nothing diverges
   return lrs, list(range(args.seeds))
 
 
@@ -99,7 +159,12 @@ def _time_sweep(args, steps: int) -> dict:
     r = jax.block_until_ready(sweep(problem, optax.sgd, lrs, **kwargs))
     times.append(time.perf_counter() - t0)
   seconds = statistics.median(times)
-  return {"seconds": seconds, "first_call_seconds": first, "config_steps_per_second": args.configs * steps / seconds, "result": r}
+  return {
+    "seconds": seconds,
+    "first_call_seconds": first,
+    "config_steps_per_second": args.configs * steps / seconds,
+    "result": r,
+  }
 
 
 def _time_loop(args) -> dict:
@@ -140,7 +205,13 @@ def _time_loop(args) -> dict:
     one(lr, seed)
   seconds = time.perf_counter() - t0
   per = seconds / (len(chosen) * args.steps)
-  return {"timed_configs": len(chosen), "seconds": seconds, "seconds_per_config_step": per, "config_steps_per_second": 1.0 / per, "extrapolated_seconds": per * args.configs * args.steps}
+  return {
+    "timed_configs": len(chosen),
+    "seconds": seconds,
+    "seconds_per_config_step": per,
+    "config_steps_per_second": 1.0 / per,
+    "extrapolated_seconds": per * args.configs * args.steps,
+  }
 
 
 def _time_numpy(args) -> dict:
@@ -186,7 +257,11 @@ def _memory_child(args) -> int:
   import jax
 
   out = _time_sweep(argparse.Namespace(**{**vars(args), "repeats": 1}), args.memory_child)
-  report = {"steps": args.memory_child, "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "seconds": out["seconds"]}
+  report = {
+    "steps": args.memory_child,
+    "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    "seconds": out["seconds"],
+  }
   stats = jax.devices()[0].memory_stats() if jax.default_backend() != "cpu" else None
   if stats and "peak_bytes_in_use" in stats:
     report["device_peak_bytes"] = int(stats["peak_bytes_in_use"])
@@ -198,19 +273,33 @@ def _measure_memory(args) -> dict:
   runs = {}
   for steps in (args.memory_steps, args.memory_steps * args.memory_factor):
     configs = args.memory_configs or args.configs
-    cmd = [sys.executable, "-m", "jaxopt_hw.bench.sweep", "--configs", str(configs), "--seeds", str(args.seeds), "--dtype", args.dtype, "--_memory-child", str(steps)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    cmd = [
+      sys.executable,
+      "-m",
+      "jaxopt_hw.bench.sweep",
+      "--configs",
+      str(configs),
+      "--seeds",
+      str(args.seeds),
+      "--dtype",
+      args.dtype,
+      "--_memory-child",
+      str(steps),
+    ]
+    proc = subprocess.run(
+      cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     if proc.returncode != 0:
       raise RuntimeError(f"memory child for {steps} steps failed:\n{proc.stderr[-2000:]}")
     runs[steps] = json.loads(proc.stdout.strip().splitlines()[-1])
   small, large = (runs[s] for s in sorted(runs))
   out = {
-      "memory_configs": args.memory_configs or args.configs,
-      "small_steps": small["steps"],
-      "large_steps": large["steps"],
-      "small_peak_rss_bytes": small["maxrss_bytes"],
-      "large_peak_rss_bytes": large["maxrss_bytes"],
-      "memory_ratio": large["maxrss_bytes"] / small["maxrss_bytes"],
+    "memory_configs": args.memory_configs or args.configs,
+    "small_steps": small["steps"],
+    "large_steps": large["steps"],
+    "small_peak_rss_bytes": small["maxrss_bytes"],
+    "large_peak_rss_bytes": large["maxrss_bytes"],
+    "memory_ratio": large["maxrss_bytes"] / small["maxrss_bytes"],
   }
   if "device_peak_bytes" in small and "device_peak_bytes" in large:
     out["small_device_peak_bytes"] = small["device_peak_bytes"]
@@ -237,23 +326,23 @@ def main(argv: list[str] | None = None) -> int:
   loop_t = _time_loop(args)
   numpy_t = _time_numpy(args)
   result = {
-      "device": device_summary(),
-      "cpu_count": os.cpu_count(),
-      "configs": args.configs,
-      "steps": args.steps,
-      "dtype": args.dtype,
-      "sweep_config_steps_per_second": sweep_t["config_steps_per_second"],
-      "sweep_seconds": sweep_t["seconds"],
-      "sweep_first_call_seconds": sweep_t["first_call_seconds"],
-      "loop_config_steps_per_second": loop_t["config_steps_per_second"],
-      "loop_timed_configs": loop_t["timed_configs"],
-      "loop_extrapolated_seconds": loop_t["extrapolated_seconds"],
-      "numpy_config_steps_per_second": numpy_t["config_steps_per_second"],
-      "numpy_seconds": numpy_t["seconds"],
-      "speedup_vs_loop": sweep_t["config_steps_per_second"] / loop_t["config_steps_per_second"],
-      "speedup_vs_numpy": sweep_t["config_steps_per_second"] / numpy_t["config_steps_per_second"],
-      "memory_ratio": None,
-      "full_trajectory_bytes_large": None,
+    "device": device_summary(),
+    "cpu_count": os.cpu_count(),
+    "configs": args.configs,
+    "steps": args.steps,
+    "dtype": args.dtype,
+    "sweep_config_steps_per_second": sweep_t["config_steps_per_second"],
+    "sweep_seconds": sweep_t["seconds"],
+    "sweep_first_call_seconds": sweep_t["first_call_seconds"],
+    "loop_config_steps_per_second": loop_t["config_steps_per_second"],
+    "loop_timed_configs": loop_t["timed_configs"],
+    "loop_extrapolated_seconds": loop_t["extrapolated_seconds"],
+    "numpy_config_steps_per_second": numpy_t["config_steps_per_second"],
+    "numpy_seconds": numpy_t["seconds"],
+    "speedup_vs_loop": sweep_t["config_steps_per_second"] / loop_t["config_steps_per_second"],
+    "speedup_vs_numpy": sweep_t["config_steps_per_second"] / numpy_t["config_steps_per_second"],
+    "memory_ratio": None,
+    "full_trajectory_bytes_large": None,
   }
   if not args.no_memory:
     mem = _measure_memory(args)
@@ -267,22 +356,43 @@ def main(argv: list[str] | None = None) -> int:
   from jaxopt_hw.report import markdown_table
 
   d = result["device"]
-  print(f"SGD on (1 − aᵀθ)², {args.configs} configurations × {args.steps} steps, {args.dtype}, {d['backend']} ({d['device_kind']}), {os.cpu_count()} CPUs")
+  print(
+    f"SGD on (1 − aᵀθ)², {args.configs} configurations × {args.steps} steps, {args.dtype}, {d['backend']} ({d['device_kind']}), {os.cpu_count()} CPUs"
+  )
   rows = [
-      ["compiled sweep (jit · vmap · loop)", _fmt_rate(result["sweep_config_steps_per_second"]), f"{result['sweep_seconds']:.3g} s (first call with compile: {result['sweep_first_call_seconds']:.3g} s)", "1"],
-      [f"Python loop over a jitted optax step ({loop_t['timed_configs']} configs timed)", _fmt_rate(result["loop_config_steps_per_second"]), f"{result['loop_extrapolated_seconds']:.3g} s (extrapolated)", f"{result['speedup_vs_loop']:.3g}×"],
-      ["NumPy loop vectorised over configs", _fmt_rate(result["numpy_config_steps_per_second"]), f"{result['numpy_seconds']:.3g} s", f"{result['speedup_vs_numpy']:.3g}×"],
+    [
+      "compiled sweep (jit · vmap · loop)",
+      _fmt_rate(result["sweep_config_steps_per_second"]),
+      f"{result['sweep_seconds']:.3g} s (first call with compile: {result['sweep_first_call_seconds']:.3g} s)",
+      "1",
+    ],
+    [
+      f"Python loop over a jitted optax step ({loop_t['timed_configs']} configs timed)",
+      _fmt_rate(result["loop_config_steps_per_second"]),
+      f"{result['loop_extrapolated_seconds']:.3g} s (extrapolated)",
+      f"{result['speedup_vs_loop']:.3g}×",
+    ],
+    [
+      "NumPy loop vectorised over configs",
+      _fmt_rate(result["numpy_config_steps_per_second"]),
+      f"{result['numpy_seconds']:.3g} s",
+      f"{result['speedup_vs_numpy']:.3g}×",
+    ],
   ]
-  print(markdown_table(["method", "configuration-steps / s", "whole grid", "sweep is faster by"], rows))
+  print(
+    markdown_table(["method", "configuration-steps / s", "whole grid", "sweep is faster by"], rows)
+  )
   if result["memory_ratio"] is not None:
     mb = lambda b: f"{b / 2**20:.1f} MiB"
     print(
-        f"\npeak memory ({result['memory_configs']} configurations, a fresh process each, ru_maxrss): {result['small_steps']} steps {mb(result['small_peak_rss_bytes'])}, "
-        f"{result['large_steps']} steps {mb(result['large_peak_rss_bytes'])}: ratio {result['memory_ratio']:.3f} "
-        f"(storing every step's loss at {result['large_steps']} steps would take {mb(result['full_trajectory_bytes_large'])})"
+      f"\npeak memory ({result['memory_configs']} configurations, a fresh process each, ru_maxrss): {result['small_steps']} steps {mb(result['small_peak_rss_bytes'])}, "
+      f"{result['large_steps']} steps {mb(result['large_peak_rss_bytes'])}: ratio {result['memory_ratio']:.3f} "
+      f"(storing every step's loss at {result['large_steps']} steps would take {mb(result['full_trajectory_bytes_large'])})"
     )
     if "device_memory_ratio" in result:
-      print(f"device peak: {mb(result['small_device_peak_bytes'])} vs {mb(result['large_device_peak_bytes'])}: ratio {result['device_memory_ratio']:.3f}")
+      print(
+        f"device peak: {mb(result['small_device_peak_bytes'])} vs {mb(result['large_device_peak_bytes'])}: ratio {result['device_memory_ratio']:.3f}"
+      )
   return 0
 
 

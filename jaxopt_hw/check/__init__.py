@@ -14,26 +14,33 @@ Example::
 """
 
 from jaxopt_hw.check.expr import Expression, ExpressionError, evaluate, parse
-from jaxopt_hw.check.grade import ItemResult, Report, grade_messages, grade_sheet, grade_theta, grade_update
+from jaxopt_hw.check.grade import (
+  ItemResult,
+  Report,
+  grade_messages,
+  grade_sheet,
+  grade_theta,
+  grade_update,
+)
 from jaxopt_hw.check.sheet import Sheet, message_claim, theta_claim, update_claim
 from jaxopt_hw.check.sheet import load as load_sheet
 from jaxopt_hw.check.sheet import loads as loads_sheet
 
 __all__ = [
-    "Expression",
-    "ExpressionError",
-    "ItemResult",
-    "Report",
-    "Sheet",
-    "evaluate",
-    "grade_messages",
-    "grade_sheet",
-    "grade_theta",
-    "grade_update",
-    "load_sheet",
-    "loads_sheet",
-    "message_claim",
-    "parse",
-    "theta_claim",
-    "update_claim",
+  "Expression",
+  "ExpressionError",
+  "ItemResult",
+  "Report",
+  "Sheet",
+  "evaluate",
+  "grade_messages",
+  "grade_sheet",
+  "grade_theta",
+  "grade_update",
+  "load_sheet",
+  "loads_sheet",
+  "message_claim",
+  "parse",
+  "theta_claim",
+  "update_claim",
 ]

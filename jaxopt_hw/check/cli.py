@@ -45,38 +45,53 @@ examples:
 def _common(parser: argparse.ArgumentParser, q1: bool) -> None:
   parser.add_argument("--json", action="store_true", help="print the verdicts as one JSON object")
   if q1:
-    parser.add_argument("--trials", type=int, default=None, metavar="N", help="random Q1 cases per item, after the fixed small ones (default: 200)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random Q1 cases (default: 0)")
+    parser.add_argument(
+      "--trials",
+      type=int,
+      default=None,
+      metavar="N",
+      help="random Q1 cases per item, after the fixed small ones (default: 200)",
+    )
+    parser.add_argument(
+      "--seed", type=int, default=0, metavar="S", help="seed of the random Q1 cases (default: 0)"
+    )
 
 
 def _sheet_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog=PROG,
-      usage=f"{PROG} ANSWERS.toml [--json] [--trials N] [--seed S]\n"
-      f"       {PROG} update --norm NORM [--form penalty|ball] EXPR\n"
-      f"       {PROG} theta --method METHOD EXPR | X1 X2 X3\n"
-      f"       {PROG} messages --paradigm PARADIGM --messages EXPR --message-size EXPR",
-      description="Grade claimed answers to the homework against the experiments: Q1 updates by their "
-      "objective over many random gradients, Q2 converged thetas against the experiment, Q5 message "
-      "counts against the compiled programs. Prints PASS/FAIL per item with the evidence; exit status "
-      "0 only if every item passes (1 if one fails, 2 for input that cannot be graded).",
-      epilog=_EXAMPLES + "\n" + _LANGUAGE + "\n\nthe sheet format is described in the README; a full example: configs/answers_example.toml",
-      formatter_class=argparse.RawDescriptionHelpFormatter,
-      allow_abbrev=False,
+    prog=PROG,
+    usage=f"{PROG} ANSWERS.toml [--json] [--trials N] [--seed S]\n"
+    f"       {PROG} update --norm NORM [--form penalty|ball] EXPR\n"
+    f"       {PROG} theta --method METHOD EXPR | X1 X2 X3\n"
+    f"       {PROG} messages --paradigm PARADIGM --messages EXPR --message-size EXPR",
+    description="Grade claimed answers to the homework against the experiments: Q1 updates by their "
+    "objective over many random gradients, Q2 converged thetas against the experiment, Q5 message "
+    "counts against the compiled programs. Prints PASS/FAIL per item with the evidence; exit status "
+    "0 only if every item passes (1 if one fails, 2 for input that cannot be graded).",
+    epilog=_EXAMPLES
+    + "\n"
+    + _LANGUAGE
+    + "\n\nthe sheet format is described in the README; a full example: configs/answers_example.toml",
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    allow_abbrev=False,
   )
-  parser.add_argument("answers", metavar="ANSWERS.toml", help="the answer sheet (TOML), or the name of a sheet shipped in the package (answers_example)")
+  parser.add_argument(
+    "answers",
+    metavar="ANSWERS.toml",
+    help="the answer sheet (TOML), or the name of a sheet shipped in the package (answers_example)",
+  )
   _common(parser, q1=True)
   return parser
 
 
 def _update_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog=f"{PROG} update",
-      description="Grade one claimed Q1 update u by its objective: penalty form argmin g.u + (1/alpha)||u||^2, "
-      "ball form argmin g.u subject to ||u|| <= alpha.",
-      epilog=_LANGUAGE,
-      formatter_class=argparse.RawDescriptionHelpFormatter,
-      allow_abbrev=False,
+    prog=f"{PROG} update",
+    description="Grade one claimed Q1 update u by its objective: penalty form argmin g.u + (1/alpha)||u||^2, "
+    "ball form argmin g.u subject to ||u|| <= alpha.",
+    epilog=_LANGUAGE,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    allow_abbrev=False,
   )
   parser.add_argument("--norm", required=True, help=f"one of: {', '.join(sheet_lib.NORMS)}")
   parser.add_argument("--form", default="penalty", help="penalty (default) or ball")
@@ -87,29 +102,38 @@ def _update_parser() -> argparse.ArgumentParser:
 
 def _theta_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog=f"{PROG} theta",
-      description="Grade one claimed Q2 converged theta against the experiment.",
-      epilog=_LANGUAGE,
-      formatter_class=argparse.RawDescriptionHelpFormatter,
-      allow_abbrev=False,
+    prog=f"{PROG} theta",
+    description="Grade one claimed Q2 converged theta against the experiment.",
+    epilog=_LANGUAGE,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    allow_abbrev=False,
   )
   parser.add_argument("--method", required=True, help=f"one of: {', '.join(sheet_lib.METHODS)}")
-  parser.add_argument("values", nargs="+", metavar="VALUE", help='one expression giving the vector ("a / dot(a, a)", "[1/3, 10/3, 100/3]") or one value per coordinate')
+  parser.add_argument(
+    "values",
+    nargs="+",
+    metavar="VALUE",
+    help='one expression giving the vector ("a / dot(a, a)", "[1/3, 10/3, 100/3]") or one value per coordinate',
+  )
   _common(parser, q1=False)
   return parser
 
 
 def _messages_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog=f"{PROG} messages",
-      description="Grade one claimed Q5 message count against the compiled paradigm at several (n, p).",
-      epilog=_LANGUAGE,
-      formatter_class=argparse.RawDescriptionHelpFormatter,
-      allow_abbrev=False,
+    prog=f"{PROG} messages",
+    description="Grade one claimed Q5 message count against the compiled paradigm at several (n, p).",
+    epilog=_LANGUAGE,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    allow_abbrev=False,
   )
   parser.add_argument("--paradigm", required=True, help=f"one of: {', '.join(sheet_lib.PARADIGMS)}")
-  parser.add_argument("--messages", required=True, metavar="EXPR", help='total messages per iteration, e.g. "n*(n-1)"')
-  parser.add_argument("--message-size", required=True, metavar="EXPR", help='parameters per message, e.g. "p"')
+  parser.add_argument(
+    "--messages", required=True, metavar="EXPR", help='total messages per iteration, e.g. "n*(n-1)"'
+  )
+  parser.add_argument(
+    "--message-size", required=True, metavar="EXPR", help='parameters per message, e.g. "p"'
+  )
   _common(parser, q1=False)
   return parser
 
@@ -169,7 +193,9 @@ def _run(argv: list[str]) -> int:
     return 0 if argv else EXIT_USAGE
   command = argv[0]
   if command in SUBCOMMANDS:
-    parser = {"update": _update_parser, "theta": _theta_parser, "messages": _messages_parser}[command]()
+    parser = {"update": _update_parser, "theta": _theta_parser, "messages": _messages_parser}[
+      command
+    ]()
     args = parser.parse_args(_protect_expressions(parser, argv[1:]))
   else:
     parser = _sheet_parser()
@@ -189,7 +215,9 @@ def _run(argv: list[str]) -> int:
     claim = sheet_lib.theta_claim(args.method, value, field="theta")
     report = grade.Report([grade.grade_theta(claim)], source)
   elif command == "messages":
-    claim = sheet_lib.message_claim(args.paradigm, args.messages, args.message_size, field="messages")
+    claim = sheet_lib.message_claim(
+      args.paradigm, args.messages, args.message_size, field="messages"
+    )
     report = grade.Report([grade.grade_messages(claim)], source)
   else:
     sheet = sheet_lib.load(args.answers)
@@ -199,7 +227,12 @@ def _run(argv: list[str]) -> int:
     # Text: print each verdict as soon as it is known (Q1 takes a few seconds per item).
     width = grade.key_width(c.key for c in sheet.claims)
     print(grade.format_header(sheet.source, sheet.title), flush=True)
-    report = grade.grade_sheet(sheet, trials=trials, seed=args.seed, on_result=lambda r: print(grade.format_item(r, width), flush=True))
+    report = grade.grade_sheet(
+      sheet,
+      trials=trials,
+      seed=args.seed,
+      on_result=lambda r: print(grade.format_item(r, width), flush=True),
+    )
     print(grade.format_footer(report.results))
     return 0 if report.passed else EXIT_FAIL
   return _print(report, args.json)

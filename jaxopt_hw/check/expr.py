@@ -58,24 +58,24 @@ MAX_WORK = 2_000_000
 MAX_ONES = 4096
 
 _KEYWORDS = frozenset(
-    "False None True and as assert async await break class continue def del elif else except "
-    "finally for from global if import in is lambda nonlocal not or pass raise return try while "
-    "with yield".split()
+  "False None True and as assert async await break class continue def del elif else except "
+  "finally for from global if import in is lambda nonlocal not or pass raise return try while "
+  "with yield".split()
 )
 _MODULE_NAMES = frozenset({"np", "jnp", "numpy", "jax", "math", "torch", "scipy", "la", "linalg"})
 _UNICODE_HINTS = {
-    "\u2212": "write '-'",  # minus sign
-    "\u2013": "write '-'",
-    "\u00b7": "write '*'",
-    "\u22c5": "write '*'",
-    "\u00d7": "write '*'",
-    "\u2217": "write '*'",
-    "\u00f7": "write '/'",
-    "\u03b1": "write alpha",
-    "\u2016": "write norm1(...), norm2(...) or norminf(...)",
-    "\u00b2": "write **2",
-    "\u221a": "write sqrt(...)",
-    "\u1d40": "write transpose(...)",
+  "\u2212": "write '-'",  # minus sign
+  "\u2013": "write '-'",
+  "\u00b7": "write '*'",
+  "\u22c5": "write '*'",
+  "\u00d7": "write '*'",
+  "\u2217": "write '*'",
+  "\u00f7": "write '/'",
+  "\u03b1": "write alpha",
+  "\u2016": "write norm1(...), norm2(...) or norminf(...)",
+  "\u00b2": "write **2",
+  "\u221a": "write sqrt(...)",
+  "\u1d40": "write transpose(...)",
 }
 _NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -89,7 +89,13 @@ class ExpressionError(UserInputError):
   is the expression as a whole) and ``token`` its text.
   """
 
-  def __init__(self, message: str, position: int | None = None, token: str | None = None, field: str | None = None):
+  def __init__(
+    self,
+    message: str,
+    position: int | None = None,
+    token: str | None = None,
+    field: str | None = None,
+  ):
     self.reason, self.position, self.token, self.field = message, position, token, field
     super().__init__(f"{field}: {message}" if field else message)
 
@@ -125,7 +131,9 @@ def tokenize(text: str) -> list[Token]:
   if not isinstance(text, str):
     raise ExpressionError(f"expected an expression as text, got {type(text).__name__}")
   if len(text) > MAX_LENGTH:
-    raise ExpressionError(f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    raise ExpressionError(
+      f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}"
+    )
   tokens: list[Token] = []
   i, n = 0, len(text)
   while i < n:
@@ -143,13 +151,17 @@ def tokenize(text: str) -> list[Token]:
       m = _NAME.match(text, i)
       name = m.group()
       if name.startswith("_"):
-        raise ExpressionError(f"name {name!r} at position {pos} is not allowed (names starting with '_' are refused)", pos, name)
+        raise ExpressionError(
+          f"name {name!r} at position {pos} is not allowed (names starting with '_' are refused)",
+          pos,
+          name,
+        )
       if name in _KEYWORDS:
         raise ExpressionError(
-            f"{name!r} at position {pos} is a Python keyword; the expression language has no keywords, "
-            "lambdas, comprehensions, conditionals or imports",
-            pos,
-            name,
+          f"{name!r} at position {pos} is a Python keyword; the expression language has no keywords, "
+          "lambdas, comprehensions, conditionals or imports",
+          pos,
+          name,
         )
       tokens.append(Token("name", name, pos))
       i = m.end()
@@ -168,23 +180,39 @@ def _bad_character(text: str, i: int, tokens: list[Token]) -> ExpressionError:
   c, pos = text[i], i + 1
   if c == ".":
     before = tokens[-1].text if tokens else ""
-    hint = f"; write the function directly, e.g. sign(g) rather than {before}.sign(g)" if before in _MODULE_NAMES else ""
+    hint = (
+      f"; write the function directly, e.g. sign(g) rather than {before}.sign(g)"
+      if before in _MODULE_NAMES
+      else ""
+    )
     return ExpressionError(f"attribute access ('.') at position {pos} is not allowed{hint}", pos, c)
   if c in "'\"":
-    return ExpressionError(f"string quote {c!r} at position {pos} is not allowed (the language has no strings)", pos, c)
+    return ExpressionError(
+      f"string quote {c!r} at position {pos} is not allowed (the language has no strings)", pos, c
+    )
   if c == "^":
     return ExpressionError(f"'^' at position {pos} is not allowed; write ** for a power", pos, c)
   if c == "=":
-    return ExpressionError(f"'=' at position {pos} is not allowed; give only the right-hand side, e.g. -alpha/2 * g", pos, c)
-  if c in _UNICODE_HINTS:
-    return ExpressionError(f"character {c!r} (U+{ord(c):04X}) at position {pos} is not allowed; {_UNICODE_HINTS[c]}", pos, c)
-  if not c.isascii() or not c.isprintable():
-    return ExpressionError(f"character {c!r} (U+{ord(c):04X}) at position {pos} is not allowed", pos, c)
-  return ExpressionError(
-      f"character {c!r} at position {pos} is not allowed; the language has numbers, names, + - * / ** @, "
-      "parentheses, [ ] vector literals and commas between function arguments",
+    return ExpressionError(
+      f"'=' at position {pos} is not allowed; give only the right-hand side, e.g. -alpha/2 * g",
       pos,
       c,
+    )
+  if c in _UNICODE_HINTS:
+    return ExpressionError(
+      f"character {c!r} (U+{ord(c):04X}) at position {pos} is not allowed; {_UNICODE_HINTS[c]}",
+      pos,
+      c,
+    )
+  if not c.isascii() or not c.isprintable():
+    return ExpressionError(
+      f"character {c!r} (U+{ord(c):04X}) at position {pos} is not allowed", pos, c
+    )
+  return ExpressionError(
+    f"character {c!r} at position {pos} is not allowed; the language has numbers, names, + - * / ** @, "
+    "parentheses, [ ] vector literals and commas between function arguments",
+    pos,
+    c,
   )
 
 
@@ -343,33 +371,37 @@ def _transpose(x):
 #: The functions an expression may call. Vector functions treat a matrix as the vector of its entries
 #: (so ``norm2`` of a matrix is its Frobenius norm and ``dot`` the sum of entrywise products).
 FUNCTIONS: dict[str, Function] = {
-    "sign": Function(1, 1, np.sign, "sign of each entry (0 at 0)"),
-    "abs": Function(1, 1, np.abs, "absolute value of each entry"),
-    "sqrt": Function(1, 1, np.sqrt, "square root of each entry"),
-    "exp": Function(1, 1, np.exp, "exponential of each entry"),
-    "log": Function(1, 1, np.log, "natural logarithm of each entry"),
-    "sum": Function(1, 1, np.sum, "sum of all entries"),
-    "mean": Function(1, 1, np.mean, "mean of all entries"),
-    "max": Function(1, 2, _max, "max(x): largest entry; max(x, y): entrywise maximum"),
-    "min": Function(1, 2, _min, "min(x): smallest entry; min(x, y): entrywise minimum"),
-    "clip": Function(3, 3, np.clip, "clip(x, lo, hi): each entry clipped to [lo, hi]"),
-    "norm1": Function(1, 1, lambda x: np.sum(np.abs(x)), "sum of |entries|"),
-    "norm2": Function(1, 1, lambda x: np.sqrt(np.sum(x * x)), "Euclidean (Frobenius) norm"),
-    "norminf": Function(1, 1, lambda x: np.max(np.abs(x)), "largest |entry|"),
-    "normp": Function(2, 2, _normp, "normp(x, r) = (sum |x_i|**r)**(1/r)"),
-    "dot": Function(2, 2, _dot, "dot(x, y) = sum of x*y (same shapes)"),
-    "matmul": Function(2, 2, np.matmul, "matrix product, also written x @ y"),
-    "transpose": Function(1, 1, _transpose, "matrix transpose (a vector is unchanged)"),
-    "ones": Function(1, 1, np.ones_like, "ones(x): ones shaped like x; ones(k) for a whole number k: k ones"),
-    "ones_like": Function(1, 1, np.ones_like, "ones shaped like x"),
-    "zeros_like": Function(1, 1, np.zeros_like, "zeros shaped like x"),
-    "size": Function(1, 1, lambda x: np.asarray(float(x.size)), "number of entries"),
-    "onehot_argmax": Function(1, 1, _onehot_argmax, "1 at the first largest entry of x, 0 elsewhere"),
-    "polar": Function(1, 1, _polar, "U V^T from the thin SVD x = U S V^T (the orthogonal polar factor)"),
-    "nuclear": Function(1, 1, _nuclear, "nuclear norm: sum of singular values"),
-    "opnorm": Function(1, 1, _opnorm, "spectral (operator) norm: largest singular value"),
-    "inv": Function(1, 1, _inv, "inverse of a square matrix"),
-    "solve": Function(2, 2, _solve, "solve(A, b) = inv(A) @ b"),
+  "sign": Function(1, 1, np.sign, "sign of each entry (0 at 0)"),
+  "abs": Function(1, 1, np.abs, "absolute value of each entry"),
+  "sqrt": Function(1, 1, np.sqrt, "square root of each entry"),
+  "exp": Function(1, 1, np.exp, "exponential of each entry"),
+  "log": Function(1, 1, np.log, "natural logarithm of each entry"),
+  "sum": Function(1, 1, np.sum, "sum of all entries"),
+  "mean": Function(1, 1, np.mean, "mean of all entries"),
+  "max": Function(1, 2, _max, "max(x): largest entry; max(x, y): entrywise maximum"),
+  "min": Function(1, 2, _min, "min(x): smallest entry; min(x, y): entrywise minimum"),
+  "clip": Function(3, 3, np.clip, "clip(x, lo, hi): each entry clipped to [lo, hi]"),
+  "norm1": Function(1, 1, lambda x: np.sum(np.abs(x)), "sum of |entries|"),
+  "norm2": Function(1, 1, lambda x: np.sqrt(np.sum(x * x)), "Euclidean (Frobenius) norm"),
+  "norminf": Function(1, 1, lambda x: np.max(np.abs(x)), "largest |entry|"),
+  "normp": Function(2, 2, _normp, "normp(x, r) = (sum |x_i|**r)**(1/r)"),
+  "dot": Function(2, 2, _dot, "dot(x, y) = sum of x*y (same shapes)"),
+  "matmul": Function(2, 2, np.matmul, "matrix product, also written x @ y"),
+  "transpose": Function(1, 1, _transpose, "matrix transpose (a vector is unchanged)"),
+  "ones": Function(
+    1, 1, np.ones_like, "ones(x): ones shaped like x; ones(k) for a whole number k: k ones"
+  ),
+  "ones_like": Function(1, 1, np.ones_like, "ones shaped like x"),
+  "zeros_like": Function(1, 1, np.zeros_like, "zeros shaped like x"),
+  "size": Function(1, 1, lambda x: np.asarray(float(x.size)), "number of entries"),
+  "onehot_argmax": Function(1, 1, _onehot_argmax, "1 at the first largest entry of x, 0 elsewhere"),
+  "polar": Function(
+    1, 1, _polar, "U V^T from the thin SVD x = U S V^T (the orthogonal polar factor)"
+  ),
+  "nuclear": Function(1, 1, _nuclear, "nuclear norm: sum of singular values"),
+  "opnorm": Function(1, 1, _opnorm, "spectral (operator) norm: largest singular value"),
+  "inv": Function(1, 1, _inv, "inverse of a square matrix"),
+  "solve": Function(2, 2, _solve, "solve(A, b) = inv(A) @ b"),
 }
 
 _ELEMENTWISE = frozenset({"max", "min", "clip"})
@@ -405,19 +437,31 @@ class _Parser:
   def _enter(self, tok: Token) -> None:
     self.depth += 1
     if self.depth > MAX_DEPTH:
-      raise ExpressionError(f"nesting deeper than {MAX_DEPTH} levels at position {tok.position}", tok.position, tok.text)
+      raise ExpressionError(
+        f"nesting deeper than {MAX_DEPTH} levels at position {tok.position}", tok.position, tok.text
+      )
 
   def _expect(self, text: str, opened: Token) -> Token:
     tok = self.tok
     if tok.kind == "op" and tok.text == text:
       return self._next()
-    got = "the end of the expression" if tok.kind == "end" else f"{tok.text!r} at position {tok.position}"
-    raise ExpressionError(f"expected {text!r} to close {opened.text!r} from position {opened.position}, got {got}", tok.position, tok.text)
+    got = (
+      "the end of the expression"
+      if tok.kind == "end"
+      else f"{tok.text!r} at position {tok.position}"
+    )
+    raise ExpressionError(
+      f"expected {text!r} to close {opened.text!r} from position {opened.position}, got {got}",
+      tok.position,
+      tok.text,
+    )
 
   def _unexpected(self, tok: Token, what: str = "") -> ExpressionError:
     if tok.kind == "end":
       return ExpressionError(f"the expression ends too early{what}", tok.position, "")
-    return ExpressionError(f"unexpected {tok.text!r} at position {tok.position}{what}", tok.position, tok.text)
+    return ExpressionError(
+      f"unexpected {tok.text!r} at position {tok.position}{what}", tok.position, tok.text
+    )
 
   def parse(self) -> Node:
     if self.tok.kind == "end":
@@ -426,8 +470,14 @@ class _Parser:
     if self.tok.kind != "end":
       tok = self.tok
       if tok.kind == "op" and tok.text == ",":
-        raise ExpressionError(f"unexpected ',' at position {tok.position} (tuples are not allowed; write a vector as [x, y, z])", tok.position, tok.text)
-      raise self._unexpected(tok, " (missing an operator?)" if tok.kind in ("number", "name") or tok.text in "([" else "")
+        raise ExpressionError(
+          f"unexpected ',' at position {tok.position} (tuples are not allowed; write a vector as [x, y, z])",
+          tok.position,
+          tok.text,
+        )
+      raise self._unexpected(
+        tok, " (missing an operator?)" if tok.kind in ("number", "name") or tok.text in "([" else ""
+      )
     return node
 
   def expr(self) -> Node:
@@ -468,10 +518,10 @@ class _Parser:
         if value.ndim != 0 or not np.isfinite(value) or abs(float(value)) > MAX_EXPONENT:
           shown = "a non-scalar" if value.ndim else f"{float(value):.6g}"
           raise ExpressionError(
-              f"exponent {shown} of '**' at position {op.position} is refused; a constant exponent must be a "
-              f"number between -{MAX_EXPONENT} and {MAX_EXPONENT}",
-              op.position,
-              op.text,
+            f"exponent {shown} of '**' at position {op.position} is refused; a constant exponent must be a "
+            f"number between -{MAX_EXPONENT} and {MAX_EXPONENT}",
+            op.position,
+            op.text,
           )
       return Binary(op.position, "**", base, exponent)
     return base
@@ -482,7 +532,11 @@ class _Parser:
       self._next()
       value = float(tok.text)
       if not math.isfinite(value):
-        raise ExpressionError(f"number {tok.text[:20]!r} at position {tok.position} is too large", tok.position, tok.text)
+        raise ExpressionError(
+          f"number {tok.text[:20]!r} at position {tok.position} is too large",
+          tok.position,
+          tok.text,
+        )
       node: Node = Number(tok.position, value, tok.text)
     elif tok.kind == "name":
       node = self.name()
@@ -490,11 +544,17 @@ class _Parser:
       self._next()
       self._enter(tok)
       if self.tok.kind == "op" and self.tok.text == ")":
-        raise ExpressionError(f"empty parentheses at position {tok.position} are not allowed", tok.position, tok.text)
+        raise ExpressionError(
+          f"empty parentheses at position {tok.position} are not allowed", tok.position, tok.text
+        )
       node = self.expr()
       if self.tok.kind == "op" and self.tok.text == ",":
         bad = self.tok
-        raise ExpressionError(f"unexpected ',' at position {bad.position} (tuples are not allowed; write a vector as [x, y, z])", bad.position, bad.text)
+        raise ExpressionError(
+          f"unexpected ',' at position {bad.position} (tuples are not allowed; write a vector as [x, y, z])",
+          bad.position,
+          bad.text,
+        )
       self._expect(")", tok)
       self.depth -= 1
     elif tok.kind == "op" and tok.text == "[":
@@ -504,9 +564,17 @@ class _Parser:
     # Postfix forms Python would accept and this language refuses.
     after = self.tok
     if after.kind == "op" and after.text == "[":
-      raise ExpressionError(f"subscript '[' at position {after.position} is not allowed (no indexing or slicing)", after.position, after.text)
+      raise ExpressionError(
+        f"subscript '[' at position {after.position} is not allowed (no indexing or slicing)",
+        after.position,
+        after.text,
+      )
     if after.kind == "op" and after.text == "(":
-      raise ExpressionError(f"call '(' at position {after.position} is not allowed here: only named functions can be called", after.position, after.text)
+      raise ExpressionError(
+        f"call '(' at position {after.position} is not allowed here: only named functions can be called",
+        after.position,
+        after.text,
+      )
     return node
 
   def name(self) -> Node:
@@ -515,23 +583,33 @@ class _Parser:
     is_call = self.tok.kind == "op" and self.tok.text == "("
     if name in FUNCTIONS:
       if not is_call:
-        raise ExpressionError(f"{name!r} at position {tok.position} is a function; call it as {name}(...)", tok.position, name)
+        raise ExpressionError(
+          f"{name!r} at position {tok.position} is a function; call it as {name}(...)",
+          tok.position,
+          name,
+        )
       return self.call(tok)
     if name in self.variables:
       if is_call:
-        raise ExpressionError(f"{name!r} at position {tok.position} is a variable, not a function", tok.position, name)
+        raise ExpressionError(
+          f"{name!r} at position {tok.position} is a variable, not a function", tok.position, name
+        )
       return Variable(tok.position, name)
     if is_call:
       hint = _suggestion(name, FUNCTIONS)
       raise ExpressionError(
-          f"unknown function {name!r} at position {tok.position}{hint}; functions: {', '.join(FUNCTIONS)}",
-          tok.position,
-          name,
+        f"unknown function {name!r} at position {tok.position}{hint}; functions: {', '.join(FUNCTIONS)}",
+        tok.position,
+        name,
       )
     allowed = sorted(self.variables, key=str.lower)
     hint = _suggestion(name, allowed)
     shown = ", ".join(allowed) if allowed else "none"
-    raise ExpressionError(f"unknown name {name!r} at position {tok.position}{hint}; variables here: {shown}", tok.position, name)
+    raise ExpressionError(
+      f"unknown name {name!r} at position {tok.position}{hint}; variables here: {shown}",
+      tok.position,
+      name,
+    )
 
   def call(self, name_tok: Token) -> Node:
     opened = self._next()
@@ -546,12 +624,16 @@ class _Parser:
     self.depth -= 1
     spec = FUNCTIONS[name_tok.text]
     if not spec.min_args <= len(args) <= spec.max_args:
-      wanted = str(spec.min_args) if spec.min_args == spec.max_args else f"{spec.min_args} or {spec.max_args}"
+      wanted = (
+        str(spec.min_args)
+        if spec.min_args == spec.max_args
+        else f"{spec.min_args} or {spec.max_args}"
+      )
       plural = "" if wanted == "1" else "s"
       raise ExpressionError(
-          f"{name_tok.text}() at position {name_tok.position} takes {wanted} argument{plural}, got {len(args)}",
-          name_tok.position,
-          name_tok.text,
+        f"{name_tok.text}() at position {name_tok.position} takes {wanted} argument{plural}, got {len(args)}",
+        name_tok.position,
+        name_tok.text,
       )
     return Call(name_tok.position, name_tok.text, tuple(args))
 
@@ -559,7 +641,9 @@ class _Parser:
     opened = self._next()
     self._enter(opened)
     if self.tok.kind == "op" and self.tok.text == "]":
-      raise ExpressionError(f"empty vector '[]' at position {opened.position} is not allowed", opened.position, "[")
+      raise ExpressionError(
+        f"empty vector '[]' at position {opened.position} is not allowed", opened.position, "["
+      )
     items = [self.expr()]
     while self.tok.kind == "op" and self.tok.text == ",":
       self._next()
@@ -575,9 +659,15 @@ class _Parser:
 
 def _check_size(shape: tuple[int, ...], node: Node, what: str) -> None:
   if len(shape) > 2:
-    raise ExpressionError(f"{what} at position {node.position} would have {len(shape)} dimensions; at most 2 are allowed", node.position)
+    raise ExpressionError(
+      f"{what} at position {node.position} would have {len(shape)} dimensions; at most 2 are allowed",
+      node.position,
+    )
   if math.prod(shape) > MAX_ELEMENTS:
-    raise ExpressionError(f"{what} at position {node.position} would have shape {shape}; at most {MAX_ELEMENTS} entries are allowed", node.position)
+    raise ExpressionError(
+      f"{what} at position {node.position} would have shape {shape}; at most {MAX_ELEMENTS} entries are allowed",
+      node.position,
+    )
 
 
 _LINEAR_ALGEBRA = frozenset({"polar", "nuclear", "opnorm", "inv", "solve"})
@@ -595,9 +685,9 @@ class _Evaluator:
     self.work += amount
     if self.work > MAX_WORK:
       raise ExpressionTooCostly(
-          f"evaluating the expression takes more than {MAX_WORK} operations (at position {node.position}); "
-          "answers need far less",
-          node.position,
+        f"evaluating the expression takes more than {MAX_WORK} operations (at position {node.position}); "
+        "answers need far less",
+        node.position,
       )
 
   def broadcast(self, node: Node, what: str, *shapes) -> None:
@@ -605,16 +695,23 @@ class _Evaluator:
       shape = np.broadcast_shapes(*shapes)
     except ValueError:
       raise ExpressionError(
-          f"shapes {' and '.join(str(s) for s in shapes)} do not match for {what} at position {node.position}", node.position
+        f"shapes {' and '.join(str(s) for s in shapes)} do not match for {what} at position {node.position}",
+        node.position,
       ) from None
     _check_size(shape, node, what)
     self.charge(math.prod(shape), node)
 
   def matmul(self, node: Node, left, right, compute: bool = True):
     if left.ndim == 0 or right.ndim == 0:
-      raise ExpressionError(f"matrix product at position {node.position} needs vectors or matrices, got shapes {left.shape} and {right.shape}", node.position)
+      raise ExpressionError(
+        f"matrix product at position {node.position} needs vectors or matrices, got shapes {left.shape} and {right.shape}",
+        node.position,
+      )
     if left.shape[-1] != right.shape[0]:
-      raise ExpressionError(f"shapes {left.shape} and {right.shape} do not match for the matrix product at position {node.position}", node.position)
+      raise ExpressionError(
+        f"shapes {left.shape} and {right.shape} do not match for the matrix product at position {node.position}",
+        node.position,
+      )
     out_shape = left.shape[:-1] + right.shape[1:]
     _check_size(out_shape, node, "the matrix product")
     self.charge(math.prod(out_shape) * left.shape[-1], node)
@@ -647,7 +744,10 @@ class _Evaluator:
       items = [self(item) for item in node.items]
       shapes = {item.shape for item in items}
       if len(shapes) != 1:
-        raise ExpressionError(f"the entries of the vector at position {node.position} have different shapes {sorted(shapes)}", node.position)
+        raise ExpressionError(
+          f"the entries of the vector at position {node.position} have different shapes {sorted(shapes)}",
+          node.position,
+        )
       shape = (len(items), *items[0].shape)
       _check_size(shape, node, "the vector")
       self.charge(math.prod(shape), node)
@@ -657,7 +757,11 @@ class _Evaluator:
     if node.name == "ones" and not _uses_variables(node.args[0]) and args[0].ndim == 0:
       k = float(args[0])
       if k != int(k) or not 1 <= k <= MAX_ONES:
-        raise ExpressionError(f"ones({k:g}) at position {node.position}: k must be a whole number from 1 to {MAX_ONES}", node.position, "ones")
+        raise ExpressionError(
+          f"ones({k:g}) at position {node.position}: k must be a whole number from 1 to {MAX_ONES}",
+          node.position,
+          "ones",
+        )
       self.charge(int(k), node)
       return np.ones(int(k), dtype=np.float64)
     if node.name in _ELEMENTWISE and len(args) > 1:
@@ -670,7 +774,9 @@ class _Evaluator:
     try:
       out = FUNCTIONS[node.name].fn(*args)
     except (ValueError, np.linalg.LinAlgError) as e:
-      raise ExpressionError(f"{node.name}() at position {node.position} failed: {e}", node.position, node.name) from None
+      raise ExpressionError(
+        f"{node.name}() at position {node.position} failed: {e}", node.position, node.name
+      ) from None
     return np.asarray(out, dtype=np.float64)
 
 
@@ -717,7 +823,9 @@ def parse(text: str, variables: Iterable[str] = (), *, field: str | None = None)
   return Expression(text, root, frozenset(_names(root)))
 
 
-def evaluate(text: str, env: Mapping[str, object] | None = None, *, field: str | None = None) -> np.ndarray:
+def evaluate(
+  text: str, env: Mapping[str, object] | None = None, *, field: str | None = None
+) -> np.ndarray:
   """Parse ``text`` with the variables of ``env`` and evaluate it."""
   env = dict(env or {})
   expression = parse(text, env, field=field)

@@ -70,11 +70,11 @@ class ItemResult:
 
   def to_dict(self) -> dict:
     return {
-        "item": self.key,
-        "status": self.status,
-        "claim": self.claim,
-        "summary": self.summary,
-        "evidence": _jsonable(self.evidence),
+      "item": self.key,
+      "status": self.status,
+      "claim": self.claim,
+      "summary": self.summary,
+      "evidence": _jsonable(self.evidence),
     }
 
 
@@ -93,11 +93,11 @@ class Report:
   def to_dict(self) -> dict:
     n_pass = sum(r.passed for r in self.results)
     return {
-        "sheet": self.source,
-        "title": self.title,
-        "passed": self.passed,
-        "counts": {"pass": n_pass, "fail": len(self.results) - n_pass, "total": len(self.results)},
-        "items": [r.to_dict() for r in self.results],
+      "sheet": self.source,
+      "title": self.title,
+      "passed": self.passed,
+      "counts": {"pass": n_pass, "fail": len(self.results) - n_pass, "total": len(self.results)},
+      "items": [r.to_dict() for r in self.results],
     }
 
   def format_text(self) -> str:
@@ -118,7 +118,10 @@ def format_header(source: str, title: str = "") -> str:
 
 def format_item(result: ItemResult, width: int = 10) -> str:
   """``PASS  key  claim``, the summary, and the evidence lines."""
-  lines = [f"{result.status}  {result.key:<{width}}  {_shorten(result.claim, 90)}", f"      {result.summary}"]
+  lines = [
+    f"{result.status}  {result.key:<{width}}  {_shorten(result.claim, 90)}",
+    f"      {result.summary}",
+  ]
   lines += [f"        {d}" for d in result.details]
   return "\n".join(lines)
 
@@ -188,8 +191,18 @@ def _spd(rng: np.random.Generator, d: int) -> np.ndarray:
 
 
 _SIMPLE_VECTORS = ([1.0], [2.0], [1.0, -2.0], [3.0, -1.0, 2.0], [2.0, -2.0, 1.0], [0.0, 2.0, -1.0])
-_SIMPLE_MATRICES = ([[2.0]], [[1.0, 2.0]], [[1.0, 0.0], [0.0, -2.0]], [[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]])
-_SIMPLE_M = {1: [[2.0]], 2: [[2.0, 1.0], [1.0, 3.0]], 3: [[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 4.0]]}
+_SIMPLE_MATRICES = (
+  [[2.0]],
+  [[1.0, 2.0]],
+  [[1.0, 0.0], [0.0, -2.0]],
+  [[1.0, 2.0], [3.0, 4.0]],
+  [[0.0, 1.0], [0.0, 1.0]],
+)
+_SIMPLE_M = {
+  1: [[2.0]],
+  2: [[2.0, 1.0], [1.0, 3.0]],
+  3: [[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 4.0]],
+}
 
 
 @functools.lru_cache(maxsize=32)
@@ -254,10 +267,10 @@ def _reference(norm_name: str, case: Q1Case) -> _Reference:
   norm = duality.get_norm(norm_name, p=case.p, M=M)
   g = jnp.asarray(case.g, dtype=jnp.float64)
   return _Reference(
-      norm,
-      float(norm.dual(g)),
-      np.asarray(duality.penalty_step(g, case.alpha, norm), dtype=np.float64),
-      np.asarray(duality.ball_step(g, case.alpha, norm), dtype=np.float64),
+    norm,
+    float(norm.dual(g)),
+    np.asarray(duality.penalty_step(g, case.alpha, norm), dtype=np.float64),
+    np.asarray(duality.ball_step(g, case.alpha, norm), dtype=np.float64),
   )
 
 
@@ -285,7 +298,10 @@ def _q1_verdict(claim: UpdateClaim, case: Q1Case, ref: _Reference) -> dict:
     return out
   out["u"] = u
   if u.shape != case.g.shape:
-    out.update(ok=False, reason=f"the claim has shape {u.shape}; the update must have the shape of g, {case.g.shape}")
+    out.update(
+      ok=False,
+      reason=f"the claim has shape {u.shape}; the update must have the shape of g, {case.g.shape}",
+    )
     return out
   if not np.all(np.isfinite(u)):
     out.update(ok=False, reason="the claim is not finite (inf or nan)")
@@ -305,14 +321,19 @@ def _q1_verdict(claim: UpdateClaim, case: Q1Case, ref: _Reference) -> dict:
     true_u = ref.ball_step
     feasible = size <= alpha * (1.0 + Q1_RTOL)
   gap = (objective - optimum) / abs(optimum) if optimum != 0 else objective - optimum
-  out.update(objective=objective, optimum=optimum, true_u=true_u, norm_u=size, gap=gap, feasible=feasible)
+  out.update(
+    objective=objective, optimum=optimum, true_u=true_u, norm_u=size, gap=gap, feasible=feasible
+  )
   if not feasible:
     out.update(ok=False, reason=f"infeasible: ||u|| = {size:.6g} > alpha = {alpha:.6g}")
   elif gap > Q1_RTOL:
     out.update(ok=False, reason=f"the objective is above the optimum (relative gap {gap:.3g})")
   elif gap < -Q1_RTOL:
     # Impossible for a correct reference: say so rather than pass or blame the claim silently.
-    out.update(ok=False, reason=f"the objective is BELOW the reference optimum (relative gap {gap:.3g}): the reference in jaxopt_hw.duality may be wrong")
+    out.update(
+      ok=False,
+      reason=f"the objective is BELOW the reference optimum (relative gap {gap:.3g}): the reference in jaxopt_hw.duality may be wrong",
+    )
   else:
     out["ok"] = True
   return out
@@ -334,11 +355,19 @@ def grade_update(claim: UpdateClaim, *, trials: int = DEFAULT_TRIALS, seed: int 
   if claim.norm == "lp":
     where += ", p from 1.2 to 6"
   scope = f"{len(cases)} cases ({where}, alpha from 1e-3 to 1e3)"
-  evidence: dict = {"norm": claim.norm, "form": claim.form, "cases": len(cases), "failed": len(failed), "rtol": Q1_RTOL}
+  evidence: dict = {
+    "norm": claim.norm,
+    "form": claim.form,
+    "cases": len(cases),
+    "failed": len(failed),
+    "rtol": Q1_RTOL,
+  }
   if not failed:
     worst = max(abs(v["gap"]) for v in verdicts)
     evidence["max_relative_gap"] = worst
-    summary = f"{what} = optimum on all {scope}; largest relative gap {worst:.2g} (tolerance {Q1_RTOL:g})"
+    summary = (
+      f"{what} = optimum on all {scope}; largest relative gap {worst:.2g} (tolerance {Q1_RTOL:g})"
+    )
     return ItemResult(claim.key, True, claim.claim, summary, [], evidence)
   first = failed[0]
   case = first["case"]
@@ -354,11 +383,11 @@ def grade_update(claim: UpdateClaim, *, trials: int = DEFAULT_TRIALS, seed: int 
     details.append(f"claim:   u = {_fmt(first['u'])}")
   if "objective" in first:
     counterexample.update(
-        claim_objective=first["objective"],
-        optimum=first["optimum"],
-        true_update=first["true_u"],
-        relative_gap=first["gap"],
-        claim_norm=first["norm_u"],
+      claim_objective=first["objective"],
+      optimum=first["optimum"],
+      true_update=first["true_u"],
+      relative_gap=first["gap"],
+      claim_norm=first["norm_u"],
     )
     details[-1] += f", objective {first['objective']:.6g}, ||u|| = {first['norm_u']:.6g}"
     details.append(f"optimum: {first['optimum']:.6g} at u* = {_fmt(first['true_u'])}")
@@ -392,7 +421,12 @@ def grade_theta(claim: ThetaClaim, *, thetas: dict | None = None, a=None) -> Ite
   thetas = experiment_thetas() if thetas is None else thetas
   a = homework_a() if a is None else np.asarray(a, dtype=np.float64)
   measured = np.asarray(thetas[claim.method], dtype=np.float64)
-  evidence: dict = {"method": claim.method, "experiment": measured, "rtol": THETA_RTOL, "atol": THETA_ATOL}
+  evidence: dict = {
+    "method": claim.method,
+    "experiment": measured,
+    "rtol": THETA_RTOL,
+    "atol": THETA_ATOL,
+  }
   tolerance = f"|claim - theta| <= {THETA_ATOL:g} + {THETA_RTOL:g}*|theta|"
   try:
     if claim.is_list:
@@ -407,7 +441,9 @@ def grade_theta(claim: ThetaClaim, *, thetas: dict | None = None, a=None) -> Ite
     raise e.for_field(claim.key) from None
   except ExpressionError as e:
     summary = f"could not be evaluated: {e.reason}"
-    return ItemResult(claim.key, False, claim.claim, summary, [f"experiment: theta = {_fmt(measured)}"], evidence)
+    return ItemResult(
+      claim.key, False, claim.claim, summary, [f"experiment: theta = {_fmt(measured)}"], evidence
+    )
   evidence["claim_value"] = value
   details = [f"claim:      theta = {_fmt(value)}", f"experiment: theta = {_fmt(measured)}"]
   if value.shape != measured.shape:
@@ -437,7 +473,9 @@ def _measure(paradigm: str, n: int, p: int) -> tuple[int, int]:
   return int(count.messages), int(count.message_size)
 
 
-def q5_points(paradigm: str, points: Sequence[tuple[int, int]] = Q5_POINTS) -> list[tuple[int, int]]:
+def q5_points(
+  paradigm: str, points: Sequence[tuple[int, int]] = Q5_POINTS
+) -> list[tuple[int, int]]:
   """The (n, p) of ``points`` this process has devices for (n workers, plus 1 for the server)."""
   import jax
 
@@ -452,17 +490,17 @@ def q5_points(paradigm: str, points: Sequence[tuple[int, int]] = Q5_POINTS) -> l
   if not usable:
     need = min(n for n, _ in points) + extra
     raise UserInputError(
-        f"q5.{paradigm}: grading needs at least {need} devices, this process has {devices}; "
-        "`jaxopt-hw check` emulates 16 CPU devices, or call jaxopt_hw.platform.configure() before JAX starts"
+      f"q5.{paradigm}: grading needs at least {need} devices, this process has {devices}; "
+      "`jaxopt-hw check` emulates 16 CPU devices, or call jaxopt_hw.platform.configure() before JAX starts"
     )
   return usable
 
 
 def grade_messages(
-    claim: MessageClaim,
-    *,
-    points: Sequence[tuple[int, int]] | None = None,
-    measure: Callable[[str, int, int], tuple[int, int]] | None = None,
+  claim: MessageClaim,
+  *,
+  points: Sequence[tuple[int, int]] | None = None,
+  measure: Callable[[str, int, int], tuple[int, int]] | None = None,
 ) -> ItemResult:
   """Grade a Q5 claim against the message counts measured from the compiled paradigm.
 
@@ -474,8 +512,16 @@ def grade_messages(
   first_bad = None
   for n, p in points:
     measured = measure(claim.paradigm, n, p)
-    row: dict = {"n": n, "p": p, "measured_messages": measured[0], "measured_message_size": measured[1]}
-    for key, expression, truth in (("messages", claim.messages, measured[0]), ("message_size", claim.message_size, measured[1])):
+    row: dict = {
+      "n": n,
+      "p": p,
+      "measured_messages": measured[0],
+      "measured_message_size": measured[1],
+    }
+    for key, expression, truth in (
+      ("messages", claim.messages, measured[0]),
+      ("message_size", claim.message_size, measured[1]),
+    ):
       try:
         value = expression.evaluate({"n": float(n), "p": float(p)})
         value = float(value) if value.ndim == 0 else value
@@ -484,21 +530,34 @@ def grade_messages(
       except ExpressionError as e:
         value = f"error: {e.reason}"
       row[f"claim_{key}"] = value
-      ok = isinstance(value, float) and math.isfinite(value) and abs(value - truth) <= 1e-9 * max(1.0, abs(truth))
+      ok = (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and abs(value - truth) <= 1e-9 * max(1.0, abs(truth))
+      )
       if not ok and first_bad is None:
         first_bad = (key, n, p, value, truth)
     rows.append(row)
   shown = ", ".join(f"(n={n}, p={p})" for n, p in points)
   evidence = {"paradigm": claim.paradigm, "points": rows}
   if first_bad is None:
-    summary = f"messages and message_size equal the counts measured from the compiled program at {shown}"
+    summary = (
+      f"messages and message_size equal the counts measured from the compiled program at {shown}"
+    )
     return ItemResult(claim.key, True, claim.claim, summary, [], evidence)
   key, n, p, value, truth = first_bad
   evidence["counterexample"] = {"item": key, "n": n, "p": p, "claim": value, "measured": truth}
-  claim_text = f"{value:.6g}" if isinstance(value, float) else (f"shape {np.shape(value)}" if isinstance(value, np.ndarray) else str(value))
+  claim_text = (
+    f"{value:.6g}"
+    if isinstance(value, float)
+    else (f"shape {np.shape(value)}" if isinstance(value, np.ndarray) else str(value))
+  )
   summary = f"{key} differs at n={n}, p={p}: claim {claim_text}, measured {truth}"
-  details = [f"n={r['n']:<2} p={r['p']:<3} messages: claim {_cell(r['claim_messages'])}, measured {r['measured_messages']}; "
-             f"message_size: claim {_cell(r['claim_message_size'])}, measured {r['measured_message_size']}" for r in rows]
+  details = [
+    f"n={r['n']:<2} p={r['p']:<3} messages: claim {_cell(r['claim_messages'])}, measured {r['measured_messages']}; "
+    f"message_size: claim {_cell(r['claim_message_size'])}, measured {r['measured_message_size']}"
+    for r in rows
+  ]
   return ItemResult(claim.key, False, claim.claim, summary, details, evidence)
 
 
@@ -524,12 +583,12 @@ def grade_claim(claim: Claim, *, trials: int = DEFAULT_TRIALS, seed: int = 0) ->
 
 
 def grade_sheet(
-    sheet: Sheet,
-    *,
-    trials: int = DEFAULT_TRIALS,
-    seed: int = 0,
-    claims: Iterable[Claim] | None = None,
-    on_result: Callable[[ItemResult], None] | None = None,
+  sheet: Sheet,
+  *,
+  trials: int = DEFAULT_TRIALS,
+  seed: int = 0,
+  claims: Iterable[Claim] | None = None,
+  on_result: Callable[[ItemResult], None] | None = None,
 ) -> Report:
   """Grade every claim of ``sheet`` (or only ``claims``); ``on_result`` sees each verdict as it comes."""
   claims = sheet.claims if claims is None else tuple(claims)

@@ -26,18 +26,13 @@ grading starts.
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from jaxopt_hw.check.expr import Expression, ExpressionError, parse
 from jaxopt_hw.errors import UserInputError, unknown_choice
-
-if sys.version_info >= (3, 11):
-  import tomllib
-else:  # pragma: no cover
-  import tomli as tomllib
 
 QUESTIONS = ("q1", "q2", "q5")
 FORMS = ("penalty", "ball")
@@ -160,7 +155,9 @@ def _expression(value, field: str, variables, example: str, numbers: bool) -> Ex
     text = _number_text(value)
   else:
     kind = "an expression (a string) or a number" if numbers else "an expression (a string)"
-    raise UserInputError(f"{field}: expected {kind}, e.g. {example}; got {_type_name(value)} {value!r}")
+    raise UserInputError(
+      f"{field}: expected {kind}, e.g. {example}; got {_type_name(value)} {value!r}"
+    )
   return parse(text, variables, field=field)
 
 
@@ -172,7 +169,9 @@ def update_claim(norm: str, form: str, text, field: str | None = None) -> Update
     raise unknown_choice("norm", norm, NORMS)
   field = field or f"q1.{form}.{norm}"
   example = '"-alpha/2 * g"' if form == "penalty" else '"-alpha * g / norm2(g)"'
-  return UpdateClaim(norm, form, _expression(text, field, q1_variables(norm), example, numbers=False))
+  return UpdateClaim(
+    norm, form, _expression(text, field, q1_variables(norm), example, numbers=False)
+  )
 
 
 def theta_claim(method: str, value, field: str | None = None) -> ThetaClaim:
@@ -182,17 +181,20 @@ def theta_claim(method: str, value, field: str | None = None) -> ThetaClaim:
   field = field or f"q2.{method}"
   if isinstance(value, list):
     if len(value) != THETA_SIZE:
-      raise UserInputError(f"{field}: theta has {THETA_SIZE} coordinates; the list has {len(value)}")
+      raise UserInputError(
+        f"{field}: theta has {THETA_SIZE} coordinates; the list has {len(value)}"
+      )
     exprs = tuple(
-        _expression(v, f"{field}[{i}]", _Q2_VARIABLES, '"1/3"', numbers=True) for i, v in enumerate(value)
+      _expression(v, f"{field}[{i}]", _Q2_VARIABLES, '"1/3"', numbers=True)
+      for i, v in enumerate(value)
     )
     return ThetaClaim(method, exprs, is_list=True)
   if isinstance(value, str):
     return ThetaClaim(method, (parse(value, _Q2_VARIABLES, field=field),), is_list=False)
   raise UserInputError(
-      f"{field}: expected an expression (a string such as \"a / dot(a, a)\") or a list of "
-      f"{THETA_SIZE} numbers or number strings (such as [\"1/3\", \"10/3\", \"100/3\"]); "
-      f"got {_type_name(value)} {value!r}"
+    f'{field}: expected an expression (a string such as "a / dot(a, a)") or a list of '
+    f'{THETA_SIZE} numbers or number strings (such as ["1/3", "10/3", "100/3"]); '
+    f"got {_type_name(value)} {value!r}"
   )
 
 
@@ -202,9 +204,9 @@ def message_claim(paradigm: str, messages, message_size, field: str | None = Non
     raise unknown_choice("paradigm", paradigm, PARADIGMS)
   field = field or f"q5.{paradigm}"
   return MessageClaim(
-      paradigm,
-      _expression(messages, f"{field}.messages", _Q5_VARIABLES, '"n*(n-1)"', numbers=True),
-      _expression(message_size, f"{field}.message_size", _Q5_VARIABLES, '"p"', numbers=True),
+    paradigm,
+    _expression(messages, f"{field}.messages", _Q5_VARIABLES, '"n*(n-1)"', numbers=True),
+    _expression(message_size, f"{field}.message_size", _Q5_VARIABLES, '"p"', numbers=True),
   )
 
 
@@ -225,7 +227,7 @@ def parse_sheet(data: Mapping, source: str = "<sheet>") -> Sheet:
         raise unknown_choice("q1", form, FORMS, what="forms (tables [q1.penalty], [q1.ball])")
     for form in FORMS:
       if form in q1:
-        table = _table(q1[form], f"q1.{form}", "norm = \"expression\"")
+        table = _table(q1[form], f"q1.{form}", 'norm = "expression"')
         for norm in table:
           if norm not in NORMS:
             raise unknown_choice(f"q1.{form}", norm, NORMS, what="norms")
@@ -251,11 +253,13 @@ def parse_sheet(data: Mapping, source: str = "<sheet>") -> Sheet:
           raise unknown_choice(field, key, MESSAGE_KEYS, what="keys")
       missing = [k for k in MESSAGE_KEYS if k not in table]
       if missing:
-        raise UserInputError(f"{field}: missing {', '.join(missing)}; a paradigm needs both messages and message_size")
+        raise UserInputError(
+          f"{field}: missing {', '.join(missing)}; a paradigm needs both messages and message_size"
+        )
       claims.append(message_claim(paradigm, table["messages"], table["message_size"]))
   if not claims:
     raise UserInputError(
-        f"{source}: no answers to grade; give at least one of [q1.penalty], [q1.ball], [q2], [q5.<paradigm>]"
+      f"{source}: no answers to grade; give at least one of [q1.penalty], [q1.ball], [q2], [q5.<paradigm>]"
     )
   return Sheet(tuple(claims), source, title)
 
@@ -293,7 +297,9 @@ def load(path) -> Sheet:
   if not path.is_file():
     raise UserInputError(f"answers: {str(path)!r} is not a file")
   if path.stat().st_size > MAX_SHEET_BYTES:
-    raise UserInputError(f"answers: {str(path)!r} is {path.stat().st_size} bytes; a sheet may have at most {MAX_SHEET_BYTES}")
+    raise UserInputError(
+      f"answers: {str(path)!r} is {path.stat().st_size} bytes; a sheet may have at most {MAX_SHEET_BYTES}"
+    )
   try:
     text = path.read_text(encoding="utf-8")
   except UnicodeDecodeError as e:
@@ -302,22 +308,22 @@ def load(path) -> Sheet:
 
 
 __all__ = [
-    "Claim",
-    "ExpressionError",
-    "FORMS",
-    "METHODS",
-    "MessageClaim",
-    "NORMS",
-    "PARADIGMS",
-    "QUESTIONS",
-    "Sheet",
-    "ThetaClaim",
-    "UpdateClaim",
-    "load",
-    "loads",
-    "message_claim",
-    "parse_sheet",
-    "q1_variables",
-    "theta_claim",
-    "update_claim",
+  "Claim",
+  "ExpressionError",
+  "FORMS",
+  "METHODS",
+  "MessageClaim",
+  "NORMS",
+  "PARADIGMS",
+  "QUESTIONS",
+  "Sheet",
+  "ThetaClaim",
+  "UpdateClaim",
+  "load",
+  "loads",
+  "message_claim",
+  "parse_sheet",
+  "q1_variables",
+  "theta_claim",
+  "update_claim",
 ]

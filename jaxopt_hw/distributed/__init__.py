@@ -14,45 +14,45 @@ stacked per-worker inputs; :mod:`accounting` reads messages and bytes off the co
 processes.
 """
 
-from jaxopt_hw.distributed.paradigms import (
-    AGGREGATORS,
-    BASELINE,
-    PARADIGMS,
-    aggregate,
-    check_paradigm,
-    mean_fn,
-    mesh_for,
-    num_devices,
-    pmean_mean,
-    uses_server,
-)
 from jaxopt_hw.distributed.accounting import MessageCount, count_messages, measure
 from jaxopt_hw.distributed.all_to_all import all_to_all_mean
 from jaxopt_hw.distributed.mesh import AXIS, make_mesh, worker_mesh
+from jaxopt_hw.distributed.paradigms import (
+  AGGREGATORS,
+  BASELINE,
+  PARADIGMS,
+  aggregate,
+  check_paradigm,
+  mean_fn,
+  mesh_for,
+  num_devices,
+  pmean_mean,
+  uses_server,
+)
 from jaxopt_hw.distributed.parameter_server import parameter_server_mean, parameter_server_update
 from jaxopt_hw.distributed.ring import ring_all_gather, ring_allreduce_mean, ring_reduce_scatter
 
 __all__ = [
-    "AGGREGATORS",
-    "AXIS",
-    "BASELINE",
-    "MessageCount",
-    "PARADIGMS",
-    "aggregate",
-    "all_to_all_mean",
-    "check_paradigm",
-    "count_messages",
-    "make_mesh",
-    "mean_fn",
-    "measure",
-    "mesh_for",
-    "num_devices",
-    "parameter_server_mean",
-    "parameter_server_update",
-    "pmean_mean",
-    "ring_all_gather",
-    "ring_allreduce_mean",
-    "ring_reduce_scatter",
-    "uses_server",
-    "worker_mesh",
+  "AGGREGATORS",
+  "AXIS",
+  "BASELINE",
+  "MessageCount",
+  "PARADIGMS",
+  "aggregate",
+  "all_to_all_mean",
+  "check_paradigm",
+  "count_messages",
+  "make_mesh",
+  "mean_fn",
+  "measure",
+  "mesh_for",
+  "num_devices",
+  "parameter_server_mean",
+  "parameter_server_update",
+  "pmean_mean",
+  "ring_all_gather",
+  "ring_allreduce_mean",
+  "ring_reduce_scatter",
+  "uses_server",
+  "worker_mesh",
 ]

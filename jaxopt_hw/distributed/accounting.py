@@ -78,10 +78,19 @@ _INSTRUCTION = re.compile(r"^\s+(?:ROOT\s+)?%?([^\s=]+)\s*=\s*(.*)$")
 _OPCODE = re.compile(r"\s*([A-Za-z][\w\-]*)\(")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _TRIP_COUNT = re.compile(r'"known_trip_count"\s*:\s*\{\s*"n"\s*:\s*"?(\d+)"?')
-_SEND_PAIRS = re.compile(r'_xla_send_recv_source_target_pairs\s*=\s*"?(\{(?:\s*\{[\d\s,]*\}\s*,?)*\s*\})')
+_SEND_PAIRS = re.compile(
+  r'_xla_send_recv_source_target_pairs\s*=\s*"?(\{(?:\s*\{[\d\s,]*\}\s*,?)*\s*\})'
+)
 
 #: Opcodes that move data between devices (synchronous form; ``<kind>-start`` is the async form).
-COLLECTIVES = ("collective-permute", "all-gather", "reduce-scatter", "all-to-all", "all-reduce", "collective-broadcast")
+COLLECTIVES = (
+  "collective-permute",
+  "all-gather",
+  "reduce-scatter",
+  "all-to-all",
+  "all-reduce",
+  "collective-broadcast",
+)
 
 
 def _itemsize(dtype: str) -> int:
@@ -134,7 +143,7 @@ def _balanced(text: str, start: int) -> int:
       if not depth:
         return i + 1
     i += 1
-  raise ValueError(f"unbalanced brackets in HLO: {text[start:start + 80]!r}")
+  raise ValueError(f"unbalanced brackets in HLO: {text[start : start + 80]!r}")
 
 
 def _split_top(text: str, sep: str = ",") -> list[str]:
@@ -189,7 +198,7 @@ def _parse_instruction(name: str, rest: str) -> Instruction | None:
   open_paren = m.end() - 1
   close = _balanced(rest, open_paren)
   operands = []
-  for operand in _split_top(rest[open_paren + 1:close - 1]):
+  for operand in _split_top(rest[open_paren + 1 : close - 1]):
     if not operand:
       continue
     tokens = operand.rsplit(None, 1)
@@ -264,18 +273,20 @@ def _attribute(attributes: str, key: str) -> str | None:
     # The mesh-axes form of replica groups (newer XLA): mesh['a'=2,'b'=4] {'b'}.
     end = _balanced(attributes, start + len("mesh"))
     axes = re.match(r"\s*\{", attributes[end:])
-    return attributes[start:_balanced(attributes, end + axes.end() - 1) if axes else end]
+    return attributes[start : _balanced(attributes, end + axes.end() - 1) if axes else end]
   if start < len(attributes) and attributes[start] in "{[(":
     end = _balanced(attributes, start)
     # The iota form of replica groups: [G,M]<=[dims] with an optional T(perm).
     tail = re.match(r"<=\[[^\]]*\](T\([^)]*\))?", attributes[end:])
-    return attributes[start:end + (tail.end() if tail else 0)]
+    return attributes[start : end + (tail.end() if tail else 0)]
   m = re.match(r"[^\s,]+", attributes[start:])
   return m.group(0) if m else ""
 
 
 def _int_lists(text: str) -> list[list[int]]:
-  return [[int(x) for x in re.findall(r"-?\d+", inner)] for inner in re.findall(r"\{([^{}]*)\}", text)]
+  return [
+    [int(x) for x in re.findall(r"-?\d+", inner)] for inner in re.findall(r"\{([^{}]*)\}", text)
+  ]
 
 
 def parse_replica_groups(text: str | None, num_devices: int) -> list[list[int]]:
@@ -344,7 +355,9 @@ def _operand_shapes(instruction: Instruction, module: Module) -> list[Shape]:
   return shapes
 
 
-def _collective(instruction: Instruction, kind: str, computation: str, module: Module) -> Collective:
+def _collective(
+  instruction: Instruction, kind: str, computation: str, module: Module
+) -> Collective:
   operand_shapes = _operand_shapes(instruction, module)
   if kind in ("collective-permute", "send"):
     # Only the first operand is data (the in-place permute adds buffers and offsets; send a token).
@@ -373,7 +386,9 @@ def _collective(instruction: Instruction, kind: str, computation: str, module: M
           send(source, 1)
     message_size, message_bytes = size, nbytes
   else:
-    groups = parse_replica_groups(_attribute(instruction.attributes, "replica_groups"), module.num_devices)
+    groups = parse_replica_groups(
+      _attribute(instruction.attributes, "replica_groups"), module.num_devices
+    )
     m = len(groups[0])
     # One block of each operand array per member (ceil: a ragged last block travels padded).
     block = sum(-(-e // m) for s in data for _, e in s.arrays)
@@ -399,13 +414,13 @@ def _collective(instruction: Instruction, kind: str, computation: str, module: M
         for device in group:
           send(device, per_member)
   return Collective(
-      kind=kind,
-      name=instruction.name,
-      computation=computation,
-      messages=sum(senders.values()) + unattributed,
-      message_size=message_size,
-      message_bytes=message_bytes,
-      senders=tuple(sorted(senders.items())),
+    kind=kind,
+    name=instruction.name,
+    computation=computation,
+    messages=sum(senders.values()) + unattributed,
+    message_size=message_size,
+    message_bytes=message_bytes,
+    senders=tuple(sorted(senders.items())),
   )
 
 
@@ -415,10 +430,14 @@ def _callees(instruction: Instruction) -> list[tuple[str, str]]:
   for key in ("body", "condition", "to_apply", "calls", "true_computation", "false_computation"):
     value = _attribute(instruction.attributes, key)
     if value:
-      out.extend((key, name.strip().lstrip("%")) for name in value.strip("{}").split(",") if name.strip())
+      out.extend(
+        (key, name.strip().lstrip("%")) for name in value.strip("{}").split(",") if name.strip()
+      )
   value = _attribute(instruction.attributes, "branch_computations")
   if value:
-    out.extend(("branch", name.strip().lstrip("%")) for name in value.strip("{}").split(",") if name.strip())
+    out.extend(
+      ("branch", name.strip().lstrip("%")) for name in value.strip("{}").split(",") if name.strip()
+    )
   return out
 
 
@@ -473,17 +492,21 @@ def count_messages(hlo_text: str) -> Traffic:
   module = parse_module(hlo_text)
   notes: list[str] = []
 
-  @functools.lru_cache(maxsize=None)
+  @functools.cache
   def inside(computation: str) -> tuple[tuple[Collective, int], ...]:
     found: list[tuple[Collective, int]] = []
     for instruction in module.computations.get(computation, []):
       kind, no_data = _kind(instruction.opcode)
-      if no_data or (kind == "send" and re.search(r"is_host_transfer=true", instruction.attributes)):
+      if no_data or (
+        kind == "send" and re.search(r"is_host_transfer=true", instruction.attributes)
+      ):
         continue
       if kind is not None:
         collective = _collective(instruction, kind, computation, module)
         if kind == "send" and not collective.senders:
-          notes.append(f"send {instruction.name!r} has no source-target pairs; counted as one message from an unknown device")
+          notes.append(
+            f"send {instruction.name!r} has no source-target pairs; counted as one message from an unknown device"
+          )
         found.append((collective, 1))
         continue
       callees = _callees(instruction)
@@ -493,7 +516,9 @@ def count_messages(hlo_text: str) -> Traffic:
           trips = int(m.group(1))
         else:
           trips = 1
-          notes.append(f"while {instruction.name!r} has no known trip count; its body is counted once")
+          notes.append(
+            f"while {instruction.name!r} has no known trip count; its body is counted once"
+          )
         for role, name in callees:
           scale = trips if role == "body" else trips + 1 if role == "condition" else 1
           found.extend((c, t * scale) for c, t in inside(name))
@@ -501,7 +526,9 @@ def count_messages(hlo_text: str) -> Traffic:
         branches = [inside(name) for _, name in callees]
         heaviest = max(branches, key=lambda b: sum(c.messages * t for c, t in b), default=())
         if any(branches):
-          notes.append(f"conditional {instruction.name!r}: the branch with the most messages is counted")
+          notes.append(
+            f"conditional {instruction.name!r}: the branch with the most messages is counted"
+          )
         found.extend(heaviest)
       else:
         for _, name in callees:
@@ -517,10 +544,10 @@ def count_messages(hlo_text: str) -> Traffic:
 
 #: Per paradigm, the counts of the homework as formulas in n and p: (messages, message size).
 THEORY = {
-    "all_to_all": ("n(n-1)", "p"),
-    "parameter_server": ("2n", "p"),
-    "ring_allreduce": ("2n(n-1)", "p/n"),
-    "pmean": ("2n(n-1) (model)", "p/n"),
+  "all_to_all": ("n(n-1)", "p"),
+  "parameter_server": ("2n", "p"),
+  "ring_allreduce": ("2n(n-1)", "p/n"),
+  "pmean": ("2n(n-1) (model)", "p/n"),
 }
 
 
@@ -559,7 +586,9 @@ def _describe(c: Collective) -> str:
   return f"{c.kind} {c.name}{times}: {c.messages} messages of {c.message_size}"
 
 
-def count_from_text(hlo_text: str, paradigm: str, n: int, p: int, dtype: str = "float32") -> MessageCount:
+def count_from_text(
+  hlo_text: str, paradigm: str, n: int, p: int, dtype: str = "float32"
+) -> MessageCount:
   """A :class:`MessageCount` from the HLO text of ``paradigm`` compiled for ``n`` workers."""
   import jax.numpy as jnp
 
@@ -568,23 +597,25 @@ def count_from_text(hlo_text: str, paradigm: str, n: int, p: int, dtype: str = "
   sent = traffic.bytes_sent()
   itemsize = jnp.dtype(dtype).itemsize
   return MessageCount(
-      paradigm=paradigm,
-      n=n,
-      p=p,
-      dtype=str(jnp.dtype(dtype)),
-      messages=traffic.messages,
-      message_size=max(sizes, default=0),
-      message_sizes=sizes,
-      bytes_total=traffic.bytes_total,
-      bytes_per_worker=max((sent.get(w, 0) for w in range(n)), default=0),
-      bytes_server=sent.get(n, 0) if paradigm == "parameter_server" else 0,
-      optimal_bytes_per_worker=optimal_bytes_per_worker(n, p, itemsize),
-      exact=traffic.exact,
-      collectives=tuple(_describe(c) for c in traffic.collectives),
+    paradigm=paradigm,
+    n=n,
+    p=p,
+    dtype=str(jnp.dtype(dtype)),
+    messages=traffic.messages,
+    message_size=max(sizes, default=0),
+    message_sizes=sizes,
+    bytes_total=traffic.bytes_total,
+    bytes_per_worker=max((sent.get(w, 0) for w in range(n)), default=0),
+    bytes_server=sent.get(n, 0) if paradigm == "parameter_server" else 0,
+    optimal_bytes_per_worker=optimal_bytes_per_worker(n, p, itemsize),
+    exact=traffic.exact,
+    collectives=tuple(_describe(c) for c in traffic.collectives),
   )
 
 
-def compile_paradigm(paradigm: str, n: int, p: int, dtype: str = "float32", *, unroll: bool = False, devices=None):
+def compile_paradigm(
+  paradigm: str, n: int, p: int, dtype: str = "float32", *, unroll: bool = False, devices=None
+):
   """``(compiled, mesh)``: one iteration of ``paradigm`` on a p-entry vector per device.
 
   The parameter server is compiled as :func:`parameter_server_update` with ``optax.sgd`` (the
@@ -609,13 +640,17 @@ def compile_paradigm(paradigm: str, n: int, p: int, dtype: str = "float32", *, u
     raise UserInputError(f"p: {p!r} is not a valid number of parameters; allowed: an integer >= 1")
   mesh = agg.mesh_for(paradigm, n, AXIS, devices=devices)
   devices = agg.num_devices(paradigm, n)
-  local = jax.ShapeDtypeStruct((devices, int(p)), jax.numpy.dtype(dtype), sharding=NamedSharding(mesh, P(AXIS)))
+  local = jax.ShapeDtypeStruct(
+    (devices, int(p)), jax.numpy.dtype(dtype), sharding=NamedSharding(mesh, P(AXIS))
+  )
 
   if paradigm == "parameter_server":
     optimizer = optax.sgd(0.1)
 
     def per_device(grads, params):
-      new_params, _ = parameter_server_update(grads[0], params[0], optimizer.init(params[0]), optimizer, AXIS)
+      new_params, _ = parameter_server_update(
+        grads[0], params[0], optimizer.init(params[0]), optimizer, AXIS
+      )
       return new_params[None]
 
     fn = jax.shard_map(per_device, mesh=mesh, in_specs=(P(AXIS), P(AXIS)), out_specs=P(AXIS))
@@ -624,13 +659,17 @@ def compile_paradigm(paradigm: str, n: int, p: int, dtype: str = "float32", *, u
     mean = agg.mean_fn(paradigm)
     if paradigm == "ring_allreduce":
       mean = functools.partial(ring_allreduce_mean, unroll=unroll)
-    fn = jax.shard_map(lambda x: mean(x[0], AXIS)[None], mesh=mesh, in_specs=P(AXIS), out_specs=P(AXIS))
+    fn = jax.shard_map(
+      lambda x: mean(x[0], AXIS)[None], mesh=mesh, in_specs=P(AXIS), out_specs=P(AXIS)
+    )
     lowered = jax.jit(fn).lower(local)
   return lowered.compile(), mesh
 
 
 @functools.lru_cache(maxsize=256)
-def measure(paradigm: str, n: int, p: int, dtype: str = "float32", *, unroll: bool = False) -> MessageCount:
+def measure(
+  paradigm: str, n: int, p: int, dtype: str = "float32", *, unroll: bool = False
+) -> MessageCount:
   """Compile one iteration of ``paradigm`` for ``n`` workers and a p-entry gradient; count its messages.
 
   Needs ``n`` devices (``n + 1`` for the parameter server); nothing is executed, only compiled.

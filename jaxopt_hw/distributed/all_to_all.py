@@ -46,7 +46,9 @@ def all_to_all_mean(tree, axis_name):
   vector, unflatten = packing.flatten(tree)
   me = lax.axis_index(axis_name)
   # by_distance[k] is the gradient of worker (me − k) mod n.
-  by_distance = jnp.stack([vector] + [lax.ppermute(vector, axis_name, shift_pairs(n, k)) for k in range(1, n)])
+  by_distance = jnp.stack(
+    [vector] + [lax.ppermute(vector, axis_name, shift_pairs(n, k)) for k in range(1, n)]
+  )
   total = None
   for source in range(n):
     g = lax.dynamic_index_in_dim(by_distance, (me - source) % n, keepdims=False)

@@ -43,7 +43,12 @@ class MLP(nnx.Module):
   """A small multi-layer perceptron: Linear layers with tanh between them."""
 
   def __init__(self, sizes: Sequence[int], *, rngs: nnx.Rngs, dtype=jnp.float32):
-    self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs, dtype=dtype, param_dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])])
+    self.layers = nnx.List(
+      [
+        nnx.Linear(a, b, rngs=rngs, dtype=dtype, param_dtype=dtype)
+        for a, b in zip(sizes[:-1], sizes[1:])
+      ]
+    )
 
   def __call__(self, x):
     for layer in self.layers[:-1]:
@@ -81,7 +86,9 @@ def _loss_fn(graphdef, loss):
   return fn
 
 
-def train_single_device(model: nnx.Module, x, y, optimizer: optax.GradientTransformation, *, steps: int, loss=mse) -> TrainResult:
+def train_single_device(
+  model: nnx.Module, x, y, optimizer: optax.GradientTransformation, *, steps: int, loss=mse
+) -> TrainResult:
   """Full-batch training on one device: the reference data-parallel training must reproduce."""
   graphdef, params = nnx.split(model)
   loss_fn = _loss_fn(graphdef, loss)
@@ -102,16 +109,16 @@ def train_single_device(model: nnx.Module, x, y, optimizer: optax.GradientTransf
 
 
 def train_data_parallel(
-    model: nnx.Module,
-    x,
-    y,
-    optimizer: optax.GradientTransformation,
-    *,
-    paradigm: str,
-    n: int,
-    steps: int,
-    loss=mse,
-    axis_name: str = AXIS,
+  model: nnx.Module,
+  x,
+  y,
+  optimizer: optax.GradientTransformation,
+  *,
+  paradigm: str,
+  n: int,
+  steps: int,
+  loss=mse,
+  axis_name: str = AXIS,
 ) -> TrainResult:
   """Train ``model`` for ``steps`` steps with the batch split over ``n`` workers.
 
@@ -132,7 +139,9 @@ def train_data_parallel(
   paradigms.check_paradigm(paradigm)
   n = check_workers(n)
   if x.shape[0] % n or x.shape[0] != y.shape[0]:
-    raise UserInputError(f"batch: {x.shape[0]} examples (with {y.shape[0]} targets) cannot be split into {n} equal shards; allowed: a batch size divisible by n")
+    raise UserInputError(
+      f"batch: {x.shape[0]} examples (with {y.shape[0]} targets) cannot be split into {n} equal shards; allowed: a batch size divisible by n"
+    )
   server = paradigms.uses_server(paradigm)
   mesh = paradigms.mesh_for(paradigm, n, axis_name)
   devices = mesh.devices.size
@@ -169,18 +178,20 @@ def train_data_parallel(
   # check_vma=False: the paradigms leave every worker with bitwise identical weights, which the
   # type system cannot see (ppermute results are "varying"), so the weights are returned replicated.
   run = jax.jit(
-      jax.shard_map(
-          per_device,
-          mesh=mesh,
-          in_specs=(P(), state_spec, P(axis_name), P(axis_name)),
-          out_specs=(P(), state_spec, P(axis_name)),
-          check_vma=False,
-      )
+    jax.shard_map(
+      per_device,
+      mesh=mesh,
+      in_specs=(P(), state_spec, P(axis_name), P(axis_name)),
+      out_specs=(P(), state_spec, P(axis_name)),
+      check_vma=False,
+    )
   )
   sharded, replicated = NamedSharding(mesh, P(axis_name)), NamedSharding(mesh, P())
   params = jax.device_put(params, replicated)
   opt_state = jax.device_put(opt_state, sharded if server else replicated)
-  params, opt_state, losses = run(params, opt_state, jax.device_put(x, sharded), jax.device_put(y, sharded))
+  params, opt_state, losses = run(
+    params, opt_state, jax.device_put(x, sharded), jax.device_put(y, sharded)
+  )
   losses = np.asarray(losses)[:n].mean(axis=0)
   if server:
     opt_state = jax.tree.map(lambda a: a[n], opt_state)
@@ -189,7 +200,10 @@ def train_data_parallel(
 
 def max_param_difference(a: nnx.State, b: nnx.State) -> float:
   """The largest absolute difference between two weight trees of the same structure."""
-  return max((float(jnp.max(jnp.abs(u - v))) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b))), default=0.0)
+  return max(
+    (float(jnp.max(jnp.abs(u - v))) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b))),
+    default=0.0,
+  )
 
 
 def num_params(model_or_params) -> int:

@@ -17,16 +17,18 @@ from jaxopt_hw.errors import UserInputError
 AXIS = "workers"
 
 EMULATION_HINT = (
-    "on CPU, emulate more devices with jax.config.update('jax_num_cpu_devices', N) or "
-    "XLA_FLAGS=--xla_force_host_platform_device_count=N, set before JAX creates its first device "
-    "(the jaxopt-hw CLI emulates 16)"
+  "on CPU, emulate more devices with jax.config.update('jax_num_cpu_devices', N) or "
+  "XLA_FLAGS=--xla_force_host_platform_device_count=N, set before JAX creates its first device "
+  "(the jaxopt-hw CLI emulates 16)"
 )
 
 
 def check_workers(n, field: str = "n") -> int:
   """``n`` as an int >= 1, or a :class:`UserInputError` naming ``field``."""
   if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-    raise UserInputError(f"{field}: {n!r} is not a valid number of workers; allowed: an integer >= 1")
+    raise UserInputError(
+      f"{field}: {n!r} is not a valid number of workers; allowed: an integer >= 1"
+    )
   return int(n)
 
 
@@ -56,21 +58,34 @@ def require_devices(needed: int, *, what: str, field: str = "n", devices=None) -
   devices = list(devices)
   if needed > len(devices):
     kind = devices[0].platform.upper() if devices else "no"
-    raise UserInputError(f"{field}: {what} need {needed} devices but only {len(devices)} {kind} device(s) exist; {EMULATION_HINT}")
+    raise UserInputError(
+      f"{field}: {what} need {needed} devices but only {len(devices)} {kind} device(s) exist; {EMULATION_HINT}"
+    )
   return devices[:needed]
 
 
-def make_mesh(num_devices: int, axis_name: str = AXIS, *, devices=None, what: str | None = None, field: str = "n") -> jax.sharding.Mesh:
+def make_mesh(
+  num_devices: int,
+  axis_name: str = AXIS,
+  *,
+  devices=None,
+  what: str | None = None,
+  field: str = "n",
+) -> jax.sharding.Mesh:
   """A 1-D mesh of ``num_devices`` devices with an ``Auto`` axis named ``axis_name``.
 
   ``Auto`` is given explicitly because since JAX 0.10 :func:`jax.make_mesh` defaults to explicit
   axes, which changes how un-annotated arrays are sharded.
   """
-  chosen = require_devices(num_devices, what=what or f"{num_devices} devices", field=field, devices=devices)
+  chosen = require_devices(
+    num_devices, what=what or f"{num_devices} devices", field=field, devices=devices
+  )
   return jax.sharding.Mesh(np.array(chosen), (axis_name,), axis_types=(jax.sharding.AxisType.Auto,))
 
 
-def worker_mesh(n: int, *, server: bool = False, axis_name: str = AXIS, devices=None) -> jax.sharding.Mesh:
+def worker_mesh(
+  n: int, *, server: bool = False, axis_name: str = AXIS, devices=None
+) -> jax.sharding.Mesh:
   """A mesh of ``n`` workers, plus one server device (the last) when ``server`` is true."""
   n = check_workers(n)
   what = f"{n} workers and a parameter server" if server else f"{n} workers"

@@ -32,13 +32,13 @@ from jaxopt_hw.distributed.mesh import AXIS
 
 
 def initialize(
-    coordinator_address: str,
-    num_processes: int,
-    process_id: int,
-    *,
-    local_cpu_devices: int | None = None,
-    cpu_collectives: str = "gloo",
-    timeout_s: int = 60,
+  coordinator_address: str,
+  num_processes: int,
+  process_id: int,
+  *,
+  local_cpu_devices: int | None = None,
+  cpu_collectives: str = "gloo",
+  timeout_s: int = 60,
 ) -> None:
   """Join the multi-process runtime; call it in every process before JAX computes anything.
 
@@ -57,10 +57,10 @@ def initialize(
   if local_cpu_devices is not None:
     jax.config.update("jax_num_cpu_devices", int(local_cpu_devices))
   jax.distributed.initialize(
-      coordinator_address=coordinator_address,
-      num_processes=num_processes,
-      process_id=process_id,
-      initialization_timeout=timeout_s,
+    coordinator_address=coordinator_address,
+    num_processes=num_processes,
+    process_id=process_id,
+    initialization_timeout=timeout_s,
   )
 
 
@@ -89,8 +89,14 @@ def aggregate_global(paradigm: str, per_worker: np.ndarray, axis_name: str = AXI
   if paradigms.uses_server(paradigm):
     per_worker = np.concatenate([per_worker, np.zeros_like(per_worker[:1])])
   fn = paradigms.mean_fn(paradigm)
-  run = jax.jit(jax.shard_map(lambda v: fn(v[0], axis_name)[None], mesh=mesh, in_specs=P(axis_name), out_specs=P(axis_name)))
-  global_in = jax.make_array_from_callback(per_worker.shape, NamedSharding(mesh, P(axis_name)), lambda index: per_worker[index])
+  run = jax.jit(
+    jax.shard_map(
+      lambda v: fn(v[0], axis_name)[None], mesh=mesh, in_specs=P(axis_name), out_specs=P(axis_name)
+    )
+  )
+  global_in = jax.make_array_from_callback(
+    per_worker.shape, NamedSharding(mesh, P(axis_name)), lambda index: per_worker[index]
+  )
   out = run(global_in)
   rows = {}
   for shard in out.addressable_shards:
@@ -110,7 +116,13 @@ def check_paradigms(p: int = 1000, seed: int = 0, paradigm_names=None) -> dict:
   devices = jax.device_count()
   data = np.random.default_rng(seed).normal(size=(devices, p)).astype(np.float32)
   names = list(paradigm_names or AGGREGATORS)
-  report = {"process_id": jax.process_index(), "process_count": jax.process_count(), "devices": devices, "local_devices": jax.local_device_count(), "p": p}
+  report = {
+    "process_id": jax.process_index(),
+    "process_count": jax.process_count(),
+    "devices": devices,
+    "local_devices": jax.local_device_count(),
+    "p": p,
+  }
   base = aggregate_global("pmean", data)
   results = {}
   for name in names:
@@ -119,26 +131,45 @@ def check_paradigms(p: int = 1000, seed: int = 0, paradigm_names=None) -> dict:
     rows = aggregate_global(name, data[:n])
     base_n = base if n == devices else aggregate_global("pmean", data[:n])
     results[name] = {
-        "n": n,
-        "local_workers": sorted(rows),
-        "max_diff_vs_pmean": max(float(np.abs(rows[w] - base_n[w]).max()) for w in rows) if rows else 0.0,
-        "max_diff_vs_mean64": max(float(np.abs(rows[w] - mean64).max()) for w in rows) if rows else 0.0,
+      "n": n,
+      "local_workers": sorted(rows),
+      "max_diff_vs_pmean": max(float(np.abs(rows[w] - base_n[w]).max()) for w in rows)
+      if rows
+      else 0.0,
+      "max_diff_vs_mean64": max(float(np.abs(rows[w] - mean64).max()) for w in rows)
+      if rows
+      else 0.0,
     }
   report["paradigms"] = results
-  report["ok"] = all(r["max_diff_vs_pmean"] < 1e-5 and r["max_diff_vs_mean64"] < 1e-5 for r in results.values())
+  report["ok"] = all(
+    r["max_diff_vs_pmean"] < 1e-5 and r["max_diff_vs_mean64"] < 1e-5 for r in results.values()
+  )
   return report
 
 
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m jaxopt_hw.distributed.multihost", description="Check every paradigm across processes (run once per process).")
+  parser = argparse.ArgumentParser(
+    prog="python -m jaxopt_hw.distributed.multihost",
+    description="Check every paradigm across processes (run once per process).",
+  )
   parser.add_argument("--coordinator", required=True, help="host:port of process 0")
   parser.add_argument("--num-processes", type=int, required=True)
   parser.add_argument("--process-id", type=int, required=True)
-  parser.add_argument("--local-devices", type=int, default=None, help="emulated CPU devices in this process")
+  parser.add_argument(
+    "--local-devices", type=int, default=None, help="emulated CPU devices in this process"
+  )
   parser.add_argument("--p", type=int, default=1000, help="gradient entries")
-  parser.add_argument("--timeout", type=int, default=60, help="seconds to wait for the other processes")
+  parser.add_argument(
+    "--timeout", type=int, default=60, help="seconds to wait for the other processes"
+  )
   args = parser.parse_args(argv)
-  initialize(args.coordinator, args.num_processes, args.process_id, local_cpu_devices=args.local_devices, timeout_s=args.timeout)
+  initialize(
+    args.coordinator,
+    args.num_processes,
+    args.process_id,
+    local_cpu_devices=args.local_devices,
+    timeout_s=args.timeout,
+  )
   import jax
 
   try:

@@ -39,10 +39,10 @@ def pmean_mean(tree, axis_name):
 
 
 _MEAN_FNS = {
-    "all_to_all": all_to_all_mean,
-    "parameter_server": parameter_server_mean,
-    "ring_allreduce": ring_allreduce_mean,
-    "pmean": pmean_mean,
+  "all_to_all": all_to_all_mean,
+  "parameter_server": parameter_server_mean,
+  "ring_allreduce": ring_allreduce_mean,
+  "pmean": pmean_mean,
 }
 
 
@@ -81,10 +81,14 @@ def _compiled_aggregate(name: str, n: int, axis_name: str, mesh: jax.sharding.Me
     tree = jax.tree.map(lambda a: a[0], local)
     return jax.tree.map(lambda a: a[None], fn(tree, axis_name))
 
-  return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=P(axis_name), out_specs=P(axis_name)))
+  return jax.jit(
+    jax.shard_map(per_device, mesh=mesh, in_specs=P(axis_name), out_specs=P(axis_name))
+  )
 
 
-def aggregate(name: str, per_worker, *, axis_name: str = mesh_lib.AXIS, include_server: bool = False):
+def aggregate(
+  name: str, per_worker, *, axis_name: str = mesh_lib.AXIS, include_server: bool = False
+):
   """Average per-worker trees with paradigm ``name`` on a mesh of emulated or real devices.
 
   Args:

@@ -31,7 +31,9 @@ def num_workers(axis_name) -> int:
   """n, for an axis of n workers and one server."""
   size = lax.axis_size(axis_name)
   if size < 2:
-    raise ValueError(f"the parameter server needs an axis of n + 1 >= 2 devices (n workers and a server); axis {axis_name!r} has {size}")
+    raise ValueError(
+      f"the parameter server needs an axis of n + 1 >= 2 devices (n workers and a server); axis {axis_name!r} has {size}"
+    )
   return size - 1
 
 
@@ -69,7 +71,9 @@ def parameter_server_mean(tree, axis_name):
   return unflatten(_broadcast_from_server(mean, axis_name, n))
 
 
-def parameter_server_update(grads, params, opt_state, optimizer: optax.GradientTransformation, axis_name):
+def parameter_server_update(
+  grads, params, opt_state, optimizer: optax.GradientTransformation, axis_name
+):
   """One parameter-server iteration: gather gradients, update on the server, send weights back.
 
   Args:
@@ -97,6 +101,8 @@ def parameter_server_update(grads, params, opt_state, optimizer: optax.GradientT
     params, opt_state, _ = operands
     return params, opt_state
 
-  new_params, new_state = lax.cond(is_server, server_step, worker_step, (params, opt_state, received))
+  new_params, new_state = lax.cond(
+    is_server, server_step, worker_step, (params, opt_state, received)
+  )
   p_vector, p_unflatten = packing.flatten(new_params)
   return p_unflatten(_broadcast_from_server(p_vector, axis_name, n)), new_state

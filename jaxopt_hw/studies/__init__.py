@@ -13,11 +13,11 @@ from jaxopt_hw.errors import unknown_choice
 
 #: name -> module; imported only when used, so `jaxopt-hw --help` stays fast.
 STUDIES = {
-    "q1": "jaxopt_hw.studies.q1",
-    "q2": "jaxopt_hw.studies.q2",
-    "implicit_bias": "jaxopt_hw.studies.implicit_bias",
-    "q5": "jaxopt_hw.studies.q5",
-    "data_parallel": "jaxopt_hw.studies.data_parallel",
+  "q1": "jaxopt_hw.studies.q1",
+  "q2": "jaxopt_hw.studies.q2",
+  "implicit_bias": "jaxopt_hw.studies.implicit_bias",
+  "q5": "jaxopt_hw.studies.q5",
+  "data_parallel": "jaxopt_hw.studies.data_parallel",
 }
 
 

@@ -53,7 +53,9 @@ def make_optimizer(config: Config):
   try:
     from jaxopt_hw.transforms.steepest import steepest_descent
   except ImportError:
-    raise UserInputError("data_parallel.optimizer: 'steepest' needs jaxopt_hw.transforms.steepest, which this installation lacks; allowed here: sgd, adam") from None
+    raise UserInputError(
+      "data_parallel.optimizer: 'steepest' needs jaxopt_hw.transforms.steepest, which this installation lacks; allowed here: sgd, adam"
+    ) from None
   extra = {"non_matrix": "l2"} if config.norm == "spectral" else {}
   return steepest_descent(config.learning_rate, config.norm, form=config.form, **extra)
 
@@ -69,10 +71,16 @@ def run(config: Config, ctx):
   from jaxopt_hw.runner import StudyResult
 
   if config.batch % config.n:
-    raise UserInputError(f"data_parallel.batch: {config.batch} is not allowed with n = {config.n}; the batch must split into n equal shards (a multiple of {config.n})")
+    raise UserInputError(
+      f"data_parallel.batch: {config.batch} is not allowed with n = {config.n}; the batch must split into n equal shards (a multiple of {config.n})"
+    )
   dtype = jnp.dtype(config.dtype)
-  x, y = dp.regression_data(jax.random.key(config.seed), config.batch, config.features, config.outputs, dtype)
-  model = dp.MLP((config.features, *config.hidden, config.outputs), rngs=nnx.Rngs(config.seed + 1), dtype=dtype)
+  x, y = dp.regression_data(
+    jax.random.key(config.seed), config.batch, config.features, config.outputs, dtype
+  )
+  model = dp.MLP(
+    (config.features, *config.hidden, config.outputs), rngs=nnx.Rngs(config.seed + 1), dtype=dtype
+  )
   p = dp.num_params(model)
   optimizer = make_optimizer(config)
   runs = {}
@@ -80,7 +88,9 @@ def run(config: Config, ctx):
     reference = dp.train_single_device(model, x, y, optimizer, steps=config.steps)
     bar.update(1)
     for name in config.paradigms:
-      runs[name] = dp.train_data_parallel(model, x, y, optimizer, paradigm=name, n=config.n, steps=config.steps)
+      runs[name] = dp.train_data_parallel(
+        model, x, y, optimizer, paradigm=name, n=config.n, steps=config.steps
+      )
       bar.update(1)
 
   rows, results = [], {"single_device": {"losses": reference.losses.tolist()}}
@@ -88,25 +98,62 @@ def run(config: Config, ctx):
     diff = dp.max_param_difference(result.params, reference.params)
     count = accounting.measure(name, config.n, p, config.dtype)
     results[name] = {
-        "losses": result.losses.tolist(),
-        "final_loss": float(result.losses[-1]),
-        "max_abs_param_diff_vs_single_device": diff,
-        "messages_per_step": count.messages,
-        "message_size": count.message_size,
-        "bytes_per_worker_per_step": count.bytes_per_worker,
+      "losses": result.losses.tolist(),
+      "final_loss": float(result.losses[-1]),
+      "max_abs_param_diff_vs_single_device": diff,
+      "messages_per_step": count.messages,
+      "message_size": count.message_size,
+      "bytes_per_worker_per_step": count.bytes_per_worker,
     }
-    rows.append([name, f"{result.losses[0]:.4g}", f"{result.losses[-1]:.4g}", f"{diff:.2e}", count.messages, f"{count.message_size:,}", f"{count.bytes_per_worker:,}"])
-  rows.append(["one device, full batch", f"{reference.losses[0]:.4g}", f"{reference.losses[-1]:.4g}", "—", 0, "—", 0])
+    rows.append(
+      [
+        name,
+        f"{result.losses[0]:.4g}",
+        f"{result.losses[-1]:.4g}",
+        f"{diff:.2e}",
+        count.messages,
+        f"{count.message_size:,}",
+        f"{count.bytes_per_worker:,}",
+      ]
+    )
+  rows.append(
+    [
+      "one device, full batch",
+      f"{reference.losses[0]:.4g}",
+      f"{reference.losses[-1]:.4g}",
+      "—",
+      0,
+      "—",
+      0,
+    ]
+  )
   figure = _plot(ctx, runs, reference, config)
-  opt = f"steepest descent ({config.norm}, {config.form} form)" if config.optimizer == "steepest" else config.optimizer
-  markdown = "\n\n".join([
+  opt = (
+    f"steepest descent ({config.norm}, {config.form} form)"
+    if config.optimizer == "steepest"
+    else config.optimizer
+  )
+  markdown = "\n\n".join(
+    [
       f"## {TITLE}",
       f"An MLP {(config.features, *config.hidden, config.outputs)} ({p:,} {config.dtype} parameters) trained for {config.steps} steps with {opt}, learning rate {config.learning_rate}, "
       f"on a batch of {config.batch} split over n = {config.n} workers; gradients averaged by each paradigm. "
       f"The reference is the same optimizer on one device with the full batch. Rounding of {config.dtype} is ~{float(jnp.finfo(dtype).eps):.0e}.",
-      markdown_table(["paradigm", "loss at step 0", f"loss after {config.steps} steps", "largest weight difference from one device", "messages per step", "message size", "bytes sent per worker per step"], rows),
+      markdown_table(
+        [
+          "paradigm",
+          "loss at step 0",
+          f"loss after {config.steps} steps",
+          "largest weight difference from one device",
+          "messages per step",
+          "message size",
+          "bytes sent per worker per step",
+        ],
+        rows,
+      ),
       f"![loss curves]({figure})",
-  ])
+    ]
+  )
   results["config"] = {"n": config.n, "params": p, "steps": config.steps}
   return StudyResult(results=results, markdown=markdown, seeds=[config.seed])
 

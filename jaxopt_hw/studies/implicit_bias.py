@@ -35,9 +35,17 @@ TITLE = "Implicit bias: where each method lands on over-parameterised least squa
 DESCRIPTION = "n < d random least squares over many seeds: SGD, simplified Adam, rescaled SGD vs min-ℓ2, weighted min-norm and min-ℓ∞ interpolants"
 
 METHODS = ("sgd", "simplified_adam", "rescaled_sgd")
-LABELS = {"sgd": "SGD (full batch)", "simplified_adam": "simplified Adam", "rescaled_sgd": "rescaled-feature SGD"}
+LABELS = {
+  "sgd": "SGD (full batch)",
+  "simplified_adam": "simplified Adam",
+  "rescaled_sgd": "rescaled-feature SGD",
+}
 REFERENCES = ("min_l2", "weighted_min_norm", "min_linf")
-REFERENCE_LABELS = {"min_l2": "min ‖θ‖₂", "weighted_min_norm": "min Σ E[x_j²]θ_j²", "min_linf": "min ‖θ‖∞"}
+REFERENCE_LABELS = {
+  "min_l2": "min ‖θ‖₂",
+  "weighted_min_norm": "min Σ E[x_j²]θ_j²",
+  "min_linf": "min ‖θ‖∞",
+}
 #: Plot colours: each method shares its colour with the interpolant it is expected to land on.
 REFERENCE_COLORS = {"min_l2": "C0", "weighted_min_norm": "C2", "min_linf": "C3"}
 METHOD_COLORS = {"sgd": "C0", "simplified_adam": "C1", "rescaled_sgd": "C2"}
@@ -54,13 +62,21 @@ class Config:
   scale_max: float = field(default=1.0, metadata=cfg.positive())
   dtype: str = field(default="float64", metadata=cfg.one_of("float32", "float64"))
   #: Each instance is scaled so the Hessian's largest eigenvalue is 1: GD is stable for α < 2.
-  sgd_learning_rate: float = field(default=1.0, metadata=cfg.check(lambda v: 0 < v < 2, "must be strictly between 0 and 2 (λmax = 1)"))
+  sgd_learning_rate: float = field(
+    default=1.0,
+    metadata=cfg.check(lambda v: 0 < v < 2, "must be strictly between 0 and 2 (λmax = 1)"),
+  )
   sgd_steps: int = field(default=4000, metadata=cfg.positive())
-  rescaled_learning_rate: float = field(default=1.0, metadata=cfg.check(lambda v: 0 < v < 2, "must be strictly between 0 and 2 (λmax = 1)"))
+  rescaled_learning_rate: float = field(
+    default=1.0,
+    metadata=cfg.check(lambda v: 0 < v < 2, "must be strictly between 0 and 2 (λmax = 1)"),
+  )
   rescaled_steps: int = field(default=4000, metadata=cfg.positive())
   adam_schedule: str = field(default="harmonic", metadata=cfg.one_of(*SCHEDULES))
   adam_learning_rate: float = field(default=1.0, metadata=cfg.positive())
-  adam_decay_rate: float = field(default=0.5, metadata=cfg.check(lambda v: 0 < v < 1, "must be strictly between 0 and 1"))
+  adam_decay_rate: float = field(
+    default=0.5, metadata=cfg.check(lambda v: 0 < v < 1, "must be strictly between 0 and 1")
+  )
   adam_steps: int = field(default=20000, metadata=cfg.positive())
   #: Also run every method on one-example problems (n = 1), where simplified Adam has a closed form.
   single_example_check: bool = True
@@ -70,9 +86,13 @@ def _check_config(config: Config) -> None:
   from jaxopt_hw.errors import UserInputError
 
   if config.n >= config.d:
-    raise UserInputError(f"{NAME}.n: {config.n} is not allowed; must be smaller than d = {config.d} (over-parameterised)")
+    raise UserInputError(
+      f"{NAME}.n: {config.n} is not allowed; must be smaller than d = {config.d} (over-parameterised)"
+    )
   if config.scale_min > config.scale_max:
-    raise UserInputError(f"{NAME}.scale_min: {config.scale_min} is not allowed; must be <= scale_max = {config.scale_max}")
+    raise UserInputError(
+      f"{NAME}.scale_min: {config.scale_min} is not allowed; must be <= scale_max = {config.scale_max}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,9 +107,11 @@ def references(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
   y = np.asarray(y, np.float64)
   weights = problems.feature_second_moments(X)
   return {
-      "min_l2": np.stack([problems.min_norm_interpolant(X[i], y[i]) for i in range(len(X))]),
-      "weighted_min_norm": np.stack([problems.weighted_min_norm_interpolant(X[i], y[i], weights[i]) for i in range(len(X))]),
-      "min_linf": np.stack([problems.min_linf_interpolant(X[i], y[i]).theta for i in range(len(X))]),
+    "min_l2": np.stack([problems.min_norm_interpolant(X[i], y[i]) for i in range(len(X))]),
+    "weighted_min_norm": np.stack(
+      [problems.weighted_min_norm_interpolant(X[i], y[i], weights[i]) for i in range(len(X))]
+    ),
+    "min_linf": np.stack([problems.min_linf_interpolant(X[i], y[i]).theta for i in range(len(X))]),
   }
 
 
@@ -118,26 +140,59 @@ def run_methods(X, y, config: Config, *, progress: bool | None = None) -> dict:
   batch = problems.least_squares(Xn, yn)
   out = {}
 
-  r = sweep(batch, sgd_family(), [config.sgd_learning_rate], steps=config.sgd_steps, batched_data=True, dtype=dtype, log_points=2, progress=progress, desc="implicit bias: sgd")
+  r = sweep(
+    batch,
+    sgd_family(),
+    [config.sgd_learning_rate],
+    steps=config.sgd_steps,
+    batched_data=True,
+    dtype=dtype,
+    log_points=2,
+    progress=progress,
+    desc="implicit bias: sgd",
+  )
   out["sgd"] = r
 
   family = simplified_adam_family_per_example(config.adam_schedule, config.adam_decay_rate)
-  r = sweep(batch, family, [config.adam_learning_rate], steps=config.adam_steps, batched_data=True, dtype=dtype, log_points=2, per_example_grads=True, progress=progress, desc="implicit bias: simplified adam")
+  r = sweep(
+    batch,
+    family,
+    [config.adam_learning_rate],
+    steps=config.adam_steps,
+    batched_data=True,
+    dtype=dtype,
+    log_points=2,
+    per_example_grads=True,
+    progress=progress,
+    desc="implicit bias: simplified adam",
+  )
   out["simplified_adam"] = r
 
   s = 1.0 / np.sqrt(problems.feature_second_moments(X))  # (P, d)
   Xs, ys = _normalized(X * s[:, None, :], y)
-  r = sweep(problems.least_squares(Xs, ys), sgd_family(), [config.rescaled_learning_rate], steps=config.rescaled_steps, batched_data=True, dtype=dtype, log_points=2, progress=progress, desc="implicit bias: rescaled sgd")
-  out["rescaled_sgd"] = dataclasses.replace(r, params=r.params * jnp.asarray(s[:, None, None, :], r.params.dtype))
+  r = sweep(
+    problems.least_squares(Xs, ys),
+    sgd_family(),
+    [config.rescaled_learning_rate],
+    steps=config.rescaled_steps,
+    batched_data=True,
+    dtype=dtype,
+    log_points=2,
+    progress=progress,
+    desc="implicit bias: rescaled sgd",
+  )
+  out["rescaled_sgd"] = dataclasses.replace(
+    r, params=r.params * jnp.asarray(s[:, None, None, :], r.params.dtype)
+  )
 
   landed = {}
   for method, r in out.items():
     theta = np.asarray(r.params, np.float64)[:, 0, 0]
     residual = np.einsum("pnd,pd->pn", X, theta) - y
     landed[method] = {
-        "theta": theta,
-        "loss": np.mean(residual**2, axis=-1),
-        "diverged": np.asarray(r.diverged)[:, 0, 0],
+      "theta": theta,
+      "loss": np.mean(residual**2, axis=-1),
+      "diverged": np.asarray(r.diverged)[:, 0, 0],
     }
   return landed
 
@@ -161,7 +216,9 @@ def simplified_adam_family_per_example(schedule: str, decay_rate: float):
 
 def relative_distances(theta: np.ndarray, refs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   """‖θ − ref‖₂ / ‖ref‖₂ per instance, for every reference."""
-  return {k: np.linalg.norm(theta - v, axis=-1) / np.linalg.norm(v, axis=-1) for k, v in refs.items()}
+  return {
+    k: np.linalg.norm(theta - v, axis=-1) / np.linalg.norm(v, axis=-1) for k, v in refs.items()
+  }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,12 +236,24 @@ def _summary(landed, refs):
     dist = relative_distances(res["theta"], refs)
     nearest = np.argmin(np.stack([dist[k] for k in REFERENCES]), axis=0)
     out[method] = {
-        "relative_distance": {k: {"median": float(np.median(v)), "min": float(np.min(v)), "max": float(np.max(v)), "per_seed": v.tolist()} for k, v in dist.items()},
-        "nearest_counts": {k: int(np.sum(nearest == i)) for i, k in enumerate(REFERENCES)},
-        "linf_norm_ratio": float(np.median(np.max(np.abs(res["theta"]), -1) / np.max(np.abs(refs["min_linf"]), -1))),
-        "l2_norm_ratio": float(np.median(np.linalg.norm(res["theta"], axis=-1) / np.linalg.norm(refs["min_l2"], axis=-1))),
-        "final_loss": {"median": float(np.median(res["loss"])), "max": float(np.max(res["loss"]))},
-        "diverged": int(np.sum(res["diverged"])),
+      "relative_distance": {
+        k: {
+          "median": float(np.median(v)),
+          "min": float(np.min(v)),
+          "max": float(np.max(v)),
+          "per_seed": v.tolist(),
+        }
+        for k, v in dist.items()
+      },
+      "nearest_counts": {k: int(np.sum(nearest == i)) for i, k in enumerate(REFERENCES)},
+      "linf_norm_ratio": float(
+        np.median(np.max(np.abs(res["theta"]), -1) / np.max(np.abs(refs["min_linf"]), -1))
+      ),
+      "l2_norm_ratio": float(
+        np.median(np.linalg.norm(res["theta"], axis=-1) / np.linalg.norm(refs["min_l2"], axis=-1))
+      ),
+      "final_loss": {"median": float(np.median(res["loss"])), "max": float(np.max(res["loss"]))},
+      "diverged": int(np.sum(res["diverged"])),
     }
   return out
 
@@ -193,7 +262,9 @@ def _generate(config: Config, n: int):
   from jaxopt_hw import problems
 
   seeds = list(range(config.first_seed, config.first_seed + config.seeds))
-  batch = problems.random_overparameterized(seeds, n=n, d=config.d, scale_min=config.scale_min, scale_max=config.scale_max, normalize=False)
+  batch = problems.random_overparameterized(
+    seeds, n=n, d=config.d, scale_min=config.scale_min, scale_max=config.scale_max, normalize=False
+  )
   return seeds, np.asarray(batch.data["X"]), np.asarray(batch.data["y"])
 
 
@@ -210,15 +281,19 @@ def run(config: Config, ctx):
   landed = run_methods(X, y, config, progress=_progress(ctx))
   summary = _summary(landed, refs)
   ref_gap = {
-      "min_l2_vs_weighted": float(np.median(relative_distances(refs["weighted_min_norm"], {"r": refs["min_l2"]})["r"])),
-      "min_l2_vs_min_linf": float(np.median(relative_distances(refs["min_linf"], {"r": refs["min_l2"]})["r"])),
+    "min_l2_vs_weighted": float(
+      np.median(relative_distances(refs["weighted_min_norm"], {"r": refs["min_l2"]})["r"])
+    ),
+    "min_l2_vs_min_linf": float(
+      np.median(relative_distances(refs["min_linf"], {"r": refs["min_l2"]})["r"])
+    ),
   }
   results = {
-      "n": config.n,
-      "d": config.d,
-      "seeds": seeds,
-      "methods": summary,
-      "reference_separation": ref_gap,
+    "n": config.n,
+    "d": config.d,
+    "seeds": seeds,
+    "methods": summary,
+    "reference_separation": ref_gap,
   }
   single = None
   if config.single_example_check:
@@ -226,9 +301,15 @@ def run(config: Config, ctx):
     refs1 = references(X1, y1)
     landed1 = run_methods(X1, y1, config, progress=_progress(ctx))
     single = _summary(landed1, refs1)
-    closed = y1[:, 0:1] * np.sign(X1[:, 0, :]) / np.abs(X1[:, 0, :]).sum(-1, keepdims=True)  # y·sign(x)/‖x‖₁
+    closed = (
+      y1[:, 0:1] * np.sign(X1[:, 0, :]) / np.abs(X1[:, 0, :]).sum(-1, keepdims=True)
+    )  # y·sign(x)/‖x‖₁
     single_gap = float(np.max(np.abs(landed1["simplified_adam"]["theta"] - closed)))
-    results["single_example"] = {"methods": single, "simplified_adam_max_abs_error_vs_closed_form": single_gap, "linf_solver_max_abs_error_vs_closed_form": float(np.max(np.abs(refs1["min_linf"] - closed)))}
+    results["single_example"] = {
+      "methods": single,
+      "simplified_adam_max_abs_error_vs_closed_form": single_gap,
+      "linf_solver_max_abs_error_vs_closed_form": float(np.max(np.abs(refs1["min_linf"] - closed))),
+    }
 
   rows = []
   for method in METHODS:
@@ -241,36 +322,49 @@ def run(config: Config, ctx):
     cells += [counts, f"{s['linf_norm_ratio']:.3g}", _fmt(s["final_loss"]["max"])]
     rows.append(cells)
   table = markdown_table(
-      ["method", *(f"to {REFERENCE_LABELS[r]} (median, max)" for r in REFERENCES), f"nearest, of {config.seeds} seeds", "‖θ‖∞ ÷ min ‖θ‖∞ (median)", "largest final loss"],
-      rows,
+    [
+      "method",
+      *(f"to {REFERENCE_LABELS[r]} (median, max)" for r in REFERENCES),
+      f"nearest, of {config.seeds} seeds",
+      "‖θ‖∞ ÷ min ‖θ‖∞ (median)",
+      "largest final loss",
+    ],
+    rows,
   )
-  schedule = {"harmonic": "α/(t+1)", "inverse_sqrt": "α/√(t+1)", "exponential": f"α·{config.adam_decay_rate:g}ᵗ", "constant": "α"}[config.adam_schedule]
+  schedule = {
+    "harmonic": "α/(t+1)",
+    "inverse_sqrt": "α/√(t+1)",
+    "exponential": f"α·{config.adam_decay_rate:g}ᵗ",
+    "constant": "α",
+  }[config.adam_schedule]
   parts = [
-      f"## {TITLE}",
-      f"{config.seeds} random problems (seeds {seeds[0]}…{seeds[-1]}), n = {config.n} examples, d = {config.d} parameters, feature j of scale "
-      f"{config.scale_max:g}·({config.scale_min:g}/{config.scale_max:g})^(j/(d−1)), θ₀ = 0, {config.dtype}; all seeds in one compiled sweep per method. "
-      f"SGD: α = {config.sgd_learning_rate:g}, {config.sgd_steps} full-batch steps; rescaled SGD: α = {config.rescaled_learning_rate:g}, {config.rescaled_steps} steps "
-      f"(each instance scaled so λmax of the Hessian is 1); simplified Adam: per-example RMS over the epoch, step {schedule} with α = {config.adam_learning_rate:g}, {config.adam_steps} steps. "
-      "Distances are ‖θ − θ_ref‖₂/‖θ_ref‖₂; the references are exact (pseudo-inverse, closed-form weighted solution, simplex LP with a dual certificate).",
-      table,
-      f"How far apart the references themselves are (median relative distance): min-ℓ2 vs weighted {_fmt(ref_gap['min_l2_vs_weighted'])}, "
-      f"min-ℓ2 vs min-ℓ∞ {_fmt(ref_gap['min_l2_vs_min_linf'])}.",
+    f"## {TITLE}",
+    f"{config.seeds} random problems (seeds {seeds[0]}…{seeds[-1]}), n = {config.n} examples, d = {config.d} parameters, feature j of scale "
+    f"{config.scale_max:g}·({config.scale_min:g}/{config.scale_max:g})^(j/(d−1)), θ₀ = 0, {config.dtype}; all seeds in one compiled sweep per method. "
+    f"SGD: α = {config.sgd_learning_rate:g}, {config.sgd_steps} full-batch steps; rescaled SGD: α = {config.rescaled_learning_rate:g}, {config.rescaled_steps} steps "
+    f"(each instance scaled so λmax of the Hessian is 1); simplified Adam: per-example RMS over the epoch, step {schedule} with α = {config.adam_learning_rate:g}, {config.adam_steps} steps. "
+    "Distances are ‖θ − θ_ref‖₂/‖θ_ref‖₂; the references are exact (pseudo-inverse, closed-form weighted solution, simplex LP with a dual certificate).",
+    table,
+    f"How far apart the references themselves are (median relative distance): min-ℓ2 vs weighted {_fmt(ref_gap['min_l2_vs_weighted'])}, "
+    f"min-ℓ2 vs min-ℓ∞ {_fmt(ref_gap['min_l2_vs_min_linf'])}.",
   ]
   sa = summary["simplified_adam"]
   parts.append(
-      "Reading: SGD lands on the minimum-ℓ2-norm interpolant and rescaled SGD on the weighted one, to rounding (both forced by the row-space argument). "
-      f"Simplified Adam lands on neither of those and not on the minimum-ℓ∞ interpolant either: it is nearest to min-ℓ∞ for {sa['nearest_counts']['min_linf']} of {config.seeds} seeds, "
-      f"at a median relative distance of {_fmt(sa['relative_distance']['min_linf']['median'])}, with an ℓ∞ norm {sa['linf_norm_ratio']:.3g}× the minimum. "
-      "Its landing point also depends on the step schedule (no closed form for n > 1)."
+    "Reading: SGD lands on the minimum-ℓ2-norm interpolant and rescaled SGD on the weighted one, to rounding (both forced by the row-space argument). "
+    f"Simplified Adam lands on neither of those and not on the minimum-ℓ∞ interpolant either: it is nearest to min-ℓ∞ for {sa['nearest_counts']['min_linf']} of {config.seeds} seeds, "
+    f"at a median relative distance of {_fmt(sa['relative_distance']['min_linf']['median'])}, with an ℓ∞ norm {sa['linf_norm_ratio']:.3g}× the minimum. "
+    "Its landing point also depends on the step schedule (no closed form for n > 1)."
   )
   if single is not None:
     s1 = results["single_example"]
     parts.append(
-        f"With one example (n = 1, same seeds and scales) simplified Adam is sign descent along sign(x): it lands on y·sign(x)/‖x‖₁, the minimum-ℓ∞-norm interpolant "
-        f"(largest error over {config.seeds} seeds: {_fmt(s1['simplified_adam_max_abs_error_vs_closed_form'])}, within the bound α/T = {_fmt(config.adam_learning_rate / config.adam_steps) if config.adam_schedule == 'harmonic' else 'of its schedule'}; the LP solver agrees with that closed form to "
-        f"{_fmt(s1['linf_solver_max_abs_error_vs_closed_form'])}) — the homework's (1,1,1)/1.11 is the case x = a."
+      f"With one example (n = 1, same seeds and scales) simplified Adam is sign descent along sign(x): it lands on y·sign(x)/‖x‖₁, the minimum-ℓ∞-norm interpolant "
+      f"(largest error over {config.seeds} seeds: {_fmt(s1['simplified_adam_max_abs_error_vs_closed_form'])}, within the bound α/T = {_fmt(config.adam_learning_rate / config.adam_steps) if config.adam_schedule == 'harmonic' else 'of its schedule'}; the LP solver agrees with that closed form to "
+      f"{_fmt(s1['linf_solver_max_abs_error_vs_closed_form'])}) — the homework's (1,1,1)/1.11 is the case x = a."
     )
-  parts.append(f"![relative distance to each interpolant]({_plot(ctx, config, landed, refs, summary)})")
+  parts.append(
+    f"![relative distance to each interpolant]({_plot(ctx, config, landed, refs, summary)})"
+  )
   return StudyResult(results=results, markdown="\n\n".join(parts), seeds=seeds)
 
 
@@ -289,7 +383,14 @@ def _plot(ctx, config, landed, refs, summary) -> str:
     for patch in bp["boxes"]:
       patch.set_facecolor(REFERENCE_COLORS[ref])
       patch.set_alpha(0.6)
-    ax.plot([], [], color=REFERENCE_COLORS[ref], linewidth=6, alpha=0.6, label=f"to {REFERENCE_LABELS[ref]}")
+    ax.plot(
+      [],
+      [],
+      color=REFERENCE_COLORS[ref],
+      linewidth=6,
+      alpha=0.6,
+      label=f"to {REFERENCE_LABELS[ref]}",
+    )
   ax.set_xticks(np.arange(len(METHODS)), [LABELS[m] for m in METHODS])
   ax.set_yscale("log")
   ax.set_ylabel("‖θ − θ_ref‖₂ / ‖θ_ref‖₂ over seeds")
@@ -299,9 +400,24 @@ def _plot(ctx, config, landed, refs, summary) -> str:
 
   j = np.arange(config.d)
   for ref in REFERENCES:
-    ax2.plot(j, refs[ref][0], color=REFERENCE_COLORS[ref], linestyle="--", linewidth=1, label=REFERENCE_LABELS[ref])
+    ax2.plot(
+      j,
+      refs[ref][0],
+      color=REFERENCE_COLORS[ref],
+      linestyle="--",
+      linewidth=1,
+      label=REFERENCE_LABELS[ref],
+    )
   for m, marker in zip(METHODS, ("o", "s", "^")):
-    ax2.plot(j, landed[m]["theta"][0], color=METHOD_COLORS[m], marker=marker, linestyle="none", markersize=3, label=LABELS[m])
+    ax2.plot(
+      j,
+      landed[m]["theta"][0],
+      color=METHOD_COLORS[m],
+      marker=marker,
+      linestyle="none",
+      markersize=3,
+      label=LABELS[m],
+    )
   ax2.set_yscale("symlog", linthresh=1e-2)
   ax2.set_xlabel("feature j (scale decreasing →)")
   ax2.set_ylabel("θ_j (first seed)")

@@ -48,16 +48,55 @@ class Config:
   #: Random gradients per (norm, dimension, α).
   trials: int = field(default=32, metadata=cfg.positive())
   #: Vector dimensions for the vector norms.
-  dims: tuple[int, ...] = field(default=(2, 5, 16), metadata=cfg.check(lambda v: len(v) > 0 and all(d >= 1 for d in v), "a non-empty list of integers >= 1"))
+  dims: tuple[int, ...] = field(
+    default=(2, 5, 16),
+    metadata=cfg.check(
+      lambda v: len(v) > 0 and all(d >= 1 for d in v), "a non-empty list of integers >= 1"
+    ),
+  )
   #: Matrix shapes "MxN" for the spectral norm.
-  matrix_shapes: tuple[str, ...] = field(default=("3x3", "5x2", "2x4"), metadata=cfg.check(lambda v: len(v) > 0 and all(_SHAPE.match(s) for s in v), 'a non-empty list of shapes like "3x4"'))
-  alphas: tuple[float, ...] = field(default=(0.1, 1.0, 10.0), metadata=cfg.check(lambda v: len(v) > 0 and all(a > 0 for a in v), "a non-empty list of numbers > 0"))
+  matrix_shapes: tuple[str, ...] = field(
+    default=("3x3", "5x2", "2x4"),
+    metadata=cfg.check(
+      lambda v: len(v) > 0 and all(_SHAPE.match(s) for s in v),
+      'a non-empty list of shapes like "3x4"',
+    ),
+  )
+  alphas: tuple[float, ...] = field(
+    default=(0.1, 1.0, 10.0),
+    metadata=cfg.check(
+      lambda v: len(v) > 0 and all(a > 0 for a in v), "a non-empty list of numbers > 0"
+    ),
+  )
   #: Gradients are N(0, I) times a scale drawn from these (the closed forms are scale-covariant).
-  gradient_scales: tuple[float, ...] = field(default=(1e-3, 1.0, 1e3), metadata=cfg.check(lambda v: len(v) > 0 and all(a > 0 for a in v), "a non-empty list of numbers > 0"))
-  norms: tuple[str, ...] = field(default=duality.NORMS, metadata=cfg.check(lambda v: len(v) > 0 and all(n in duality.NORMS for n in v), "a non-empty list of: " + ", ".join(duality.NORMS)))
-  forms: tuple[str, ...] = field(default=("penalty", "ball"), metadata=cfg.check(lambda v: len(v) > 0 and all(f in ("penalty", "ball") for f in v), "a non-empty list of: penalty, ball"))
+  gradient_scales: tuple[float, ...] = field(
+    default=(1e-3, 1.0, 1e3),
+    metadata=cfg.check(
+      lambda v: len(v) > 0 and all(a > 0 for a in v), "a non-empty list of numbers > 0"
+    ),
+  )
+  norms: tuple[str, ...] = field(
+    default=duality.NORMS,
+    metadata=cfg.check(
+      lambda v: len(v) > 0 and all(n in duality.NORMS for n in v),
+      "a non-empty list of: " + ", ".join(duality.NORMS),
+    ),
+  )
+  forms: tuple[str, ...] = field(
+    default=("penalty", "ball"),
+    metadata=cfg.check(
+      lambda v: len(v) > 0 and all(f in ("penalty", "ball") for f in v),
+      "a non-empty list of: penalty, ball",
+    ),
+  )
   #: Exponents for the "lp" norm (one row each).
-  p_values: tuple[float, ...] = field(default=(1.5, 3.0), metadata=cfg.check(lambda v: len(v) > 0 and all(1 < p < float("inf") for p in v), "a non-empty list of p with 1 < p < inf"))
+  p_values: tuple[float, ...] = field(
+    default=(1.5, 3.0),
+    metadata=cfg.check(
+      lambda v: len(v) > 0 and all(1 < p < float("inf") for p in v),
+      "a non-empty list of p with 1 < p < inf",
+    ),
+  )
   #: Mahalanobis: M = Q diag(λ) Qᵀ with random Q and λ log-uniform in [1, condition].
   mahalanobis_condition: float = field(default=100.0, metadata=cfg.at_least(1.0))
   #: Projected-gradient steps of the numerical minimiser.
@@ -70,18 +109,39 @@ class Config:
 # What each closed form is, in words.
 
 _WORDS = {
-    ("l2", "penalty"): ("u = −(α/2)·g", "gradient descent with step size α/2"),
-    ("l2", "ball"): ("u = −α·g/‖g‖₂", "normalised gradient descent"),
-    ("linf", "penalty"): ("u = −(α/2)·‖g‖₁·sign(g)", "sign descent scaled by ‖g‖₁"),
-    ("linf", "ball"): ("u = −α·sign(g)", "sign descent (signSGD; Adam with β₁ = β₂ = 0, ε → 0)"),
-    ("l1", "penalty"): ("u = −(α/2)·‖g‖∞·sign(g_i)·e_i, i = argmax|g_i|", "greedy coordinate descent (Gauss–Southwell), step (α/2)·‖g‖∞"),
-    ("l1", "ball"): ("u = −α·sign(g_i)·e_i, i = argmax|g_i|", "greedy coordinate descent with a fixed step α"),
-    ("lp", "penalty"): ("u = −(α/2)·‖g‖_q^{2−q}·sign(g)⊙|g|^{q−1}, q = p/(p−1)", "ℓp descent: between gradient descent (p = 2) and sign descent (p → ∞)"),
-    ("lp", "ball"): ("u = −α·sign(g)⊙|g|^{q−1}/‖g‖_q^{q−1}, q = p/(p−1)", "normalised ℓp descent"),
-    ("mahalanobis", "penalty"): ("u = −(α/2)·M⁻¹g", "preconditioned gradient descent (Newton's method when M is the Hessian)"),
-    ("mahalanobis", "ball"): ("u = −α·M⁻¹g/√(gᵀM⁻¹g)", "normalised preconditioned gradient descent (a trust-region Newton step)"),
-    ("spectral", "penalty"): ("u = −(α/2)·‖G‖_nuc·UVᵀ, G = UΣVᵀ", "orthogonalised update scaled by the nuclear norm (Shampoo without accumulation, rescaled)"),
-    ("spectral", "ball"): ("u = −α·UVᵀ, G = UΣVᵀ", "orthogonalised update: Muon's direction, without momentum or shape scaling"),
+  ("l2", "penalty"): ("u = −(α/2)·g", "gradient descent with step size α/2"),
+  ("l2", "ball"): ("u = −α·g/‖g‖₂", "normalised gradient descent"),
+  ("linf", "penalty"): ("u = −(α/2)·‖g‖₁·sign(g)", "sign descent scaled by ‖g‖₁"),
+  ("linf", "ball"): ("u = −α·sign(g)", "sign descent (signSGD; Adam with β₁ = β₂ = 0, ε → 0)"),
+  ("l1", "penalty"): (
+    "u = −(α/2)·‖g‖∞·sign(g_i)·e_i, i = argmax|g_i|",
+    "greedy coordinate descent (Gauss–Southwell), step (α/2)·‖g‖∞",
+  ),
+  ("l1", "ball"): (
+    "u = −α·sign(g_i)·e_i, i = argmax|g_i|",
+    "greedy coordinate descent with a fixed step α",
+  ),
+  ("lp", "penalty"): (
+    "u = −(α/2)·‖g‖_q^{2−q}·sign(g)⊙|g|^{q−1}, q = p/(p−1)",
+    "ℓp descent: between gradient descent (p = 2) and sign descent (p → ∞)",
+  ),
+  ("lp", "ball"): ("u = −α·sign(g)⊙|g|^{q−1}/‖g‖_q^{q−1}, q = p/(p−1)", "normalised ℓp descent"),
+  ("mahalanobis", "penalty"): (
+    "u = −(α/2)·M⁻¹g",
+    "preconditioned gradient descent (Newton's method when M is the Hessian)",
+  ),
+  ("mahalanobis", "ball"): (
+    "u = −α·M⁻¹g/√(gᵀM⁻¹g)",
+    "normalised preconditioned gradient descent (a trust-region Newton step)",
+  ),
+  ("spectral", "penalty"): (
+    "u = −(α/2)·‖G‖_nuc·UVᵀ, G = UΣVᵀ",
+    "orthogonalised update scaled by the nuclear norm (Shampoo without accumulation, rescaled)",
+  ),
+  ("spectral", "ball"): (
+    "u = −α·UVᵀ, G = UΣVᵀ",
+    "orthogonalised update: Muon's direction, without momentum or shape scaling",
+  ),
 }
 
 
@@ -112,6 +172,7 @@ def project_lp_ball(y, radius, p: float, outer: int = 64, inner: int = 40):
   def z_of(lam):
     c = lam * p
     if p >= 2:
+
       def newton(_, z):
         f = z + c * z ** (p - 1) - a
         return jnp.maximum(z - f / (1 + c * (p - 1) * z ** (p - 2)), 0)
@@ -277,10 +338,15 @@ def _unsquared_checks(config: Config, rng) -> list[dict]:
       g = g0 * ratio / (alpha * norm.dual(g0))  # α‖g‖* = ratio
       sol = duality.unsquared_penalty_step(g, alpha, norm)
       ts = (1.0, 10.0, 100.0)
-      along_ray = [float(duality.unsquared_penalty_objective(g, t * sol.ray, alpha, norm)) for t in ts]
+      along_ray = [
+        float(duality.unsquared_penalty_objective(g, t * sol.ray, alpha, norm)) for t in ts
+      ]
       points = rng.standard_normal((200, 5)) * np.exp(rng.uniform(-3, 3, (200, 1)))
-      lowest = min(float(duality.unsquared_penalty_objective(g, jnp.asarray(x), alpha, norm)) for x in points)
-      checks.append({
+      lowest = min(
+        float(duality.unsquared_penalty_objective(g, jnp.asarray(x), alpha, norm)) for x in points
+      )
+      checks.append(
+        {
           "norm": row.label,
           "alpha_times_dual_norm": ratio,
           "has_minimiser": bool(sol.has_minimiser),
@@ -288,18 +354,19 @@ def _unsquared_checks(config: Config, rng) -> list[dict]:
           "objective_along_ray": along_ray,
           "predicted_along_ray": [t * (1 - ratio) / alpha for t in ts],
           "lowest_at_random_points": lowest,
-      })
+        }
+      )
   return checks
 
 
 UNSQUARED_TEXT = (
-    "**The un-squared penalty** gᵀΔ + (1/α)‖Δ‖ is positively homogeneous (scaling Δ by t > 0 scales it "
-    "by t), so its infimum is 0 or −∞. Since gᵀΔ ≥ −‖g‖*‖Δ‖, it is at least (1/α − ‖g‖*)·‖Δ‖, with "
-    "equality along Δ = −t·d(g). Hence: if ‖g‖* < 1/α the unique minimiser is Δ = 0 (no step); if "
-    "‖g‖* = 1/α the minimum 0 is attained at 0 and along the whole ray −t·d(g), t ≥ 0 (the step length "
-    "is undetermined); if ‖g‖* > 1/α the objective decreases without bound along that ray, so there is "
-    "no minimiser. For Q1(b), the ℓ∞ norm, a minimiser exists iff ‖g‖₁ ≤ 1/α. The square in the "
-    "homework's penalty is what turns this into a finite, gradient-sized step."
+  "**The un-squared penalty** gᵀΔ + (1/α)‖Δ‖ is positively homogeneous (scaling Δ by t > 0 scales it "
+  "by t), so its infimum is 0 or −∞. Since gᵀΔ ≥ −‖g‖*‖Δ‖, it is at least (1/α − ‖g‖*)·‖Δ‖, with "
+  "equality along Δ = −t·d(g). Hence: if ‖g‖* < 1/α the unique minimiser is Δ = 0 (no step); if "
+  "‖g‖* = 1/α the minimum 0 is attained at 0 and along the whole ray −t·d(g), t ≥ 0 (the step length "
+  "is undetermined); if ‖g‖* > 1/α the objective decreases without bound along that ray, so there is "
+  "no minimiser. For Q1(b), the ℓ∞ norm, a minimiser exists iff ‖g‖₁ ≤ 1/α. The square in the "
+  "homework's penalty is what turns this into a finite, gradient-sized step."
 )
 
 
@@ -326,7 +393,9 @@ def _run(config: Config, ctx, StudyResult):
     for row in rows:
       for shape in _shapes(config, row):
         T = config.trials
-        scales = rng.choice(np.asarray(config.gradient_scales, np.float64), size=(T,) + (1,) * len(shape))
+        scales = rng.choice(
+          np.asarray(config.gradient_scales, np.float64), size=(T,) + (1,) * len(shape)
+        )
         G = jnp.asarray(rng.standard_normal((T,) + shape) * scales)
         extras = {}
         if row.norm == "mahalanobis":
@@ -352,29 +421,33 @@ def _run(config: Config, ctx, StudyResult):
       gap = float(max(gaps[key]))
       worst_overall = max(worst_overall, gap)
       entry = {
-          "norm": row.label,
-          "form": form,
-          "closed_form": closed_form,
-          "optimizer": optimizer,
-          "max_relative_gap": gap,
-          "max_closed_form_beaten_by": float(max(beaten[key])),
-          "max_dual_identity_error": float(max(identity[key])),
-          "trials": n_trials[row.label],
-          "passed": gap < config.tolerance,
+        "norm": row.label,
+        "form": form,
+        "closed_form": closed_form,
+        "optimizer": optimizer,
+        "max_relative_gap": gap,
+        "max_closed_form_beaten_by": float(max(beaten[key])),
+        "max_dual_identity_error": float(max(identity[key])),
+        "trials": n_trials[row.label],
+        "passed": gap < config.tolerance,
       }
       if form == "ball":
         entry["max_constraint_excess"] = float(max(0.0, max(infeasible[row.label])))
       results_rows.append(entry)
       table.append([row.label, form, closed_form, optimizer, f"{gap:.1e}", n_trials[row.label]])
 
-  unsquared = {"statement": UNSQUARED_TEXT.replace("**", ""), "checks": _unsquared_checks(config, rng)}
+  unsquared = {
+    "statement": UNSQUARED_TEXT.replace("**", ""),
+    "checks": _unsquared_checks(config, rng),
+  }
   all_passed = all(r["passed"] for r in results_rows)
   sizes = []
   if any(r.norm != "spectral" for r in rows):
     sizes.append("dimensions " + ", ".join(str(d) for d in config.dims))
   if any(r.norm == "spectral" for r in rows):
     sizes.append("matrix shapes " + ", ".join(config.matrix_shapes))
-  markdown = "\n\n".join([
+  markdown = "\n\n".join(
+    [
       f"## {TITLE}",
       "u = argmin_Δ gᵀΔ + (1/α)‖Δ‖² (penalty, α exactly as in the homework) and u = argmin gᵀΔ "
       "s.t. ‖Δ‖ ≤ α (ball). For each norm, the closed form −(α/2)‖g‖*·d(g) / −α·d(g) is compared "
@@ -383,19 +456,26 @@ def _run(config: Config, ctx, StudyResult):
       f"× α in {list(config.alphas)}. "
       "Gap = (closed-form objective − numerical objective)/|numerical objective|; the table shows the "
       "largest |gap|.",
-      markdown_table(["norm", "form", "closed form", "optimizer", "max relative gap", "trials"], table),
-      (f"Every gap is below {config.tolerance:g}." if all_passed else f"**Some gaps are not below {config.tolerance:g}.**")
+      markdown_table(
+        ["norm", "form", "closed form", "optimizer", "max relative gap", "trials"], table
+      ),
+      (
+        f"Every gap is below {config.tolerance:g}."
+        if all_passed
+        else f"**Some gaps are not below {config.tolerance:g}.**"
+      )
       + f" Largest: {worst_overall:.1e}. The closed form was never beaten by more than "
       f"{max(r['max_closed_form_beaten_by'] for r in results_rows):.1e} (rounding), and it meets the "
       f"dual-norm identities (penalty optimum −(α/4)‖g‖*², ball optimum −α‖g‖*) to "
       f"{max(r['max_dual_identity_error'] for r in results_rows):.1e}.",
       UNSQUARED_TEXT,
-  ])
+    ]
+  )
   results = {
-      "rows": results_rows,
-      "unsquared_penalty": unsquared,
-      "tolerance": config.tolerance,
-      "all_gaps_below_tolerance": all_passed,
-      "gap_definition": "(closed-form objective - numerical objective) / |numerical objective|; max_relative_gap is the max of |gap| over trials, max_closed_form_beaten_by the max of gap",
+    "rows": results_rows,
+    "unsquared_penalty": unsquared,
+    "tolerance": config.tolerance,
+    "all_gaps_below_tolerance": all_passed,
+    "gap_definition": "(closed-form objective - numerical objective) / |numerical objective|; max_relative_gap is the max of |gap| over trials, max_closed_form_beaten_by the max of gap",
   }
   return StudyResult(results=results, markdown=markdown, seeds=[config.seed])

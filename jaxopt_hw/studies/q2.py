@@ -20,8 +20,8 @@ float64 by default). The values the runs are compared with are derived in closed
 from __future__ import annotations
 
 import dataclasses
-import math
 import functools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,13 +35,17 @@ TITLE = "Q2: where optimizers converge"
 DESCRIPTION = "SGD, simplified Adam and rescaled SGD on (1 − aᵀθ)²: converged θ vs closed forms, schedules, step-size map"
 
 METHODS = ("sgd", "simplified_adam", "rescaled_sgd")
-LABELS = {"sgd": "SGD", "simplified_adam": "simplified Adam", "rescaled_sgd": "rescaled-feature SGD"}
+LABELS = {
+  "sgd": "SGD",
+  "simplified_adam": "simplified Adam",
+  "rescaled_sgd": "rescaled-feature SGD",
+}
 SCHEDULES = ("constant", "harmonic", "inverse_sqrt", "exponential")
 SCHEDULE_TEXT = {
-    "constant": "α",
-    "harmonic": "α/(t+1)",
-    "inverse_sqrt": "α/√(t+1)",
-    "exponential": "α·γᵗ",
+  "constant": "α",
+  "harmonic": "α/(t+1)",
+  "inverse_sqrt": "α/√(t+1)",
+  "exponential": "α·γᵗ",
 }
 
 
@@ -52,7 +56,9 @@ def _nonzero(values) -> bool:
 @dataclass(frozen=True)
 class SGDConfig:
   learning_rate: float = field(default=0.5, metadata=cfg.positive())
-  grid: tuple[float, ...] = field(default=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95), metadata=cfg.each_positive())
+  grid: tuple[float, ...] = field(
+    default=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95), metadata=cfg.each_positive()
+  )
   steps: int = field(default=3000, metadata=cfg.positive())
 
 
@@ -60,7 +66,9 @@ class SGDConfig:
 class SimplifiedAdamConfig:
   schedule: str = field(default="harmonic", metadata=cfg.one_of(*SCHEDULES))
   learning_rate: float = field(default=1.0, metadata=cfg.positive())
-  decay_rate: float = field(default=0.5, metadata=cfg.check(lambda v: 0 < v < 1, "must be strictly between 0 and 1"))
+  decay_rate: float = field(
+    default=0.5, metadata=cfg.check(lambda v: 0 < v < 1, "must be strictly between 0 and 1")
+  )
   grid: tuple[float, ...] = field(default=(0.1, 0.25, 0.5, 1.0), metadata=cfg.each_positive())
   steps: int = field(default=200_000, metadata=cfg.positive())
 
@@ -68,7 +76,9 @@ class SimplifiedAdamConfig:
 @dataclass(frozen=True)
 class RescaledSGDConfig:
   learning_rate: float = field(default=0.1, metadata=cfg.positive())
-  grid: tuple[float, ...] = field(default=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3), metadata=cfg.each_positive())
+  grid: tuple[float, ...] = field(
+    default=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3), metadata=cfg.each_positive()
+  )
   steps: int = field(default=3000, metadata=cfg.positive())
 
 
@@ -90,7 +100,9 @@ class StepSizeMapConfig:
 
 @dataclass(frozen=True)
 class Config:
-  a: tuple[float, ...] = field(default=HOMEWORK_A, metadata=cfg.check(_nonzero, "must be a non-empty list of non-zero numbers"))
+  a: tuple[float, ...] = field(
+    default=HOMEWORK_A, metadata=cfg.check(_nonzero, "must be a non-empty list of non-zero numbers")
+  )
   dtype: str = field(default="float64", metadata=cfg.one_of("float32", "float64"))
   #: a grid point has converged when max|θ − θ*| <= tol at the end.
   tol: float = field(default=1e-8, metadata=cfg.positive())
@@ -110,16 +122,17 @@ def derived_thetas(a) -> dict[str, np.ndarray]:
   """The limits derived by hand (module docstring), in float64."""
   a = np.asarray(a, np.float64)
   return {
-      "sgd": a / (a @ a),  # stays in span(a): the min-ℓ2-norm interpolant
-      "simplified_adam": np.sign(a) / np.abs(a).sum(),  # stays on c·sign(a): the min-ℓ∞-norm interpolant
-      "rescaled_sgd": 1.0 / (a.size * a),  # w* = sign(a)/d in the rescaled units, θ = w/|a|
+    "sgd": a / (a @ a),  # stays in span(a): the min-ℓ2-norm interpolant
+    "simplified_adam": np.sign(a)
+    / np.abs(a).sum(),  # stays on c·sign(a): the min-ℓ∞-norm interpolant
+    "rescaled_sgd": 1.0 / (a.size * a),  # w* = sign(a)/d in the rescaled units, θ = w/|a|
   }
 
 
 DERIVED_TEXT = {
-    "sgd": "a/‖a‖²",
-    "simplified_adam": "sign(a)/‖a‖₁",
-    "rescaled_sgd": "1/(d·a_j)",
+  "sgd": "a/‖a‖²",
+  "simplified_adam": "sign(a)/‖a‖₁",
+  "rescaled_sgd": "1/(d·a_j)",
 }
 
 
@@ -127,8 +140,8 @@ def stability_thresholds(a) -> dict[str, float]:
   """Largest stable constant step: α < 2/λmax of the Hessian (in the units the method steps in)."""
   a = np.asarray(a, np.float64)
   return {
-      "sgd": 1.0 / (a @ a),  # Hessian 2aaᵀ, λmax = 2‖a‖²
-      "rescaled_sgd": 1.0 / a.size,  # rescaled point sign(a): λmax = 2d
+    "sgd": 1.0 / (a @ a),  # Hessian 2aaᵀ, λmax = 2‖a‖²
+    "rescaled_sgd": 1.0 / a.size,  # rescaled point sign(a): λmax = 2d
   }
 
 
@@ -158,7 +171,7 @@ def step_size(kind: str, learning_rate, decay_rate: float = 0.5):
   raise ValueError(f"schedule: {kind!r}; allowed: {', '.join(SCHEDULES)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def simplified_adam_family(schedule: str, decay_rate: float = 0.5):
   """``lr -> simplified_adam(step_size(schedule, lr, decay_rate))``."""
   from jaxopt_hw.transforms.simplified_adam import simplified_adam
@@ -169,7 +182,7 @@ def simplified_adam_family(schedule: str, decay_rate: float = 0.5):
   return family
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sgd_family(schedule: str = "constant", decay_rate: float = 0.5):
   import optax
 
@@ -182,7 +195,7 @@ def sgd_family(schedule: str = "constant", decay_rate: float = 0.5):
   return family
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def preconditioned_family(diagonal: tuple[float, ...]):
   """``lr -> preconditioned_sgd(lr, diag)``: SGD with M = diag(1/E[x²]) in the original units."""
   import jax.numpy as jnp
@@ -206,22 +219,22 @@ def _dtype(name: str):
 
 
 def run_method(
-    method: str,
-    a,
-    learning_rates,
-    *,
-    steps: int,
-    schedule: str = "constant",
-    decay_rate: float = 0.5,
-    dtype="float64",
-    seeds=(0,),
-    init_scale: float | None = None,
-    target=None,
-    tol: float = 1e-8,
-    log_points: int = 120,
-    log_spacing: str = "log",
-    record_params: bool = False,
-    progress: bool | None = None,
+  method: str,
+  a,
+  learning_rates,
+  *,
+  steps: int,
+  schedule: str = "constant",
+  decay_rate: float = 0.5,
+  dtype="float64",
+  seeds=(0,),
+  init_scale: float | None = None,
+  target=None,
+  tol: float = 1e-8,
+  log_points: int = 120,
+  log_spacing: str = "log",
+  record_params: bool = False,
+  progress: bool | None = None,
 ):
   """Sweep one Q2 method over ``learning_rates``; θ (and ``params_log``) in the original units.
 
@@ -237,23 +250,60 @@ def run_method(
 
   a = np.asarray(a, np.float64)
   dt = _dtype(dtype) if isinstance(dtype, str) else dtype
-  common = dict(steps=steps, seeds=seeds, dtype=dt, tol=tol, log_points=log_points, log_spacing=log_spacing, record_params=record_params, progress=progress)
+  common = dict(
+    steps=steps,
+    seeds=seeds,
+    dtype=dt,
+    tol=tol,
+    log_points=log_points,
+    log_spacing=log_spacing,
+    record_params=record_params,
+    progress=progress,
+  )
   s = 1.0 / np.sqrt(problems.feature_second_moments(a[None, :]))  # 1/|a_j|
   if method == "sgd":
-    return sweep(problems.homework_problem(a, init_scale=init_scale), sgd_family(schedule, decay_rate), learning_rates, target=target, desc="q2: sgd", **common)
+    return sweep(
+      problems.homework_problem(a, init_scale=init_scale),
+      sgd_family(schedule, decay_rate),
+      learning_rates,
+      target=target,
+      desc="q2: sgd",
+      **common,
+    )
   if method == "simplified_adam":
-    return sweep(problems.homework_problem(a, init_scale=init_scale), simplified_adam_family(schedule, decay_rate), learning_rates, target=target, desc="q2: simplified adam", **common)
+    return sweep(
+      problems.homework_problem(a, init_scale=init_scale),
+      simplified_adam_family(schedule, decay_rate),
+      learning_rates,
+      target=target,
+      desc="q2: simplified adam",
+      **common,
+    )
   if method == "preconditioned_sgd":
-    return sweep(problems.homework_problem(a, init_scale=init_scale), preconditioned_family(tuple(s * s)), learning_rates, target=target, desc="q2: preconditioned sgd", **common)
+    return sweep(
+      problems.homework_problem(a, init_scale=init_scale),
+      preconditioned_family(tuple(s * s)),
+      learning_rates,
+      target=target,
+      desc="q2: preconditioned sgd",
+      **common,
+    )
   if method == "rescaled_sgd":
     rescaled = problems.homework_problem(a * s, init_scale=init_scale)  # the point sign(a)
     w_target = None if target is None else np.asarray(target, np.float64) / s
-    r = sweep(rescaled, sgd_family(schedule, decay_rate), learning_rates, target=w_target, desc="q2: rescaled sgd", **common)
+    r = sweep(
+      rescaled,
+      sgd_family(schedule, decay_rate),
+      learning_rates,
+      target=w_target,
+      desc="q2: rescaled sgd",
+      **common,
+    )
     scale = jnp.asarray(s, r.params.dtype)
     return dataclasses.replace(
-        r,
-        params=r.params * scale,
-        params_log=None if r.params_log is None else jax.tree.map(lambda x: x * scale, r.params_log),
+      r,
+      params=r.params * scale,
+      params_log=None if r.params_log is None else jax.tree.map(lambda x: x * scale, r.params_log),
     )
   raise ValueError(f"method: {method!r}; allowed: {', '.join(METHODS)}, preconditioned_sgd")
 
@@ -275,7 +325,17 @@ def converged_thetas(config: Config | None = None) -> dict[str, np.ndarray]:
   out = {}
   for method in METHODS:
     m, schedule, decay_rate = _method_settings(config, method)
-    r = run_method(method, config.a, [m.learning_rate], steps=m.steps, schedule=schedule, decay_rate=decay_rate, dtype="float64", log_points=2, progress=False)
+    r = run_method(
+      method,
+      config.a,
+      [m.learning_rate],
+      steps=m.steps,
+      schedule=schedule,
+      decay_rate=decay_rate,
+      dtype="float64",
+      log_points=2,
+      progress=False,
+    )
     out[method] = np.asarray(r.params, np.float64)[0, 0]
   return out
 
@@ -304,14 +364,16 @@ def _grid_summary(method, result, derived, tol):
   steps_to_tol = np.asarray(result.steps_to_tol)[:, 0]
   rows = []
   for i, lr in enumerate(np.asarray(result.learning_rates, np.float64)):
-    rows.append({
+    rows.append(
+      {
         "learning_rate": float(lr),
         "theta": thetas[i].tolist(),
         "max_error": float(errors[i]) if np.isfinite(errors[i]) else None,
         "steps_to_tol": int(steps_to_tol[i]),
         "diverged": bool(diverged[i]),
         "converged": bool(not diverged[i] and errors[i] <= tol),
-    })
+      }
+    )
   return rows
 
 
@@ -321,13 +383,20 @@ def _schedule_cases(config: Config):
   c_star = 1.0 / np.abs(np.asarray(config.a, np.float64)).sum()
   short = 0.5 * c_star * (1 - 0.9)  # budget α₀/(1−γ) = c*/2 < c*: cannot reach
   return [
-      ("constant α = 0.1", "simplified_adam", "constant", 0.1, 0.5, steps),
-      ("constant α = 0.001", "simplified_adam", "constant", 0.001, 0.5, steps),
-      ("α/(t+1), α = 1", "simplified_adam", "harmonic", 1.0, 0.5, steps),
-      ("α/√(t+1), α = 1", "simplified_adam", "inverse_sqrt", 1.0, 0.5, steps),
-      ("α·0.5ᵗ, α = 1", "simplified_adam", "exponential", 1.0, 0.5, steps),
-      (f"α·0.9ᵗ, α = {short:.3g} (α/(1−γ) = c*/2)", "simplified_adam", "exponential", short, 0.9, steps),
-      ("SGD, α·0.9ᵗ, α = 0.1 (Σα = 1)", "sgd", "exponential", 0.1, 0.9, config.sgd.steps),
+    ("constant α = 0.1", "simplified_adam", "constant", 0.1, 0.5, steps),
+    ("constant α = 0.001", "simplified_adam", "constant", 0.001, 0.5, steps),
+    ("α/(t+1), α = 1", "simplified_adam", "harmonic", 1.0, 0.5, steps),
+    ("α/√(t+1), α = 1", "simplified_adam", "inverse_sqrt", 1.0, 0.5, steps),
+    ("α·0.5ᵗ, α = 1", "simplified_adam", "exponential", 1.0, 0.5, steps),
+    (
+      f"α·0.9ᵗ, α = {short:.3g} (α/(1−γ) = c*/2)",
+      "simplified_adam",
+      "exponential",
+      short,
+      0.9,
+      steps,
+    ),
+    ("SGD, α·0.9ᵗ, α = 0.1 (Σα = 1)", "sgd", "exponential", 0.1, 0.9, config.sgd.steps),
   ]
 
 
@@ -388,29 +457,41 @@ def _step_size_map(config: Config, ctx):
   seeds = list(range(m.seeds))
   derived = stability_thresholds(a)
   cases = [
-      ("sgd", "sgd", "constant"),
-      ("rescaled_sgd", "rescaled_sgd", "constant"),
-      ("simplified_adam (constant)", "simplified_adam", "constant"),
-      ("simplified_adam (α/(t+1))", "simplified_adam", "harmonic"),
+    ("sgd", "sgd", "constant"),
+    ("rescaled_sgd", "rescaled_sgd", "constant"),
+    ("simplified_adam (constant)", "simplified_adam", "constant"),
+    ("simplified_adam (α/(t+1))", "simplified_adam", "harmonic"),
   ]
   out = {}
   for label, method, schedule in cases:
-    kw = dict(steps=m.steps, schedule=schedule, dtype=config.dtype, seeds=seeds, init_scale=m.init_scale, tol=m.loss_tol, log_points=2, log_spacing="linear", progress=_progress(ctx))
+    kw = dict(
+      steps=m.steps,
+      schedule=schedule,
+      dtype=config.dtype,
+      seeds=seeds,
+      init_scale=m.init_scale,
+      tol=m.loss_tol,
+      log_points=2,
+      log_spacing="linear",
+      progress=_progress(ctx),
+    )
     r = run_method(method, a, lrs, **kw)
     cls = _classify(r)
     entry = {
-        "method": method,
-        "schedule": schedule,
-        "learning_rates": lrs.tolist(),
-        "fraction_converged": np.mean(cls == 0, axis=-1).tolist(),
-        "fraction_stable": np.mean(cls == 1, axis=-1).tolist(),
-        "fraction_growing": np.mean(cls == 2, axis=-1).tolist(),
-        "fraction_diverged": np.mean(cls == 3, axis=-1).tolist(),
-        "any_diverged": bool(np.any(cls == 3)),
-        "converging_learning_rates": [float(lrs[i]) for i in np.flatnonzero(np.all(cls == 0, axis=-1))],
-        "derived_threshold": derived.get(method),
-        "measured_threshold": None,
-        "bracket": None,
+      "method": method,
+      "schedule": schedule,
+      "learning_rates": lrs.tolist(),
+      "fraction_converged": np.mean(cls == 0, axis=-1).tolist(),
+      "fraction_stable": np.mean(cls == 1, axis=-1).tolist(),
+      "fraction_growing": np.mean(cls == 2, axis=-1).tolist(),
+      "fraction_diverged": np.mean(cls == 3, axis=-1).tolist(),
+      "any_diverged": bool(np.any(cls == 3)),
+      "converging_learning_rates": [
+        float(lrs[i]) for i in np.flatnonzero(np.all(cls == 0, axis=-1))
+      ],
+      "derived_threshold": derived.get(method),
+      "measured_threshold": None,
+      "bracket": None,
     }
     bracket = _threshold_from(cls, lrs)
     if bracket is not None and bracket[0] is not None and method in derived:
@@ -436,56 +517,107 @@ def run(config: Config, ctx):
     m, schedule, decay_rate = _method_settings(config, method)
     grid = sorted(set(m.grid) | {m.learning_rate})
     r = run_method(
-        method, a, grid, steps=m.steps, schedule=schedule, decay_rate=decay_rate, dtype=config.dtype,
-        target=derived[method], tol=config.tol, log_points=config.log_points, record_params=True, progress=_progress(ctx),
+      method,
+      a,
+      grid,
+      steps=m.steps,
+      schedule=schedule,
+      decay_rate=decay_rate,
+      dtype=config.dtype,
+      target=derived[method],
+      tol=config.tol,
+      log_points=config.log_points,
+      record_params=True,
+      progress=_progress(ctx),
     )
     runs[method] = r
     rows = _grid_summary(method, r, derived[method], config.tol)
     chosen = min(rows, key=lambda row: abs(row["learning_rate"] - m.learning_rate))
     results[method] = {
-        "theta": chosen["theta"],
-        "derived": derived[method].tolist(),
-        "derived_formula": DERIVED_TEXT[method],
-        "learning_rate": m.learning_rate,
-        "schedule": schedule,
-        "steps": m.steps,
-        "max_error": chosen["max_error"],
-        "grid": rows,
-        "all_converged": all(row["converged"] for row in rows),
+      "theta": chosen["theta"],
+      "derived": derived[method].tolist(),
+      "derived_formula": DERIVED_TEXT[method],
+      "learning_rate": m.learning_rate,
+      "schedule": schedule,
+      "steps": m.steps,
+      "max_error": chosen["max_error"],
+      "grid": rows,
+      "all_converged": all(row["converged"] for row in rows),
     }
   # Rescaled SGD as fixed diagonal preconditioning: the same iterates in the original units.
   m = config.rescaled_sgd
   grid = sorted(set(m.grid) | {m.learning_rate})
-  pre = run_method("preconditioned_sgd", a, grid, steps=m.steps, dtype=config.dtype, log_points=config.log_points, record_params=True, progress=_progress(ctx))
-  forms_gap = float(np.max(np.abs(np.asarray(pre.params_log, np.float64) - np.asarray(runs["rescaled_sgd"].params_log, np.float64))))
-  results["rescaled_sgd"]["preconditioned_theta"] = np.asarray(pre.params, np.float64)[grid.index(m.learning_rate), 0].tolist()
+  pre = run_method(
+    "preconditioned_sgd",
+    a,
+    grid,
+    steps=m.steps,
+    dtype=config.dtype,
+    log_points=config.log_points,
+    record_params=True,
+    progress=_progress(ctx),
+  )
+  forms_gap = float(
+    np.max(
+      np.abs(
+        np.asarray(pre.params_log, np.float64)
+        - np.asarray(runs["rescaled_sgd"].params_log, np.float64)
+      )
+    )
+  )
+  results["rescaled_sgd"]["preconditioned_theta"] = np.asarray(pre.params, np.float64)[
+    grid.index(m.learning_rate), 0
+  ].tolist()
   results["rescaled_sgd"]["max_difference_between_forms"] = forms_gap
 
   schedule_rows, schedule_results = [], []
   const_run = None
   if config.compare_schedules:
     for label, method, schedule, lr, gamma, steps in _schedule_cases(config):
-      r = run_method(method, a, [lr], steps=steps, schedule=schedule, decay_rate=gamma, dtype=config.dtype, target=derived[method], tol=config.tol, log_points=config.log_points, record_params=True, progress=_progress(ctx))
+      r = run_method(
+        method,
+        a,
+        [lr],
+        steps=steps,
+        schedule=schedule,
+        decay_rate=gamma,
+        dtype=config.dtype,
+        target=derived[method],
+        tol=config.tol,
+        log_points=config.log_points,
+        record_params=True,
+        progress=_progress(ctx),
+      )
       plog = np.asarray(r.params_log, np.float64)[0, 0]  # (K, d)
       tail = plog[int(0.75 * len(plog)) :]
       err_tail = np.max(np.abs(tail - derived[method]), axis=-1)
       final_err = float(np.max(np.abs(np.asarray(r.params, np.float64)[0, 0] - derived[method])))
       converged = final_err <= config.tol
       entry = {
-          "label": label,
-          "method": method,
-          "schedule": schedule,
-          "learning_rate": lr,
-          "decay_rate": gamma if schedule == "exponential" else None,
-          "steps": steps,
-          "step_sum": _step_sum(schedule, lr, gamma),
-          "derived_error": _error_bound(method, schedule, lr, gamma, steps, a),
-          "final_error": final_err,
-          "max_error_last_quarter": float(err_tail.max()),
-          "converged": bool(converged),
+        "label": label,
+        "method": method,
+        "schedule": schedule,
+        "learning_rate": lr,
+        "decay_rate": gamma if schedule == "exponential" else None,
+        "steps": steps,
+        "step_sum": _step_sum(schedule, lr, gamma),
+        "derived_error": _error_bound(method, schedule, lr, gamma, steps, a),
+        "final_error": final_err,
+        "max_error_last_quarter": float(err_tail.max()),
+        "converged": bool(converged),
       }
       schedule_results.append(entry)
-      schedule_rows.append([label, entry["step_sum"], steps, entry["derived_error"], _fmt_err(final_err), _fmt_err(entry["max_error_last_quarter"]), "yes" if converged else "**no**"])
+      schedule_rows.append(
+        [
+          label,
+          entry["step_sum"],
+          steps,
+          entry["derived_error"],
+          _fmt_err(final_err),
+          _fmt_err(entry["max_error_last_quarter"]),
+          "yes" if converged else "**no**",
+        ]
+      )
       if method == "simplified_adam" and schedule == "constant" and const_run is None:
         const_run = (label, r)
   results["schedules"] = schedule_results
@@ -495,7 +627,11 @@ def run(config: Config, ctx):
 
   figures = _plot(ctx, config, runs, const_run, derived, step_map)
   markdown = _markdown(config, results, derived, schedule_rows, step_map, figures)
-  return StudyResult(results=results, markdown=markdown, seeds=list(range(config.step_size_map.seeds)) if config.step_size_map.enabled else [0])
+  return StudyResult(
+    results=results,
+    markdown=markdown,
+    seeds=list(range(config.step_size_map.seeds)) if config.step_size_map.enabled else [0],
+  )
 
 
 def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str:
@@ -504,60 +640,119 @@ def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str
   for method in METHODS:
     res = results[method]
     if method == "simplified_adam":
-      how = f"{SCHEDULE_TEXT[res['schedule']]}, α = {res['learning_rate']:g}" + (f", γ = {config.simplified_adam.decay_rate:g}" if res["schedule"] == "exponential" else "")
+      how = f"{SCHEDULE_TEXT[res['schedule']]}, α = {res['learning_rate']:g}" + (
+        f", γ = {config.simplified_adam.decay_rate:g}" if res["schedule"] == "exponential" else ""
+      )
     else:
       how = f"α = {res['learning_rate']:g}"
-    rows.append([LABELS[method], how, res["steps"], _fmt_vec(res["theta"]), f"{DERIVED_TEXT[method]} = {_fmt_vec(derived[method])}", _fmt_err(res["max_error"])])
-  main = markdown_table(["method", "step size", "steps", "converged θ (measured)", "derived θ", "max |measured − derived|"], rows)
+    rows.append(
+      [
+        LABELS[method],
+        how,
+        res["steps"],
+        _fmt_vec(res["theta"]),
+        f"{DERIVED_TEXT[method]} = {_fmt_vec(derived[method])}",
+        _fmt_err(res["max_error"]),
+      ]
+    )
+  main = markdown_table(
+    [
+      "method",
+      "step size",
+      "steps",
+      "converged θ (measured)",
+      "derived θ",
+      "max |measured − derived|",
+    ],
+    rows,
+  )
 
   grid_rows = []
   for method in METHODS:
     g = results[method]["grid"]
     ok = [row for row in g if row["converged"]]
-    worst = max((row["max_error"] for row in g if row["max_error"] is not None), default=float("nan"))
+    worst = max(
+      (row["max_error"] for row in g if row["max_error"] is not None), default=float("nan")
+    )
     lrs = ", ".join(f"{row['learning_rate']:g}" for row in g)
     grid_rows.append([LABELS[method], lrs, f"{len(ok)}/{len(g)}", _fmt_err(worst)])
-  grid_table = markdown_table(["method", "learning rates (α₀ for schedules)", f"converged (max error ≤ {config.tol:g})", "worst max error"], grid_rows)
+  grid_table = markdown_table(
+    [
+      "method",
+      "learning rates (α₀ for schedules)",
+      f"converged (max error ≤ {config.tol:g})",
+      "worst max error",
+    ],
+    grid_rows,
+  )
 
   parts = [
-      f"## {TITLE}",
-      f"f(θ) = (1 − aᵀθ)², a = {_fmt_vec(a)}, θ₀ = 0, {config.dtype}. Each row of the grid below is one compiled sweep over its learning rates. "
-      "The derived values are closed forms (see `jaxopt_hw.studies.q2`): SGD stays in span(a) → the minimum-ℓ2-norm interpolant; "
-      "simplified Adam with one example is sign descent, stays on the line c·sign(a) → c* = 1/‖a‖₁, the minimum-ℓ∞-norm interpolant; "
-      "rescaling feature j by 1/|a_j| makes the point sign(a), SGD lands on sign(a)/d, i.e. θ_j = 1/(d·a_j) in the original units.",
-      main,
-      f"Every learning rate of each grid:\n\n{grid_table}",
-      f"Rescaled SGD run as SGD preconditioned by the fixed diagonal M = diag(1/E[x_j²]) = diag(1/a_j²) on θ directly: largest difference from "
-      f"\"rescale, run SGD, convert back\" over every logged iterate of every learning rate: {_fmt_err(results['rescaled_sgd']['max_difference_between_forms'])}.",
+    f"## {TITLE}",
+    f"f(θ) = (1 − aᵀθ)², a = {_fmt_vec(a)}, θ₀ = 0, {config.dtype}. Each row of the grid below is one compiled sweep over its learning rates. "
+    "The derived values are closed forms (see `jaxopt_hw.studies.q2`): SGD stays in span(a) → the minimum-ℓ2-norm interpolant; "
+    "simplified Adam with one example is sign descent, stays on the line c·sign(a) → c* = 1/‖a‖₁, the minimum-ℓ∞-norm interpolant; "
+    "rescaling feature j by 1/|a_j| makes the point sign(a), SGD lands on sign(a)/d, i.e. θ_j = 1/(d·a_j) in the original units.",
+    main,
+    f"Every learning rate of each grid:\n\n{grid_table}",
+    f"Rescaled SGD run as SGD preconditioned by the fixed diagonal M = diag(1/E[x_j²]) = diag(1/a_j²) on θ directly: largest difference from "
+    f'"rescale, run SGD, convert back" over every logged iterate of every learning rate: {_fmt_err(results["rescaled_sgd"]["max_difference_between_forms"])}.',
   ]
   if schedule_rows:
     parts.append(
-        "Simplified Adam needs α_t → 0: its steps have size α_t in every coordinate whatever the gradient's size. "
-        "A constant step oscillates between two points about α apart around c* (it also never diverges); "
-        "α_t → 0 with Σα_t = ∞ converges; a geometric schedule converges only if its total α/(1−γ) reaches c*. "
-        "SGD is shown once with a summable schedule: it stops short too. Errors are max|θ − θ*| against the derived θ; "
-        "the derived column is what the analysis guarantees.\n\n"
-        + markdown_table(["schedule", "Σα_t", "steps T", "derived final error", "measured final error", "max error, last quarter of the logged steps", f"converged (≤ {config.tol:g})"], schedule_rows)
-        + "\n\nMeasured errors far below the bound for α/(t+1) and α/√(t+1) are not the generic rate. The iterates alternate between two "
-        "subsequences: one at distance about α_t from c*, and one whose distance shrinks much faster (by α_t − α_(t+1) every two steps). "
-        "The fast one reaches a θ whose computed residual 1 − aᵀθ is exactly 0 in floating point (after about 2,000 steps here), and "
-        "sign(0) = 0 stops it there for good. In exact arithmetic it would keep moving inside the bound; the tests rely only on the bound."
+      "Simplified Adam needs α_t → 0: its steps have size α_t in every coordinate whatever the gradient's size. "
+      "A constant step oscillates between two points about α apart around c* (it also never diverges); "
+      "α_t → 0 with Σα_t = ∞ converges; a geometric schedule converges only if its total α/(1−γ) reaches c*. "
+      "SGD is shown once with a summable schedule: it stops short too. Errors are max|θ − θ*| against the derived θ; "
+      "the derived column is what the analysis guarantees.\n\n"
+      + markdown_table(
+        [
+          "schedule",
+          "Σα_t",
+          "steps T",
+          "derived final error",
+          "measured final error",
+          "max error, last quarter of the logged steps",
+          f"converged (≤ {config.tol:g})",
+        ],
+        schedule_rows,
+      )
+      + "\n\nMeasured errors far below the bound for α/(t+1) and α/√(t+1) are not the generic rate. The iterates alternate between two "
+      "subsequences: one at distance about α_t from c*, and one whose distance shrinks much faster (by α_t − α_(t+1) every two steps). "
+      "The fast one reaches a θ whose computed residual 1 − aᵀθ is exactly 0 in floating point (after about 2,000 steps here), and "
+      "sign(0) = 0 stops it there for good. In exact arithmetic it would keep moving inside the bound; the tests rely only on the bound."
     )
   if step_map:
     mrows = []
     for label, e in step_map.items():
       conv = e["converging_learning_rates"]
-      conv_text = f"{min(conv):.3g} … {max(conv):.3g} ({len(conv)} of {len(e['learning_rates'])})" if conv else "none"
+      conv_text = (
+        f"{min(conv):.3g} … {max(conv):.3g} ({len(conv)} of {len(e['learning_rates'])})"
+        if conv
+        else "none"
+      )
       derived_t = f"{e['derived_threshold']:.6g}" if e["derived_threshold"] is not None else "—"
-      measured_t = f"{e['measured_threshold']:.6g} (between {e['bracket'][0]:.6g} and {e['bracket'][1]:.6g})" if e["measured_threshold"] is not None else "—"
+      measured_t = (
+        f"{e['measured_threshold']:.6g} (between {e['bracket'][0]:.6g} and {e['bracket'][1]:.6g})"
+        if e["measured_threshold"] is not None
+        else "—"
+      )
       mrows.append([label, conv_text, "yes" if e["any_diverged"] else "no", derived_t, measured_t])
     m = config.step_size_map
     parts.append(
-        f"Step-size map: {m.points} learning rates from {m.lr_min:g} to {m.lr_max:g} (log-spaced) × {m.seeds} seeds (θ₀ ~ N(0, {m.init_scale:g}²I)), {m.steps} steps, "
-        f"converged = loss ≤ {m.loss_tol:g} from some step to the end, for every seed. The stability threshold is bracketed on that grid, then on "
-        f"{m.refine_points} linear points inside the bracket (stable = the final loss is below the initial one for every seed; simplified Adam's steps are bounded, "
-        f"so a loss above its start there means oscillation, not instability); derived: α < 2/λmax of the Hessian (SGD: 2aaᵀ, 1/‖a‖²; rescaled: 2·sign(a)sign(a)ᵀ, 1/d).\n\n"
-        + markdown_table(["method", "converging α (all seeds)", "diverges somewhere", "derived threshold", "measured threshold"], mrows)
+      f"Step-size map: {m.points} learning rates from {m.lr_min:g} to {m.lr_max:g} (log-spaced) × {m.seeds} seeds (θ₀ ~ N(0, {m.init_scale:g}²I)), {m.steps} steps, "
+      f"converged = loss ≤ {m.loss_tol:g} from some step to the end, for every seed. The stability threshold is bracketed on that grid, then on "
+      f"{m.refine_points} linear points inside the bracket (stable = the final loss is below the initial one for every seed; simplified Adam's steps are bounded, "
+      f"so a loss above its start there means oscillation, not instability); derived: α < 2/λmax of the Hessian (SGD: 2aaᵀ, 1/‖a‖²; rescaled: 2·sign(a)sign(a)ᵀ, 1/d).\n\n"
+      + markdown_table(
+        [
+          "method",
+          "converging α (all seeds)",
+          "diverges somewhere",
+          "derived threshold",
+          "measured threshold",
+        ],
+        mrows,
+      )
     )
   parts.append(" ".join(f"![{alt}]({name})" for alt, name in figures))
   return "\n\n".join(parts)
@@ -589,7 +784,14 @@ def _plot(ctx, config, runs, const_run, derived, step_map):
       ax.axhline(derived[method][j], color=colors[method], linestyle="--", linewidth=0.8)
     if const_run is not None:
       label, r = const_run
-      ax.plot(np.maximum(np.asarray(r.log_steps), 0.5), np.asarray(r.params_log, np.float64)[0, 0, :, j], color="C3", alpha=0.7, linewidth=0.8, label=f"simplified Adam, {label}")
+      ax.plot(
+        np.maximum(np.asarray(r.log_steps), 0.5),
+        np.asarray(r.params_log, np.float64)[0, 0, :, j],
+        color="C3",
+        alpha=0.7,
+        linewidth=0.8,
+        label=f"simplified Adam, {label}",
+      )
     ax.set_xscale("log")
     ax.set_xlabel("step (0 shown at 0.5)")
     ax.set_title(f"θ_{j + 1}")
@@ -602,10 +804,21 @@ def _plot(ctx, config, runs, const_run, derived, step_map):
   for method in METHODS:
     r = runs[method]
     loss = np.asarray(r.losses, np.float64)[chosen[method], 0]
-    ax.plot(np.maximum(np.asarray(r.log_steps), 0.5), np.maximum(loss, 1e-300), color=colors[method], label=LABELS[method])
+    ax.plot(
+      np.maximum(np.asarray(r.log_steps), 0.5),
+      np.maximum(loss, 1e-300),
+      color=colors[method],
+      label=LABELS[method],
+    )
   if const_run is not None:
     label, r = const_run
-    ax.plot(np.maximum(np.asarray(r.log_steps), 0.5), np.maximum(np.asarray(r.losses, np.float64)[0, 0], 1e-300), color="C3", linewidth=0.8, label=f"simplified Adam, {label}")
+    ax.plot(
+      np.maximum(np.asarray(r.log_steps), 0.5),
+      np.maximum(np.asarray(r.losses, np.float64)[0, 0], 1e-300),
+      color="C3",
+      linewidth=0.8,
+      label=f"simplified Adam, {label}",
+    )
   ax.set_xscale("log")
   ax.set_yscale("log")
   ax.set_ylim(1e-33, 10)
@@ -616,18 +829,43 @@ def _plot(ctx, config, runs, const_run, derived, step_map):
   figures.append(("loss curves", ctx.save_figure("q2_loss_curves", fig)))
 
   if step_map:
-    fig, axes = plt.subplots(len(step_map), 1, figsize=(7, 1.6 * len(step_map) + 0.6), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+      len(step_map), 1, figsize=(7, 1.6 * len(step_map) + 0.6), sharex=True, squeeze=False
+    )
     for ax, (label, e) in zip(axes[:, 0], step_map.items()):
       lrs = np.asarray(e["learning_rates"])
-      stack = [e["fraction_converged"], e["fraction_stable"], e["fraction_growing"], e["fraction_diverged"]]
-      ax.stackplot(lrs, *stack, colors=["#4caf50", "#ffeb3b", "#ff9800", "#e53935"], labels=["converged", "not converged, loss below its start", "not converged, loss above its start", "diverged"])
+      stack = [
+        e["fraction_converged"],
+        e["fraction_stable"],
+        e["fraction_growing"],
+        e["fraction_diverged"],
+      ]
+      ax.stackplot(
+        lrs,
+        *stack,
+        colors=["#4caf50", "#ffeb3b", "#ff9800", "#e53935"],
+        labels=[
+          "converged",
+          "not converged, loss below its start",
+          "not converged, loss above its start",
+          "diverged",
+        ],
+      )
       if e["derived_threshold"] is not None:
-        ax.axvline(e["derived_threshold"], color="k", linestyle="--", linewidth=1, label="derived threshold")
+        ax.axvline(
+          e["derived_threshold"], color="k", linestyle="--", linewidth=1, label="derived threshold"
+        )
       ax.set_xscale("log")
       ax.set_ylim(0, 1)
       ax.set_ylabel("fraction\nof seeds", fontsize=8)
       ax.set_title(label, fontsize=9)
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 1.0))
+    fig.legend(
+      *axes[0, 0].get_legend_handles_labels(),
+      fontsize=7,
+      loc="lower center",
+      ncol=3,
+      bbox_to_anchor=(0.5, 1.0),
+    )
     axes[-1, 0].set_xlabel("learning rate α (α₀ for schedules)")
     fig.tight_layout()
     figures.append(("step-size map", ctx.save_figure("q2_step_size_map", fig)))

@@ -20,27 +20,27 @@ DESCRIPTION = "messages and message sizes of all-to-all, parameter server and ri
 
 PARADIGMS = ("all_to_all", "parameter_server", "ring_allreduce")
 LABELS = {
-    "all_to_all": "all-to-all",
-    "parameter_server": "parameter server",
-    "ring_allreduce": "ring all-reduce",
-    "pmean": "`lax.pmean` (baseline)",
+  "all_to_all": "all-to-all",
+  "parameter_server": "parameter server",
+  "ring_allreduce": "ring all-reduce",
+  "pmean": "`lax.pmean` (baseline)",
 }
 
 #: The homework's answer: (messages formula, message size formula, evaluate(n, p) -> (messages, size)).
 #: For the ring, p/n is ceil(p/n) when n does not divide p (the chunks are zero-padded).
 FORMULAS = {
-    "all_to_all": ("n(n−1)", "p", lambda n, p: (n * (n - 1), p)),
-    "parameter_server": ("2n", "p", lambda n, p: (2 * n, p)),
-    "ring_allreduce": ("2n(n−1)", "p/n", lambda n, p: (2 * n * (n - 1), math.ceil(p / n))),
-    "pmean": ("2n(n−1) (model)", "p/n", lambda n, p: (2 * n * (n - 1), math.ceil(p / n))),
+  "all_to_all": ("n(n−1)", "p", lambda n, p: (n * (n - 1), p)),
+  "parameter_server": ("2n", "p", lambda n, p: (2 * n, p)),
+  "ring_allreduce": ("2n(n−1)", "p/n", lambda n, p: (2 * n * (n - 1), math.ceil(p / n))),
+  "pmean": ("2n(n−1) (model)", "p/n", lambda n, p: (2 * n * (n - 1), math.ceil(p / n))),
 }
 
 #: Bytes each worker sends, in units of p · itemsize, and the busiest device.
 PER_WORKER = {
-    "all_to_all": "(n−1)·p",
-    "parameter_server": "p (server: n·p)",
-    "ring_allreduce": "2(n−1)/n·p",
-    "pmean": "2(n−1)/n·p",
+  "all_to_all": "(n−1)·p",
+  "parameter_server": "p (server: n·p)",
+  "ring_allreduce": "2(n−1)/n·p",
+  "pmean": "2(n−1)/n·p",
 }
 
 
@@ -50,23 +50,29 @@ class Config:
   p: int = field(default=1_000_000, metadata=cfg.positive())
   dtype: str = field(default="float32", metadata=cfg.one_of("float32", "float64", "bfloat16"))
   #: More (n, p) to measure: every n of extra_n with every p of extra_p (and the configured ones).
-  extra_n: tuple[int, ...] = field(default=(2, 8), metadata=cfg.check(lambda ns: all(1 <= n <= 15 for n in ns), "each must be between 1 and 15"))
+  extra_n: tuple[int, ...] = field(
+    default=(2, 8),
+    metadata=cfg.check(lambda ns: all(1 <= n <= 15 for n in ns), "each must be between 1 and 15"),
+  )
   extra_p: tuple[int, ...] = field(default=(1000, 1001), metadata=cfg.each_positive())
   #: Worker counts for the bytes-per-worker plot (at the configured p).
-  curve_n: tuple[int, ...] = field(default=(1, 2, 3, 4, 5, 6, 7, 8), metadata=cfg.check(lambda ns: all(1 <= n <= 15 for n in ns), "each must be between 1 and 15"))
+  curve_n: tuple[int, ...] = field(
+    default=(1, 2, 3, 4, 5, 6, 7, 8),
+    metadata=cfg.check(lambda ns: all(1 <= n <= 15 for n in ns), "each must be between 1 and 15"),
+  )
   include_pmean: bool = True
 
 
 def _entry(count) -> dict:
   return {
-      "n": count.n,
-      "p": count.p,
-      "messages": count.messages,
-      "message_size": count.message_size,
-      "bytes_per_worker": count.bytes_per_worker,
-      "bytes_server": count.bytes_server,
-      "optimal_bytes_per_worker": count.optimal_bytes_per_worker,
-      "exact": count.exact,
+    "n": count.n,
+    "p": count.p,
+    "messages": count.messages,
+    "message_size": count.message_size,
+    "bytes_per_worker": count.bytes_per_worker,
+    "bytes_server": count.bytes_server,
+    "optimal_bytes_per_worker": count.optimal_bytes_per_worker,
+    "exact": count.exact,
   }
 
 
@@ -108,10 +114,18 @@ def run(config: Config, ctx):
   for name in names:
     c = measured[name][(n, p)]
     msg_formula, size_formula, evaluate = FORMULAS[name]
-    agree = all(evaluate(m, q) == (measured[name][(m, q)].messages, measured[name][(m, q)].message_size) for (m, q) in grid)
+    agree = all(
+      evaluate(m, q) == (measured[name][(m, q)].messages, measured[name][(m, q)].message_size)
+      for (m, q) in grid
+    )
     agree_all &= agree or name == "pmean"
-    ratio = f"{c.bytes_per_worker / c.optimal_bytes_per_worker:.2f}" if c.optimal_bytes_per_worker else "—"
-    rows.append([
+    ratio = (
+      f"{c.bytes_per_worker / c.optimal_bytes_per_worker:.2f}"
+      if c.optimal_bytes_per_worker
+      else "—"
+    )
+    rows.append(
+      [
         LABELS[name],
         msg_formula,
         _fmt_int(c.messages),
@@ -122,22 +136,52 @@ def run(config: Config, ctx):
         ratio,
         _fmt_bytes(max(c.bytes_per_worker, c.bytes_server)),
         "yes" if agree else "NO",
-    ])
+      ]
+    )
   main_table = markdown_table(
-      ["paradigm", "messages (formula)", f"messages (measured, n={n}, p={p:,})", "message size (formula)", "message size (measured)", "sent per worker (formula)", "sent per worker (measured)", "÷ optimal", "busiest device sends", f"formula = measured at all {len(grid)} (n, p)"],
-      rows,
+    [
+      "paradigm",
+      "messages (formula)",
+      f"messages (measured, n={n}, p={p:,})",
+      "message size (formula)",
+      "message size (measured)",
+      "sent per worker (formula)",
+      "sent per worker (measured)",
+      "÷ optimal",
+      "busiest device sends",
+      f"formula = measured at all {len(grid)} (n, p)",
+    ],
+    rows,
   )
   grid_rows = []
   for name in names:
     for (m, q), c in sorted(measured[name].items()):
       if (m, q) in grid:
-        ratio = f"{c.bytes_per_worker / c.optimal_bytes_per_worker:.2f}" if c.optimal_bytes_per_worker else "—"
-        grid_rows.append([LABELS[name], m, _fmt_int(q), _fmt_int(c.messages), _fmt_int(c.message_size), _fmt_bytes(c.bytes_per_worker), ratio])
-  grid_table = markdown_table(["paradigm", "n", "p", "messages", "message size", "bytes sent per worker", "÷ optimal"], grid_rows)
+        ratio = (
+          f"{c.bytes_per_worker / c.optimal_bytes_per_worker:.2f}"
+          if c.optimal_bytes_per_worker
+          else "—"
+        )
+        grid_rows.append(
+          [
+            LABELS[name],
+            m,
+            _fmt_int(q),
+            _fmt_int(c.messages),
+            _fmt_int(c.message_size),
+            _fmt_bytes(c.bytes_per_worker),
+            ratio,
+          ]
+        )
+  grid_table = markdown_table(
+    ["paradigm", "n", "p", "messages", "message size", "bytes sent per worker", "÷ optimal"],
+    grid_rows,
+  )
 
   figure = _plot(ctx, measured, curve, p, names)
   bound = _fmt_bytes(accounting.optimal_bytes_per_worker(n, p, itemsize))
-  markdown = "\n\n".join([
+  markdown = "\n\n".join(
+    [
       f"## {TITLE}",
       f"Each paradigm is written with `jax.lax` collectives inside `jax.shard_map`, compiled for n workers and a p-entry {config.dtype} gradient, and its messages are counted from the compiled HLO "
       "(collective-permute source-target pairs, replica groups, loop trip counts; rules in `jaxopt_hw.distributed.accounting`). "
@@ -150,13 +194,26 @@ def run(config: Config, ctx):
       "`lax.pmean` compiles to one `all-reduce`, whose algorithm the HLO does not state; it is counted with the model reduce-scatter + all-gather (optimal by construction), not observed.",
       f"All measured (n, p):\n\n{grid_table}",
       f"![bytes sent per worker against n]({figure})",
-  ])
+    ]
+  )
   if not agree_all:
     markdown += "\n\n**A measured count differs from its formula: see the table above.**"
-  results = {name: [_entry(c) for (m, q), c in sorted(measured[name].items()) if (m, q) in grid] for name in PARADIGMS}
+  results = {
+    name: [_entry(c) for (m, q), c in sorted(measured[name].items()) if (m, q) in grid]
+    for name in PARADIGMS
+  }
   if config.include_pmean:
-    results["pmean"] = [_entry(c) for (m, q), c in sorted(measured["pmean"].items()) if (m, q) in grid]
-  results["formulas"] = {name: {"messages": FORMULAS[name][0], "message_size": FORMULAS[name][1], "bytes_per_worker": PER_WORKER[name]} for name in names}
+    results["pmean"] = [
+      _entry(c) for (m, q), c in sorted(measured["pmean"].items()) if (m, q) in grid
+    ]
+  results["formulas"] = {
+    name: {
+      "messages": FORMULAS[name][0],
+      "message_size": FORMULAS[name][1],
+      "bytes_per_worker": PER_WORKER[name],
+    }
+    for name in names
+  }
   results["configured"] = {"n": n, "p": p, "dtype": config.dtype}
   results["formulas_match_measured"] = agree_all
   results["curve"] = {name: [_entry(measured[name][(m, p)]) for m in curve] for name in names}
@@ -171,7 +228,11 @@ def _plot(ctx, measured, curve, p, names) -> str:
 
   fig, ax = plt.subplots(figsize=(6, 4))
   for name in names:
-    ys = [max(measured[name][(m, p)].bytes_per_worker, measured[name][(m, p)].bytes_server) / (measured[name][(m, p)].optimal_bytes_per_worker or float("nan")) for m in curve]
+    ys = [
+      max(measured[name][(m, p)].bytes_per_worker, measured[name][(m, p)].bytes_server)
+      / (measured[name][(m, p)].optimal_bytes_per_worker or float("nan"))
+      for m in curve
+    ]
     ax.plot(curve, ys, marker="o", label=LABELS[name].replace("`", ""))
   ax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
   ax.set_xlabel("n (workers)")

@@ -67,7 +67,9 @@ def scale_by_fixed_diagonal(diagonal) -> optax.GradientTransformation:
   return optax.GradientTransformation(init_fn, update_fn)
 
 
-def preconditioned_sgd(learning_rate: optax.ScalarOrSchedule, diagonal) -> optax.GradientTransformation:
+def preconditioned_sgd(
+  learning_rate: optax.ScalarOrSchedule, diagonal
+) -> optax.GradientTransformation:
   """θ ← θ − α_t · M ∇f(θ) with a fixed diagonal M.
 
   Args:
@@ -80,7 +82,9 @@ def preconditioned_sgd(learning_rate: optax.ScalarOrSchedule, diagonal) -> optax
   return optax.chain(scale_by_fixed_diagonal(diagonal), optax.scale_by_learning_rate(learning_rate))
 
 
-def rescaled_sgd(learning_rate: optax.ScalarOrSchedule, X: jax.Array) -> optax.GradientTransformation:
+def rescaled_sgd(
+  learning_rate: optax.ScalarOrSchedule, X: jax.Array
+) -> optax.GradientTransformation:
   """SGD on features rescaled to unit second moment, run in the original units.
 
   Equals :func:`preconditioned_sgd` with M = diag(1/E[x_j²]) (= diag(s²)) for a linear model on

@@ -57,7 +57,9 @@ def _epoch_direction(g: jax.Array, per_example: bool, eps: float) -> jax.Array:
   return jnp.where(zero, jnp.zeros_like(direction), direction).astype(g.dtype)
 
 
-def scale_by_epoch_rms(*, eps: float = 0.0, per_example: bool = False) -> optax.GradientTransformation:
+def scale_by_epoch_rms(
+  *, eps: float = 0.0, per_example: bool = False
+) -> optax.GradientTransformation:
   """Divide the (mean) gradient by the root-mean-square gradient of the epoch, coordinate-wise.
 
   Args:
@@ -84,7 +86,7 @@ def scale_by_epoch_rms(*, eps: float = 0.0, per_example: bool = False) -> optax.
 
 
 def simplified_adam(
-    learning_rate: optax.ScalarOrSchedule, *, eps: float = 0.0, per_example: bool = False
+  learning_rate: optax.ScalarOrSchedule, *, eps: float = 0.0, per_example: bool = False
 ) -> optax.GradientTransformation:
   """Simplified Adam (Q2(b)): θ ← θ − α_t · diag(1/RMS_epoch(g)) · ḡ, no momentum, no weight decay.
 
@@ -123,6 +125,6 @@ def simplified_adam(
     momentum and bias correction, with the second moment taken over the epoch).
   """
   return optax.chain(
-      scale_by_epoch_rms(eps=eps, per_example=per_example),
-      optax.scale_by_learning_rate(learning_rate),
+    scale_by_epoch_rms(eps=eps, per_example=per_example),
+    optax.scale_by_learning_rate(learning_rate),
   )

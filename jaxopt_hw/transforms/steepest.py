@@ -41,9 +41,13 @@ def _check_learning_rate(learning_rate):
   except jax.errors.ConcretizationTypeError:
     return  # traced (e.g. under optax.inject_hyperparams inside vmap): trusted
   except (TypeError, ValueError):
-    raise UserInputError(f"learning_rate: {learning_rate!r} is not allowed; allowed: a finite number > 0 or an optax schedule") from None
+    raise UserInputError(
+      f"learning_rate: {learning_rate!r} is not allowed; allowed: a finite number > 0 or an optax schedule"
+    ) from None
   if not (math.isfinite(value) and value > 0):
-    raise UserInputError(f"learning_rate: {learning_rate!r} is not allowed; allowed: a finite number > 0 or an optax schedule")
+    raise UserInputError(
+      f"learning_rate: {learning_rate!r} is not allowed; allowed: a finite number > 0 or an optax schedule"
+    )
 
 
 def _paths(tree) -> list[tuple[str, Any]]:
@@ -66,16 +70,27 @@ class _Plan:
     else:
       if not isinstance(norm, str) or norm not in duality.NORMS:
         raise unknown_choice("norm", norm, duality.NORMS)
-      if norm == "mahalanobis" and per_leaf and M is not None and not isinstance(M, (np.ndarray, jax.Array)):
+      if (
+        norm == "mahalanobis"
+        and per_leaf
+        and M is not None
+        and not isinstance(M, (np.ndarray, jax.Array))
+      ):
         # per_leaf: a pytree of M's, one per parameter leaf
         self.norm_tree = jax.tree.map(duality.MahalanobisNorm, M)
-        self.norm = next(iter(jax.tree.leaves(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm))))
+        self.norm = next(
+          iter(jax.tree.leaves(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm)))
+        )
       else:
-        self.norm = duality.get_norm(norm, p=p, M=M, spectral_method=spectral_method, ns_steps=ns_steps)
+        self.norm = duality.get_norm(
+          norm, p=p, M=M, spectral_method=spectral_method, ns_steps=ns_steps
+        )
     self.spectral = isinstance(self.norm, duality.SpectralNorm)
     if non_matrix is not None:
       if not self.spectral:
-        raise UserInputError(f"non_matrix: only norm 'spectral' takes non_matrix (norm is {self.norm.name!r})")
+        raise UserInputError(
+          f"non_matrix: only norm 'spectral' takes non_matrix (norm is {self.norm.name!r})"
+        )
       if non_matrix not in NON_MATRIX_NORMS:
         raise unknown_choice("non_matrix", non_matrix, NON_MATRIX_NORMS)
       if non_matrix == "lp" and p is None:
@@ -90,23 +105,37 @@ class _Plan:
       for path, leaf in _paths(tree):
         if jnp.ndim(leaf) != 2:
           raise UserInputError(
-              f"norm: 'spectral' steps 2-D leaves, but leaf {path} has shape {tuple(jnp.shape(leaf))}; pass non_matrix='l2' "
-              "(or 'linf', 'l1', 'lp') to step such leaves in that norm, or send them to another optimizer with optax.partition")
+            f"norm: 'spectral' steps 2-D leaves, but leaf {path} has shape {tuple(jnp.shape(leaf))}; pass non_matrix='l2' "
+            "(or 'linf', 'l1', 'lp') to step such leaves in that norm, or send them to another optimizer with optax.partition"
+          )
     if isinstance(self.norm, duality.MahalanobisNorm):
       if self.norm_tree is not None:
-        if jax.tree.structure(tree) != jax.tree.structure(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm)):
-          raise UserInputError("M: with per_leaf=True, M must be a pytree with the parameters' structure (one M per leaf)")
-        for (path, leaf), n in zip(_paths(tree), jax.tree.leaves(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm))):
+        if jax.tree.structure(tree) != jax.tree.structure(
+          self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm)
+        ):
+          raise UserInputError(
+            "M: with per_leaf=True, M must be a pytree with the parameters' structure (one M per leaf)"
+          )
+        for (path, leaf), n in zip(
+          _paths(tree),
+          jax.tree.leaves(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm)),
+        ):
           if jnp.size(leaf) != n.size:
-            raise UserInputError(f"M: the M of leaf {path} has size {n.size} but the leaf has {jnp.size(leaf)} entries")
+            raise UserInputError(
+              f"M: the M of leaf {path} has size {n.size} but the leaf has {jnp.size(leaf)} entries"
+            )
       elif self.per_leaf:
         for path, leaf in _paths(tree):
           if jnp.size(leaf) != self.norm.size:
-            raise UserInputError(f"M: has size {self.norm.size} but leaf {path} has {jnp.size(leaf)} entries; with per_leaf=True give one M per leaf (a pytree like the parameters)")
+            raise UserInputError(
+              f"M: has size {self.norm.size} but leaf {path} has {jnp.size(leaf)} entries; with per_leaf=True give one M per leaf (a pytree like the parameters)"
+            )
       else:
         total = sum(int(jnp.size(leaf)) for leaf in jax.tree.leaves(tree))
         if total != self.norm.size:
-          raise UserInputError(f"M: has size {self.norm.size} but the parameters have {total} entries in all; M applies to the flattened parameter vector")
+          raise UserInputError(
+            f"M: has size {self.norm.size} but the parameters have {total} entries in all; M applies to the flattened parameter vector"
+          )
 
   # -- the step
   def _scale(self, alpha, dual, direction):
@@ -134,7 +163,10 @@ class _Plan:
         return grads
       pairs = [self._leaf_norm(g).dual_and_map(jnp.asarray(g)) for g in leaves]
       dual = sum(d for d, _ in pairs)
-      steps = [self._scale(alpha, dual.astype(m.dtype), m).astype(jnp.asarray(g).dtype) for g, (_, m) in zip(leaves, pairs)]
+      steps = [
+        self._scale(alpha, dual.astype(m.dtype), m).astype(jnp.asarray(g).dtype)
+        for g, (_, m) in zip(leaves, pairs)
+      ]
       return jax.tree.unflatten(treedef, steps)
     flat, unravel = ravel_pytree(grads)
     if flat.size == 0:
@@ -149,16 +181,16 @@ class _Plan:
 
 
 def steepest_descent(
-    learning_rate: optax.ScalarOrSchedule,
-    norm: str | duality.Norm,
-    *,
-    form: str = "penalty",
-    per_leaf: bool = False,
-    p: float | None = None,
-    M: Any = None,
-    spectral_method: str = "svd",
-    ns_steps: int = duality.DEFAULT_NS_STEPS,
-    non_matrix: str | None = None,
+  learning_rate: optax.ScalarOrSchedule,
+  norm: str | duality.Norm,
+  *,
+  form: str = "penalty",
+  per_leaf: bool = False,
+  p: float | None = None,
+  M: Any = None,
+  spectral_method: str = "svd",
+  ns_steps: int = duality.DEFAULT_NS_STEPS,
+  non_matrix: str | None = None,
 ) -> optax.GradientTransformation:
   r"""Steepest descent under a norm: the step that best improves the linearised loss.
 
@@ -253,7 +285,16 @@ def steepest_descent(
   if not isinstance(per_leaf, bool):
     raise UserInputError(f"per_leaf: {per_leaf!r} is not allowed; allowed: true or false")
   _check_learning_rate(learning_rate)
-  plan = _Plan(norm, form=form, per_leaf=per_leaf, p=p, M=M, spectral_method=spectral_method, ns_steps=ns_steps, non_matrix=non_matrix)
+  plan = _Plan(
+    norm,
+    form=form,
+    per_leaf=per_leaf,
+    p=p,
+    M=M,
+    spectral_method=spectral_method,
+    ns_steps=ns_steps,
+    non_matrix=non_matrix,
+  )
   scheduled = callable(learning_rate)
 
   def init_fn(params):
@@ -277,16 +318,24 @@ def steepest_descent(
 def steepest_step(grads, learning_rate, norm, **kwargs):
   """One update of :func:`steepest_descent` without optax state: same arguments, any pytree."""
   if callable(learning_rate):
-    raise UserInputError("learning_rate: steepest_step takes a number; use steepest_descent for schedules")
+    raise UserInputError(
+      "learning_rate: steepest_step takes a number; use steepest_descent for schedules"
+    )
   _check_learning_rate(learning_rate)
   form = kwargs.pop("form", "penalty")
   if form not in FORMS:
     raise unknown_choice("form", form, FORMS)
   per_leaf = kwargs.pop("per_leaf", False)
-  plan = _Plan(norm, form=form, per_leaf=per_leaf, p=kwargs.pop("p", None), M=kwargs.pop("M", None),
-               spectral_method=kwargs.pop("spectral_method", "svd"), ns_steps=kwargs.pop("ns_steps", duality.DEFAULT_NS_STEPS),
-               non_matrix=kwargs.pop("non_matrix", None))
+  plan = _Plan(
+    norm,
+    form=form,
+    per_leaf=per_leaf,
+    p=kwargs.pop("p", None),
+    M=kwargs.pop("M", None),
+    spectral_method=kwargs.pop("spectral_method", "svd"),
+    ns_steps=kwargs.pop("ns_steps", duality.DEFAULT_NS_STEPS),
+    non_matrix=kwargs.pop("non_matrix", None),
+  )
   if kwargs:
     raise TypeError(f"steepest_step got unexpected arguments {sorted(kwargs)}")
   return plan.step(grads, learning_rate)
-
