@@ -1,11 +1,14 @@
-"""Data-parallel training of a flax MLP with each aggregation paradigm, compared with one device.
+r"""Data-parallel training of a flax MLP with each aggregation paradigm, compared with one device.
 
-  python experiments/data_parallel.py --n 4 --steps 200 --optimizer adam --learning-rate 0.01 --out runs/dp
+  python experiments/data_parallel.py --n 4 --steps 200 --optimizer adam --learning-rate 0.01 \
+    --out runs/dp
 
 Library use:
 
   from jaxopt_hw.distributed import data_parallel as dp
-  result = dp.train_data_parallel(model, x, y, optax.sgd(0.1), paradigm="ring_allreduce", n=4, steps=100)
+  result = dp.train_data_parallel(
+    model, x, y, optax.sgd(0.1), paradigm="ring_allreduce", n=4, steps=100
+  )
 """
 
 import argparse

@@ -1,4 +1,5 @@
-"""Implicit bias: where SGD, simplified Adam and rescaled SGD land on over-parameterised least squares.
+"""Implicit bias: where SGD, simplified Adam and rescaled SGD land on over-parameterised least
+squares.
 
   python experiments/implicit_bias.py --n 8 --d 64 --seeds 32 --out runs/implicit_bias
 
@@ -9,7 +10,8 @@ The same study runs with `jaxopt-hw run configs/implicit_bias.toml`. Library use
 
   batch = problems.random_overparameterized(range(32), n=8, d=64)     # one instance per seed
   r = sweep(batch, optax.sgd, [1.0], steps=4000, batched_data=True, dtype=jnp.float64)
-  problems.min_norm_interpolant(batch.data["X"][0], batch.data["y"][0])  # where r.params[0, 0, 0] lands
+  # where r.params[0, 0, 0] lands:
+  problems.min_norm_interpolant(batch.data["X"][0], batch.data["y"][0])
 """
 
 import argparse

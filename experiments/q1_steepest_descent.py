@@ -8,7 +8,10 @@ The same study runs in the default report (`jaxopt-hw run`) from configs/hw2_q1.
   from jaxopt_hw import duality
   duality.penalty_step(g, alpha, "linf")    # −(α/2)·‖g‖₁·sign(g), the answer to Q1(b)
   from jaxopt_hw.transforms import steepest_descent
-  tx = optax.chain(optax.clip_by_global_norm(1.0), steepest_descent(0.1, "spectral", form="ball", non_matrix="l2"))
+  tx = optax.chain(
+    optax.clip_by_global_norm(1.0),
+    steepest_descent(0.1, "spectral", form="ball", non_matrix="l2"),
+  )
 """
 
 import argparse
@@ -35,7 +38,8 @@ def demo() -> None:
     u = duality.penalty_step(g, alpha, norm)
     value = float(duality.penalty_objective(g, u, alpha, norm))
     print(
-      f"  {name:>4}: u = {u.tolist()}  objective {value:.6f} = −(α/4)‖g‖*² = {float(duality.penalty_optimum(g, alpha, norm)):.6f}"
+      f"  {name:>4}: u = {u.tolist()}  objective {value:.6f} = −(α/4)‖g‖*² = "
+      f"{float(duality.penalty_optimum(g, alpha, norm)):.6f}"
     )
   sol = duality.unsquared_penalty_step(g, alpha, "linf")
   print(

@@ -1,7 +1,8 @@
-"""Q2: where SGD, simplified Adam and rescaled-feature SGD converge on (1 − aᵀθ)², θ₀ = 0.
+r"""Q2: where SGD, simplified Adam and rescaled-feature SGD converge on (1 − aᵀθ)², θ₀ = 0.
 
   python experiments/q2_convergence.py --out runs/q2
-  python experiments/q2_convergence.py --adam-schedule exponential --adam-learning-rate 1 --no-step-size-map
+  python experiments/q2_convergence.py --adam-schedule exponential --adam-learning-rate 1 \
+    --no-step-size-map
 
 The same study runs in the default report (`jaxopt-hw run`) from configs/hw2_q2.toml. Library use:
 

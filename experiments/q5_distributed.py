@@ -5,7 +5,8 @@
 The same study runs in the default report (`jaxopt-hw run`) from configs/hw2_q5.toml. Library use:
 
   from jaxopt_hw.distributed import accounting
-  accounting.measure("ring_allreduce", n=8, p=4096)   # MessageCount(messages=112, message_size=512, ...)
+  accounting.measure("ring_allreduce", n=8, p=4096)
+  # -> MessageCount(messages=112, message_size=512, ...)
 """
 
 import argparse

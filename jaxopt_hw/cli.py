@@ -72,7 +72,10 @@ def _parser() -> argparse.ArgumentParser:
   run = sub.add_parser(
     "run",
     help="run experiments (default: the whole homework report)",
-    description="Run experiments from TOML configs. With no CONFIG, runs the homework report (configs/hw2.toml, shipped in the package).",
+    description=(
+      "Run experiments from TOML configs. With no CONFIG, runs the homework report "
+      "(configs/hw2.toml, shipped in the package)."
+    ),
   )
   run.add_argument(
     "configs",

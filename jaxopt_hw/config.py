@@ -104,7 +104,8 @@ def _coerce(value, tp, name: str):
   if dataclasses.is_dataclass(tp):
     if not isinstance(value, Mapping):
       raise ConfigError(
-        f"{name}: {value!r} is a {type(value).__name__}; expected a table with keys {sorted(f.name for f in dataclasses.fields(tp))}"
+        f"{name}: {value!r} is a {type(value).__name__}; expected a table with keys "
+        f"{sorted(f.name for f in dataclasses.fields(tp))}"
       )
     return load(tp, value, prefix=name)
   if origin is tuple:
@@ -212,7 +213,8 @@ def _read_source(ref: str, base) -> tuple[str, str, object]:
   if packaged.is_file():
     return packaged.read_text(encoding="utf-8"), f"{_PACKAGED}/{name}", _PACKAGED
   raise ConfigError(
-    f"config: {ref!r} is neither a file nor a packaged config; packaged: {', '.join(packaged_configs())}"
+    f"config: {ref!r} is neither a file nor a packaged config; "
+    f"packaged: {', '.join(packaged_configs())}"
   )
 
 
@@ -303,7 +305,8 @@ def apply_overrides(specs: list[ExperimentSpec], overrides: Sequence[str]) -> li
       hint = suggest(target, names)
       did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
       raise ConfigError(
-        f"--set {text}: no experiment {target!r} in this run{did_you_mean}; experiments: {', '.join(names)}"
+        f"--set {text}: no experiment {target!r} in this run{did_you_mean}; "
+        f"experiments: {', '.join(names)}"
       )
     if not keys:
       raise ConfigError(f"--set {text}: name a key inside {target!r}, e.g. {target}.seed=1")

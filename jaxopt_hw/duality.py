@@ -20,9 +20,9 @@ Proof of the first: gᵀΔ ≥ −‖g‖*‖Δ‖ (definition of the dual norm)
 −s·d(g) attains it. The second is the definition of the dual norm scaled by α.
 
 Every function here is pure ``jax.numpy`` on a single array of any shape (vector norms see the array
-as one flat vector; the spectral norm needs a 2-D array), works under ``jit``, ``vmap`` and ``grad``,
-and returns arrays in the dtype of its input (bfloat16 and float16 are computed in float32 and cast
-back). A zero gradient gives a zero dual map and a zero step, never NaN.
+as one flat vector; the spectral norm needs a 2-D array), works under ``jit``, ``vmap`` and
+``grad``, and returns arrays in the dtype of its input (bfloat16 and float16 are computed in float32
+and cast back). A zero gradient gives a zero dual map and a zero step, never NaN.
 
 Add a norm by subclassing :class:`Norm` and writing ``value``, ``dual`` and ``dual_map``; every step
 and objective here, the optax transform :func:`jaxopt_hw.transforms.steepest_descent` and the Q1
@@ -283,7 +283,8 @@ class MahalanobisNorm(Norm):
   def __init__(self, M):
     if M is None:
       raise UserInputError(
-        "M: norm 'mahalanobis' needs M, a positive-definite (n, n) matrix or a length-n vector of positive diagonal entries"
+        "M: norm 'mahalanobis' needs M, a positive-definite (n, n) matrix or a length-n vector "
+        "of positive diagonal entries"
       )
     try:
       m = np.asarray(M)
@@ -293,13 +294,15 @@ class MahalanobisNorm(Norm):
       np.issubdtype(m.dtype, np.floating) or np.issubdtype(m.dtype, np.integer)
     ):
       raise UserInputError(
-        f"M: {type(M).__name__} is not allowed; allowed: a positive-definite (n, n) matrix or a length-n vector of positive diagonal entries"
+        f"M: {type(M).__name__} is not allowed; allowed: a positive-definite (n, n) matrix or a "
+        "length-n vector of positive diagonal entries"
       )
     shape = tuple(np.shape(m)) if m is not None else tuple(jnp.shape(M))
     self.diagonal = len(shape) == 1
     if len(shape) not in (1, 2) or (len(shape) == 2 and shape[0] != shape[1]) or 0 in shape:
       raise UserInputError(
-        f"M: shape {shape} is not allowed; allowed: a square (n, n) positive-definite matrix or a length-n vector of positive diagonal entries"
+        f"M: shape {shape} is not allowed; allowed: a square (n, n) positive-definite matrix or a "
+        "length-n vector of positive diagonal entries"
       )
     self.size = int(shape[0])
     if m is not None:
@@ -311,7 +314,8 @@ class MahalanobisNorm(Norm):
       if self.diagonal:
         if not np.all(m64 > 0):
           raise UserInputError(
-            f"M: diagonal entries must all be > 0 (smallest is {m64.min():.3g}); allowed: a positive diagonal"
+            f"M: diagonal entries must all be > 0 (smallest is {m64.min():.3g}); "
+            "allowed: a positive diagonal"
           )
         self._M = m64
         self._L = None
@@ -327,7 +331,9 @@ class MahalanobisNorm(Norm):
           L = np.linalg.cholesky(m64)
         except np.linalg.LinAlgError:
           raise UserInputError(
-            f"M: is not positive definite (smallest eigenvalue {np.linalg.eigvalsh(m64).min():.3g}); allowed: a symmetric positive-definite matrix"
+            "M: is not positive definite "
+            f"(smallest eigenvalue {np.linalg.eigvalsh(m64).min():.3g}); "
+            "allowed: a symmetric positive-definite matrix"
           ) from None
         if not np.all(np.diag(L) > 0):
           raise UserInputError(
@@ -344,7 +350,8 @@ class MahalanobisNorm(Norm):
   def _check_size(self, x):
     if x.size != self.size:
       raise UserInputError(
-        f"M: has size {self.size} but the array it measures has {x.size} entries (shape {tuple(x.shape)}); M must match the flattened parameters"
+        f"M: has size {self.size} but the array it measures has {x.size} entries "
+        f"(shape {tuple(x.shape)}); M must match the flattened parameters"
       )
 
   def _mat(self, dtype):
@@ -439,7 +446,8 @@ class SpectralNorm(Norm):
       # traced: optax.inject_hyperparams turns every numeric default into an array
       if method == "newton_schulz":
         raise UserInputError(
-          "ns_steps: must be a concrete integer; with optax.inject_hyperparams pass static_args=('ns_steps',)"
+          "ns_steps: must be a concrete integer; "
+          "with optax.inject_hyperparams pass static_args=('ns_steps',)"
         ) from None
       value = float(DEFAULT_NS_STEPS)
     except (TypeError, ValueError):
@@ -546,7 +554,9 @@ def as_norm(norm, **kwargs) -> Norm:
 def penalty_step(g, alpha, norm) -> jax.Array:
   r"""The minimiser of the homework's penalised linearisation, u = argmin_Δ gᵀΔ + (1/α)‖Δ‖².
 
-  .. math:: u = -\tfrac{α}{2}\,\|g\|_*\, d(g), \qquad g^⊤u + \tfrac1α\|u\|^2 = -\tfrac{α}{4}\|g\|_*^2.
+  .. math::
+
+    u = -\tfrac{α}{2}\,\|g\|_*\, d(g), \qquad g^⊤u + \tfrac1α\|u\|^2 = -\tfrac{α}{4}\|g\|_*^2.
 
   Unique for strictly convex norms (ℓ2, ℓp, Mahalanobis); for ℓ1, ℓ∞ and spectral it is the
   minimiser picked by the norm's :meth:`Norm.dual_map`. g = 0 gives 0.

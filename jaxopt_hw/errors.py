@@ -1,4 +1,5 @@
-"""Errors a user can cause, reported as one line that names the field, the value and what is allowed."""
+"""Errors a user can cause, reported as one line that names the field, the value and what is
+allowed."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def suggest(value: str, allowed: Iterable[str]) -> str | None:
 def unknown_choice(
   field: str, value, allowed: Iterable[str], what: str = "allowed"
 ) -> UserInputError:
-  """A ``UserInputError`` for a name outside ``allowed``, with a "did you mean" when one is close."""
+  """A ``UserInputError`` for a name outside ``allowed``, with a "did you mean" when one is
+  close."""
   allowed = [str(a) for a in allowed]
   hint = suggest(str(value), allowed)
   did_you_mean = f" (did you mean {hint!r}?)" if hint else ""

@@ -274,7 +274,8 @@ def _pivot(T, basis, row, col):
 
 
 def _simplex(T, basis, tol, max_pivots, allowed):
-  """Minimise the tableau's last row over columns < ``allowed`` with Bland's rule; returns pivots."""
+  """Minimise the tableau's last row over columns < ``allowed`` with Bland's rule; returns
+  pivots."""
   m = T.shape[0] - 1
   for count in range(max_pivots):
     reduced = T[m, :allowed]

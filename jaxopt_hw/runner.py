@@ -85,7 +85,8 @@ def build_configs(specs: Sequence[cfg.ExperimentSpec]) -> list[tuple[str, object
   for spec in specs:
     if spec.experiment in seen:
       raise cfg.ConfigError(
-        f"experiment {spec.experiment!r} is configured twice in one run ({seen[spec.experiment]} and {spec.source}); run them separately"
+        f"experiment {spec.experiment!r} is configured twice in one run "
+        f"({seen[spec.experiment]} and {spec.source}); run them separately"
       )
     seen[spec.experiment] = spec.source
     module = get_study(spec.experiment)

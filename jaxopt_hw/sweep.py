@@ -1,4 +1,5 @@
-"""Sweeps: one problem, one optimizer family, a grid of learning rates × seeds, one compiled program.
+"""Sweeps: one problem, one optimizer family, a grid of learning rates × seeds, one compiled
+program.
 
 :func:`sweep` runs every grid point at once: the grid is ``vmap``-ed and the steps are a loop
 inside one ``jit`` (an XLA while loop, which is what ``lax.scan`` lowers to too; here its bounds are
@@ -380,7 +381,8 @@ def log_step_schedule(steps: int, points: int, spacing: str = "linear") -> np.nd
 
 
 def _cast_floats(tree, dtype):
-  """Floating leaves as ``dtype`` (NumPy arrays stay on the host; JAX arrays stay on their device)."""
+  """Floating leaves as ``dtype`` (NumPy arrays stay on the host; JAX arrays stay on their
+  device)."""
 
   def cast(x):
     if isinstance(x, jax.Array):
@@ -549,7 +551,8 @@ def _run(
     sizes = {np.shape(x)[0] for x in jax.tree.leaves(data)}
     if len(sizes) != 1:
       raise UserInputError(
-        f"batched_data: the data leaves have different leading sizes {sorted(sizes)}; expected one batch axis"
+        f"batched_data: the data leaves have different leading sizes {sorted(sizes)}; "
+        "expected one batch axis"
       )
   target_mode = "none"
   if target is not None:
@@ -632,7 +635,8 @@ def _run(
 
 @functools.lru_cache(maxsize=64)
 def _cast_init(init: Callable, dtype) -> Callable:
-  """``init`` whose floating outputs are cast to ``dtype`` (cached, so it is one object per pair)."""
+  """``init`` whose floating outputs are cast to ``dtype`` (cached, so it is one object per
+  pair)."""
 
   def cast_init(key, data):
     return _cast_floats(init(key, data), dtype)

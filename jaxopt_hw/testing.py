@@ -6,14 +6,17 @@ Example::
     import numpy as np, optax, jax.numpy as jnp
 
     a = np.array(problems.HOMEWORK_A)
-    result = sweep(problems.homework_problem(), optax.sgd, [0.1, 0.5, 0.9], steps=2000, dtype=jnp.float64)
+    result = sweep(
+        problems.homework_problem(), optax.sgd, [0.1, 0.5, 0.9], steps=2000, dtype=jnp.float64
+    )
     # SGD from 0 stays in span(a), so it converges to the min-norm solution a/‖a‖².
     testing.assert_converged_to(result, a / (a @ a), atol=1e-10)
 
 A failure lists every grid point that missed, by how much and where (here with
-``learning_rates=[0.001, 0.5, 1.2]`` and ``steps=50``)::
+``learning_rates=[0.001, 0.5, 1.2]`` and ``steps=50``; its first line is wrapped here)::
 
-    AssertionError: 2 of 3 grid points did not converge to the expected parameters (|theta - expected| <= 1e-06 + 0*|expected|):
+    AssertionError: 2 of 3 grid points did not converge to the expected parameters
+        (|theta - expected| <= 1e-06 + 0*|expected|):
       learning_rate=0.001, seed=0: max |error| 0.89 at [0] (got 0.0952068, expected 0.990001)
       learning_rate=1.2, seed=0: diverged at step 27
     3 points checked; the 1 that passed are within 1.7e-18.
@@ -30,7 +33,8 @@ __all__ = ["assert_converged_to", "max_errors"]
 
 
 def _flatten(tree, grid_ndim: int):
-  """(grid..., total) array of every leaf's entries, and a label per entry (e.g. ``[1]``, ``['w'][0, 2]``)."""
+  """(grid..., total) array of every leaf's entries, and a label per entry (e.g. ``[1]``,
+  ``['w'][0, 2]``)."""
   leaves_with_path = jax.tree_util.tree_flatten_with_path(tree)[0]
   flats, labels = [], []
   for path, leaf in leaves_with_path:
@@ -69,7 +73,8 @@ def _compare(params, expected, grid_ndim: int):
       e = np.broadcast_to(e, np.shape(p))
     except ValueError:
       raise ValueError(
-        f"expected has shape {e.shape}; it does not broadcast to the grid's parameters {np.shape(p)}"
+        f"expected has shape {e.shape}; it does not broadcast to the grid's parameters "
+        f"{np.shape(p)}"
       ) from None
     exp_flat.append(e.reshape(np.shape(p)[:grid_ndim] + (-1,)))
   exp = np.concatenate(exp_flat, axis=-1)
@@ -168,7 +173,8 @@ def assert_converged_to(
     j = int(np.argmax(over))
     worst = "NaN" if np.isnan(e[j]) else f"{e[j]:.2g}"
     lines.append(
-      f"  {name}: max |error| {worst} at {labels[j] or 'theta'} (got {got[idx][j]:.6g}, expected {exp[idx][j]:.6g})"
+      f"  {name}: max |error| {worst} at {labels[j] or 'theta'} "
+      f"(got {got[idx][j]:.6g}, expected {exp[idx][j]:.6g})"
     )
   if len(bad) > max_lines:
     lines.append(f"  ... and {len(bad) - max_lines} more")

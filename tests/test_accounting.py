@@ -101,7 +101,7 @@ ENTRY %main (x: f32[16]) -> f32[16] {
   %x = f32[16]{0} parameter(0)
   ROOT %cp = f32[16]{0} collective-permute(f32[16]{0} %x), channel_id=1, source_target_pairs={{0,1},{1,2},{2,2},{3,0}}
 }
-"""
+"""  # noqa: E501
 
 
 def test_collective_permute_is_one_message_per_pair_and_self_pairs_are_free():
@@ -137,7 +137,7 @@ ENTRY %main (x: f32[8], y: f32[12], z: bf16[10]) -> (f32[16], f32[32], f32[3], f
   %ar = bf16[10]{0} all-reduce(%z), channel_id=5, replica_groups={{0,1,2,3}}, to_apply=%addbf
   ROOT %t = (f32[16]{0}, f32[32]{0}, f32[3]{0}, f32[12]{0}, bf16[10]{0}) tuple(%ag, %ag4, %rs, %a2a, %ar)
 }
-"""
+"""  # noqa: E501
 
 
 def test_group_collectives_follow_the_documented_rules():
@@ -203,7 +203,7 @@ ENTRY %main (x: f32[6]) -> (s32[], f32[6]) {
   %init = (s32[], f32[6]{0}) tuple(%zero, %x)
   ROOT %loop = (s32[], f32[6]{0}) while(%init), condition=%outer_cond, body=%outer_body, backend_config={"known_trip_count":{"n":"5"}}
 }
-"""
+"""  # noqa: E501
 
 
 def test_collectives_in_loops_count_trip_count_times_and_nested_loops_multiply():
@@ -243,7 +243,7 @@ ENTRY %main (x: f32[1024], y: f32[256]) -> (f32[1024], f32[1024], f32[512]) {
   %agd = f32[512]{0} all-gather-done((f32[256]{0}, f32[512]{0}) %ags)
   ROOT %t = (f32[1024]{0}, f32[1024]{0}, f32[512]{0}) tuple(%cpd, %ard, %agd)
 }
-"""
+"""  # noqa: E501
 
 
 def test_async_start_done_pairs_count_once():
@@ -330,7 +330,8 @@ def test_replica_group_forms(text, devices, groups):
 def test_metadata_strings_do_not_confuse_the_parser():
   text = PERMUTE.replace(
     "source_target_pairs={{0,1},{1,2},{2,2},{3,0}}",
-    'source_target_pairs={{0,1}}, metadata={op_name="while/body=%x source_target_pairs={{0,1},{1,0}}"}',
+    "source_target_pairs={{0,1}}, "
+    'metadata={op_name="while/body=%x source_target_pairs={{0,1},{1,0}}"}',
   )
   assert acc.count_messages(text).messages == 1
 
@@ -415,7 +416,7 @@ ENTRY %main (x: f32[2,2]) -> (u32[], f32[2,2]) {
   %init = (u32[], f32[2,2]{1,0}) tuple(%zero, %x)
   ROOT %w = (u32[], f32[2,2]{1,0}) while(%init), condition=%cond, body=%body, backend_config={"known_trip_count":{"n":"4"}}
 }
-"""
+"""  # noqa: E501
 
 
 def test_send_recv_pairs_count_at_the_send_only():
@@ -441,7 +442,7 @@ ENTRY %main (x: f32[16]) -> f32[16] {
   %x = f32[16]{0} parameter(0)
   ROOT %ar = f32[16]{0} all-reduce(%x), channel_id=1, replica_groups=mesh['a'=2,'b'=4] {'b'}, use_global_device_ids=true, to_apply=%add
 }
-"""
+"""  # noqa: E501
   # two groups of m = 4, each all-reduce modelled as 2m(m-1) = 24 messages of 16/4 = 4 entries.
   traffic = acc.count_messages(text)
   assert traffic.messages == 48 and traffic.message_sizes() == {4: 48}

@@ -261,7 +261,8 @@ def test_inline_update_with_a_leading_minus_passes_and_a_wrong_one_fails(capsys)
     == 1
   )
   out = capsys.readouterr().out
-  # linf ball, g = [1, -2], alpha = 1: the optimum is -alpha*||g||_1 = -3 at -alpha*sign(g) = [-1, 1].
+  # linf ball, g = [1, -2], alpha = 1: the optimum is -alpha*||g||_1 = -3 at
+  # -alpha*sign(g) = [-1, 1].
   assert "g = [1, -2], alpha = 1" in out and "optimum: -3 at u* = [-1, 1]" in out
 
 

@@ -113,7 +113,8 @@ def test_expression_error_is_a_user_input_error_with_the_field_in_front():
     parse("-alpha*h", variables=("g", "alpha"), field="q1.penalty.l2")
 
 
-# --- hostile or malformed input: refused, with the token and its position, quickly, no side effect ---
+# --- hostile or malformed input: refused, with the token and its position, quickly,
+# no side effect ---
 
 HOSTILE = [
   ("__import__('os').system('touch PWNED')", r"'__import__' at position 1"),

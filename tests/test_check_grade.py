@@ -1,7 +1,8 @@
-"""Grading: right answers pass, plausible wrong answers fail with a counterexample that is really one.
+"""Grading: right answers pass, plausible wrong answers fail with a counterexample that is really
+one.
 
-Every expected answer below is derived in a comment beside it; counterexamples the grader reports are
-re-checked here with NumPy closed forms, independently of jaxopt_hw.duality.
+Every expected answer below is derived in a comment beside it; counterexamples the grader reports
+are re-checked here with NumPy closed forms, independently of jaxopt_hw.duality.
 """
 
 import numpy as np
@@ -10,11 +11,13 @@ import pytest
 from jaxopt_hw.check import grade, sheet
 from jaxopt_hw.errors import UserInputError
 
-TRIALS = 40  # random cases per Q1 item (plus the fixed small ones): enough to catch every wrong answer below
+# random cases per Q1 item (plus the fixed small ones): enough to catch every wrong answer below
+TRIALS = 40
 
 # --- Q1 ---------------------------------------------------------------------------------------
 # Penalty form: min_u g.u + (1/a)||u||^2. Write u = -t d with ||d|| = 1 and g.d = ||g||_* (the dual
-# map): g.u + t^2/a is minimised at t = (a/2)||g||_*, so u = -(a/2)||g||_* d(g), value -(a/4)||g||_*^2.
+# map): g.u + t^2/a is minimised at t = (a/2)||g||_*, so u = -(a/2)||g||_* d(g),
+# value -(a/4)||g||_*^2.
 # Ball form: min g.u over ||u|| <= a is -a||g||_*, reached at u = -a d(g).
 # Dual norms and maps: l2 -> l2, g/||g||; linf -> l1, sign(g); l1 -> linf, sign(g_i) e_i at
 # i = argmax|g_i|; lp -> lq (q = p/(p-1)), sign(g)|g|^(q-1)/||g||_q^(q-1); ||x||_M = sqrt(x'Mx) ->
@@ -44,7 +47,8 @@ EQUIVALENT_Q1 = [
     "spectral",
     "-alpha/2 * nuclear(g) * transpose(polar(transpose(g)))",
   ),  # (V U')' = U V'
-  # linf ball with zero coordinates: any value in [-alpha, alpha] there is optimal; move them by -alpha.
+  # linf ball with zero coordinates: any value in [-alpha, alpha] there is optimal; move them by
+  # -alpha.
   ("ball", "linf", "-alpha * (sign(g) + 1 - abs(sign(g)))"),
 ]
 
@@ -181,8 +185,8 @@ def test_q1_cases_cover_ties_zeros_dimensions_and_alphas():
 # --- Q2 ---------------------------------------------------------------------------------------
 # f(theta) = (1 - a.theta)^2, theta_0 = 0, a = [1, 0.1, 0.01].
 # SGD: the gradient is a multiple of a, so theta stays in span(a) and ends on a.theta = 1: a/|a|^2.
-# Simplified Adam (one point): M g = sign(g) = -sign(a)*(same sign every coordinate), every coordinate
-#   moves by the same amount: theta = c(1,1,1), c*sum(a) = 1, c = 1/1.11.
+# Simplified Adam (one point): M g = sign(g) = -sign(a)*(same sign every coordinate), every
+#   coordinate moves by the same amount: theta = c(1,1,1), c*sum(a) = 1, c = 1/1.11.
 # Rescaling x_i -> x_i/|a_i| (unit second moment): SGD gives (1,1,1)/3, i.e. theta_i = 1/(3 a_i).
 A = np.array([1.0, 0.1, 0.01])
 DERIVED_THETAS = {
@@ -247,8 +251,8 @@ def test_q2_claim_of_the_wrong_length_fails():
 # --- Q5 ---------------------------------------------------------------------------------------
 # All-to-all: each of n workers sends its p-vector to n-1 others: n(n-1) messages of size p.
 # Parameter server: n gradients in, n weight copies out: 2n messages of size p.
-# Ring all-reduce: 2(n-1) steps (reduce-scatter then all-gather), each worker sends one p/n chunk per
-#   step: 2n(n-1) messages of size p/n.
+# Ring all-reduce: 2(n-1) steps (reduce-scatter then all-gather), each worker sends one p/n chunk
+#   per step: 2n(n-1) messages of size p/n.
 CORRECT_Q5 = {
   "all_to_all": ("n*(n-1)", "p"),
   "parameter_server": ("2*n", "p"),
@@ -334,7 +338,8 @@ def test_the_packaged_example_sheet_parses_into_every_item():
   assert keys == [f"q1.{f}.{n}" for f in sheet.FORMS for n in sheet.NORMS] + [
     f"q2.{m}" for m in sheet.METHODS
   ] + [f"q5.{p}" for p in sheet.PARADIGMS]
-  # The sheet's Q1 answers are the ones derived above (same minimisers, possibly written differently).
+  # The sheet's Q1 answers are the ones derived above (same minimisers, possibly written
+  # differently).
   for claim in example.claims:
     if isinstance(claim, sheet.ThetaClaim):
       np.testing.assert_allclose(
@@ -359,7 +364,10 @@ MALFORMED = [
   ("[q1]\nl2 = '-g'\n", r"^q1: 'l2' is not valid; forms"),
   (
     "[q1.penalty]\nl2 = 3\n",
-    r"^q1\.penalty\.l2: expected an expression \(a string\), e\.g\. \"-alpha/2 \* g\"; got an integer 3$",
+    (
+      r"^q1\.penalty\.l2: expected an expression \(a string\), "
+      r"e\.g\. \"-alpha/2 \* g\"; got an integer 3$"
+    ),
   ),
   ("q1 = 'x'\n", r"^q1: expected a table"),
   (

@@ -121,7 +121,10 @@ def test_an_interrupted_or_failed_run_leaves_no_file_and_keeps_old_results(
   [
     (
       ["--set", "fake.learnig_rate=0.1"],
-      "error: fake.learnig_rate: unknown key (did you mean 'learning_rate'?); allowed: seed, learning_rate, fail",
+      (
+        "error: fake.learnig_rate: unknown key (did you mean 'learning_rate'?); "
+        "allowed: seed, learning_rate, fail"
+      ),
     ),
     (
       ["--set", "fake.learning_rate=0"],
@@ -134,7 +137,10 @@ def test_an_interrupted_or_failed_run_leaves_no_file_and_keeps_old_results(
     (["--set", "fake.seed=x"], "error: fake.seed: 'x' is a str; expected an integer"),
     (
       ["--set", "fak.seed=1"],
-      "error: --set fak.seed=1: no experiment 'fak' in this run (did you mean 'fake'?); experiments: fake",
+      (
+        "error: --set fak.seed=1: no experiment 'fak' in this run (did you mean 'fake'?); "
+        "experiments: fake"
+      ),
     ),
   ],
 )
@@ -204,7 +210,10 @@ def test_list_names_experiments_configs_sheets_and_benchmarks(capsys):
   [
     (
       "q1.norms=['l2', 'l3']",
-      "error: q1.norms: ['l2', 'l3'] is not allowed; a non-empty list of: l2, linf, l1, lp, mahalanobis, spectral",
+      (
+        "error: q1.norms: ['l2', 'l3'] is not allowed; "
+        "a non-empty list of: l2, linf, l1, lp, mahalanobis, spectral"
+      ),
     ),
     (
       "q1.p_values=[1.0]",

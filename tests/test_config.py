@@ -37,7 +37,10 @@ def test_values_are_read_and_integers_are_accepted_as_numbers():
 def test_unknown_key_suggests_the_nearest_one():
   with pytest.raises(
     cfg.ConfigError,
-    match=r"q2\.sgd\.learnig_rate: unknown key \(did you mean 'learning_rate'\?\); allowed: learning_rate, steps",
+    match=(
+      r"q2\.sgd\.learnig_rate: unknown key \(did you mean 'learning_rate'\?\); "
+      r"allowed: learning_rate, steps"
+    ),
   ):
     cfg.load(Example, {"sgd": {"learnig_rate": 0.1}}, prefix="q2")
 

@@ -20,7 +20,8 @@ F32 = dict(rtol=1e-5, atol=2e-6)
 
 
 def random_tree(rng, n, p, dtype=np.float32):
-  """Worker-stacked pytree with p entries per worker over three leaves (a matrix, a vector, a scalar)."""
+  """Worker-stacked pytree with p entries per worker over three leaves (a matrix, a vector, a
+  scalar)."""
   rows = max(1, (p - 1) // 5)
   sizes = {"w": (rows, min(5, p - 1)) if p > 1 else (0, 0), "s": ()}
   used = int(np.prod(sizes["w"])) + 1
@@ -129,7 +130,8 @@ def test_paradigms_run_under_pmap_too(paradigm):
 
 
 def _ps_steps(optimizer, params, worker_grads, steps_grads):
-  """Run parameter_server_update for each gradient set in ``steps_grads``; every device's weights."""
+  """Run parameter_server_update for each gradient set in ``steps_grads``; every device's
+  weights."""
   n = worker_grads
   mesh = dist.worker_mesh(n, server=True)
   state = jax.tree.map(lambda a: jnp.broadcast_to(a, (n + 1,) + a.shape), optimizer.init(params))

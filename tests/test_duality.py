@@ -268,7 +268,8 @@ def scipy_penalty_min(name, params, g, alpha, rng):
 
 
 def scipy_ball_min(name, params, g, alpha, rng):
-  """min gᵀΔ s.t. ‖Δ‖ ≤ α by SciPy: linprog for ℓ1/ℓ∞, SLSQP for smooth balls, Stiefel search for spectral."""
+  """min gᵀΔ s.t. ‖Δ‖ ≤ α by SciPy: linprog for ℓ1/ℓ∞, SLSQP for smooth balls, Stiefel search for
+  spectral."""
   n = g.size
   v = g.ravel()
   if name == "linf":

@@ -23,7 +23,8 @@ a = np.array([1.0, 0.1, 0.01])
 THETA_SGD = a / (a @ a)
 # (b) sign(∇f) = −sign(1 − aᵀθ)(1,1,1) for a > 0: θ = c·(1,1,1) with c·Σa = 1.
 THETA_ADAM = np.ones(3) / a.sum()
-# (c) s_j = 1/|a_j| makes the point (1,1,1); SGD from 0 gives w = (1,1,1)/3, θ_j = s_j w_j = 1/(3a_j).
+# (c) s_j = 1/|a_j| makes the point (1,1,1); SGD from 0 gives w = (1,1,1)/3,
+# θ_j = s_j w_j = 1/(3a_j).
 THETA_RESCALED = 1.0 / (3.0 * a)
 F64_ATOL = 1e-5
 
@@ -63,9 +64,11 @@ def test_sgd_converges_to_the_min_norm_solution_for_every_stable_learning_rate(f
 @pytest.mark.parametrize(
   "schedule, lrs, steps",
   [
-    # α_t = α/(t+1): Σα = ∞, α_t → 0; once c* is crossed |c_t − c*| <= α_{t−1}, so <= α/T = 5e-6 here
+    # α_t = α/(t+1): Σα = ∞, α_t → 0; once c* is crossed |c_t − c*| <= α_{t−1},
+    # so <= α/T = 5e-6 here
     ("harmonic", [0.25, 0.5, 1.0], 200_000),
-    # α·γᵗ with γ >= 1/2 and α/(1−γ) >= c*: each step <= the sum of the later ones, |e_T| <= αγᵀ/(1−γ)
+    # α·γᵗ with γ >= 1/2 and α/(1−γ) >= c*: each step <= the sum of the later ones,
+    # |e_T| <= αγᵀ/(1−γ)
     ("exponential:0.5", [1.0, 3.0], 200),
     ("exponential:0.7", [0.5, 1.0], 200),
     ("exponential:0.9", [0.1, 1.0], 600),

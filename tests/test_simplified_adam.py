@@ -10,7 +10,8 @@ from jaxopt_hw.transforms.simplified_adam import scale_by_epoch_rms, simplified_
 
 
 def _numpy_update(G, lr, eps=0.0):
-  """Independent float64 reference: −α · mean_i g_i / (sqrt(mean_i g_i²) + ε), 0 where all g_ij = 0."""
+  """Independent float64 reference: −α · mean_i g_i / (sqrt(mean_i g_i²) + ε),
+  0 where all g_ij = 0."""
   G = np.asarray(G, np.float64)
   mean = G.mean(axis=0)
   rms = np.sqrt((G**2).mean(axis=0))

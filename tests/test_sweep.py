@@ -18,7 +18,8 @@ NORM2 = A @ A  # ‖a‖² = 1.0101
 
 
 def _reference_loop(problem, tx, steps, dtype=np.float64, key=0):
-  """A plain per-configuration Python loop over optax (no jit, no vmap): the independent reference."""
+  """A plain per-configuration Python loop over optax (no jit, no vmap): the independent
+  reference."""
   params = jnp.asarray(problem.init(jax.random.PRNGKey(key), problem.data), dtype)
   data = jax.tree.map(lambda x: jnp.asarray(x, dtype), problem.data)
   state = tx.init(params)
@@ -101,9 +102,9 @@ def test_every_grid_point_equals_a_plain_python_loop_over_optax(family):
 
 
 def test_sgd_loss_curve_and_steps_to_tolerance_match_the_closed_form():
-  # SGD from 0 on (1 - aᵀθ)²: the residual r_t = 1 - aᵀθ_t obeys r_{t+1} = (1 - 2α‖a‖²) r_t, r_0 = 1,
-  # so loss_t = ρ^{2t} with ρ = 1 - 2α‖a‖², and (|ρ| < 1) the loss first drops below tol at
-  # t* = ceil(log(tol) / (2 log|ρ|)) and stays below it.
+  # SGD from 0 on (1 - aᵀθ)²: the residual r_t = 1 - aᵀθ_t obeys r_{t+1} = (1 - 2α‖a‖²) r_t,
+  # r_0 = 1, so loss_t = ρ^{2t} with ρ = 1 - 2α‖a‖², and (|ρ| < 1) the loss first drops below tol
+  # at t* = ceil(log(tol) / (2 log|ρ|)) and stays below it.
   lrs = np.array([0.05, 0.2, 0.45, 0.8])
   tol = 1e-10
   r = sweep(
@@ -266,7 +267,10 @@ def test_progress_bar_advances_once_per_chunk(monkeypatch):
     (dict(steps=0), r"^steps: 0 is not allowed; must be an integer >= 1$"),
     (
       dict(steps=10, learning_rates=[0.1, -1.0]),
-      r"^learning_rates: \[0\.1, -1\.0\] is not allowed; must be a non-empty list of finite numbers > 0$",
+      (
+        r"^learning_rates: \[0\.1, -1\.0\] is not allowed; "
+        r"must be a non-empty list of finite numbers > 0$"
+      ),
     ),
     (dict(steps=10, seeds=[-1]), r"^seeds: \[-1\] is not allowed"),
     (

@@ -41,18 +41,18 @@ def test_failure_lists_the_points_that_missed_by_how_much_and_the_diverged_ones(
     testing.assert_converged_to(r, THETA_SGD, atol=1e-6)
   message = str(info.value)
   lines = message.splitlines()
-  assert (
-    lines[0]
-    == "2 of 3 grid points did not converge to the expected parameters (|theta - expected| <= 1e-06 + 0*|expected|):"
+  assert lines[0] == (
+    "2 of 3 grid points did not converge to the expected parameters "
+    "(|theta - expected| <= 1e-06 + 0*|expected|):"
   )
   # residual after 50 steps at α = 0.001: θ = (1 − ρ⁵⁰)θ*, ρ = 1 − 0.002‖a‖², so the worst entry is
   # θ*_0 ρ⁵⁰ at index 0
   rho = 1 - 0.002 * (A @ A)
   err0 = THETA_SGD[0] * rho**50
   got0 = THETA_SGD[0] - err0
-  assert (
-    lines[1]
-    == f"  learning_rate=0.001, seed=0: max |error| {err0:.2g} at [0] (got {got0:.6g}, expected {THETA_SGD[0]:.6g})"
+  assert lines[1] == (
+    f"  learning_rate=0.001, seed=0: max |error| {err0:.2g} at [0] "
+    f"(got {got0:.6g}, expected {THETA_SGD[0]:.6g})"
   )
   assert re.fullmatch(r"  learning_rate=1\.2, seed=0: diverged at step \d+", lines[2])
   assert re.fullmatch(r"3 points checked; the 1 that passed are within \S+\.", lines[3])

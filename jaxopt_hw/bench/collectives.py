@@ -125,13 +125,16 @@ def _human_bytes(b: float) -> str:
 
 def format_table(rows: list[dict]) -> str:
   lines = [
-    "| paradigm | n | p | time per aggregation | bytes sent per worker | measured / optimal bytes | busiest device sends | messages |",
+    "| paradigm | n | p | time per aggregation | bytes sent per worker | measured / optimal "
+    "bytes | busiest device sends | messages |",
     "|---|---:|---:|---:|---:|---:|---:|---:|",
   ]
   for r in rows:
     ratio = "—" if r["byte_ratio"] is None else f"{r['byte_ratio']:.2f}"
     lines.append(
-      f"| {r['paradigm']} | {r['n']} | 2^{r['p'].bit_length() - 1} | {r['seconds'] * 1e3:.3f} ms | {_human_bytes(r['bytes_per_worker'])} | {ratio} | {_human_bytes(r['bytes_busiest_device'])} | {r['messages']} |"
+      f"| {r['paradigm']} | {r['n']} | 2^{r['p'].bit_length() - 1} | {r['seconds'] * 1e3:.3f} ms "
+      f"| {_human_bytes(r['bytes_per_worker'])} | {ratio} | "
+      f"{_human_bytes(r['bytes_busiest_device'])} | {r['messages']} |"
     )
   return "\n".join(lines)
 
@@ -172,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     raise UserInputError(f"--n: {args.n} is not allowed; every worker count must be >= 1")
   if not 0 <= args.min_log2 <= args.max_log2 or args.step_log2 < 1:
     raise UserInputError(
-      f"--min-log2/--max-log2/--step-log2: {args.min_log2}/{args.max_log2}/{args.step_log2} is not allowed; need 0 <= min <= max and step >= 1"
+      f"--min-log2/--max-log2/--step-log2: {args.min_log2}/{args.max_log2}/{args.step_log2} is "
+      "not allowed; need 0 <= min <= max and step >= 1"
     )
   if args.repeats < 1:
     raise UserInputError(f"--repeats: {args.repeats} is not allowed; must be >= 1")
@@ -204,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
   else:
     device = devices[0]
     print(
-      f"devices: {len(devices)} x {device.device_kind} ({device.platform}); jax {jax.__version__}; dtype {args.dtype}; median of {args.repeats}"
+      f"devices: {len(devices)} x {device.device_kind} ({device.platform}); jax "
+      f"{jax.__version__}; dtype {args.dtype}; median of {args.repeats}"
     )
     print(format_table(rows))
   if skipped:

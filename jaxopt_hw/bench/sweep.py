@@ -3,14 +3,16 @@
 One grid of configurations (learning rates × seeds) of SGD on the homework's Q2 problem
 f(θ) = (1 − aᵀθ)² from random starts, run three ways in the same process:
 
-* **sweep** — :func:`jaxopt_hw.sweep.sweep`: the whole grid as one compiled jit(vmap(loop)) program, with its
-  loss logging, divergence flags and steps-to-tolerance (timed after a warm-up call that compiles);
+* **sweep** — :func:`jaxopt_hw.sweep.sweep`: the whole grid as one compiled jit(vmap(loop))
+  program, with its loss logging, divergence flags and steps-to-tolerance (timed after a warm-up
+  call that compiles);
 * **loop** — a Python loop over configurations and steps calling one jitted optax step
   (``value_and_grad`` + ``tx.update`` + ``apply_updates``, learning rate passed as an argument so it
   compiles once); only ``--loop-configs`` configurations are timed and the rate is per
   configuration-step;
-* **numpy** — a NumPy loop over steps, vectorised over all configurations, with the gradient written
-  by hand (no logging beyond the loss every few steps, no divergence checks: less work than the sweep).
+* **numpy** — a NumPy loop over steps, vectorised over all configurations, with the gradient
+  written by hand (no logging beyond the loss every few steps, no divergence checks: less work than
+  the sweep).
 
 Reported: configuration-steps per second of each and the ratios. Peak memory: the sweep is run in
 a fresh subprocess at ``--memory-steps`` and at ``--memory-factor`` times as many steps, and each
@@ -75,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     "--memory-configs",
     type=int,
     default=None,
-    help="configurations of the memory runs (default: --configs); larger grids make the sweep's own buffers visible above the runtime's",
+    help="configurations of the memory runs (default: --configs); larger grids make the sweep's "
+    "own buffers visible above the runtime's",
   )
   parser.add_argument(
     "--no-memory", action="store_true", help="skip the memory measurement (no subprocesses)"
@@ -112,7 +115,8 @@ def _check(args) -> None:
     args.memory_configs < 1 or args.memory_configs % args.seeds
   ):
     raise UserInputError(
-      f"--memory-configs: {args.memory_configs} is not allowed; must be a positive multiple of --seeds ({args.seeds})"
+      f"--memory-configs: {args.memory_configs} is not allowed; must be a positive multiple of "
+      f"--seeds ({args.seeds})"
     )
   if args.loop_configs > args.configs:
     raise UserInputError(
@@ -168,7 +172,8 @@ def _time_sweep(args, steps: int) -> dict:
 
 
 def _time_loop(args) -> dict:
-  """A per-configuration Python loop over one jitted optax step (what a user writes without a sweep)."""
+  """A per-configuration Python loop over one jitted optax step (what a user writes without a
+  sweep)."""
   import jax
   import jax.numpy as jnp
   import optax
@@ -357,13 +362,15 @@ def main(argv: list[str] | None = None) -> int:
 
   d = result["device"]
   print(
-    f"SGD on (1 − aᵀθ)², {args.configs} configurations × {args.steps} steps, {args.dtype}, {d['backend']} ({d['device_kind']}), {os.cpu_count()} CPUs"
+    f"SGD on (1 − aᵀθ)², {args.configs} configurations × {args.steps} steps, {args.dtype}, "
+    f"{d['backend']} ({d['device_kind']}), {os.cpu_count()} CPUs"
   )
   rows = [
     [
       "compiled sweep (jit · vmap · loop)",
       _fmt_rate(result["sweep_config_steps_per_second"]),
-      f"{result['sweep_seconds']:.3g} s (first call with compile: {result['sweep_first_call_seconds']:.3g} s)",
+      f"{result['sweep_seconds']:.3g} s (first call with compile: "
+      f"{result['sweep_first_call_seconds']:.3g} s)",
       "1",
     ],
     [
@@ -385,13 +392,16 @@ def main(argv: list[str] | None = None) -> int:
   if result["memory_ratio"] is not None:
     mb = lambda b: f"{b / 2**20:.1f} MiB"
     print(
-      f"\npeak memory ({result['memory_configs']} configurations, a fresh process each, ru_maxrss): {result['small_steps']} steps {mb(result['small_peak_rss_bytes'])}, "
-      f"{result['large_steps']} steps {mb(result['large_peak_rss_bytes'])}: ratio {result['memory_ratio']:.3f} "
-      f"(storing every step's loss at {result['large_steps']} steps would take {mb(result['full_trajectory_bytes_large'])})"
+      f"\npeak memory ({result['memory_configs']} configurations, a fresh process each, "
+      f"ru_maxrss): {result['small_steps']} steps {mb(result['small_peak_rss_bytes'])}, "
+      f"{result['large_steps']} steps {mb(result['large_peak_rss_bytes'])}: ratio "
+      f"{result['memory_ratio']:.3f} (storing every step's loss at {result['large_steps']} steps "
+      f"would take {mb(result['full_trajectory_bytes_large'])})"
     )
     if "device_memory_ratio" in result:
       print(
-        f"device peak: {mb(result['small_device_peak_bytes'])} vs {mb(result['large_device_peak_bytes'])}: ratio {result['device_memory_ratio']:.3f}"
+        f"device peak: {mb(result['small_device_peak_bytes'])} vs "
+        f"{mb(result['large_device_peak_bytes'])}: ratio {result['device_memory_ratio']:.3f}"
       )
   return 0
 

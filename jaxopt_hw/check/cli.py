@@ -64,14 +64,16 @@ def _sheet_parser() -> argparse.ArgumentParser:
     f"       {PROG} update --norm NORM [--form penalty|ball] EXPR\n"
     f"       {PROG} theta --method METHOD EXPR | X1 X2 X3\n"
     f"       {PROG} messages --paradigm PARADIGM --messages EXPR --message-size EXPR",
-    description="Grade claimed answers to the homework against the experiments: Q1 updates by their "
-    "objective over many random gradients, Q2 converged thetas against the experiment, Q5 message "
-    "counts against the compiled programs. Prints PASS/FAIL per item with the evidence; exit status "
-    "0 only if every item passes (1 if one fails, 2 for input that cannot be graded).",
+    description="Grade claimed answers to the homework against the experiments: Q1 updates by "
+    "their objective over many random gradients, Q2 converged thetas against the experiment, Q5 "
+    "message counts against the compiled programs. Prints PASS/FAIL per item with the evidence; "
+    "exit status 0 only if every item passes (1 if one fails, 2 for input that cannot be "
+    "graded).",
     epilog=_EXAMPLES
     + "\n"
     + _LANGUAGE
-    + "\n\nthe sheet format is described in the README; a full example: configs/answers_example.toml",
+    + "\n\nthe sheet format is described in the README; a full example: "
+    "configs/answers_example.toml",
     formatter_class=argparse.RawDescriptionHelpFormatter,
     allow_abbrev=False,
   )
@@ -87,8 +89,8 @@ def _sheet_parser() -> argparse.ArgumentParser:
 def _update_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
     prog=f"{PROG} update",
-    description="Grade one claimed Q1 update u by its objective: penalty form argmin g.u + (1/alpha)||u||^2, "
-    "ball form argmin g.u subject to ||u|| <= alpha.",
+    description="Grade one claimed Q1 update u by its objective: penalty form argmin g.u + "
+    "(1/alpha)||u||^2, ball form argmin g.u subject to ||u|| <= alpha.",
     epilog=_LANGUAGE,
     formatter_class=argparse.RawDescriptionHelpFormatter,
     allow_abbrev=False,
@@ -113,7 +115,8 @@ def _theta_parser() -> argparse.ArgumentParser:
     "values",
     nargs="+",
     metavar="VALUE",
-    help='one expression giving the vector ("a / dot(a, a)", "[1/3, 10/3, 100/3]") or one value per coordinate',
+    help='one expression giving the vector ("a / dot(a, a)", "[1/3, 10/3, 100/3]") or one value '
+    "per coordinate",
   )
   _common(parser, q1=False)
   return parser
@@ -122,7 +125,8 @@ def _theta_parser() -> argparse.ArgumentParser:
 def _messages_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
     prog=f"{PROG} messages",
-    description="Grade one claimed Q5 message count against the compiled paradigm at several (n, p).",
+    description="Grade one claimed Q5 message count against the compiled paradigm "
+    "at several (n, p).",
     epilog=_LANGUAGE,
     formatter_class=argparse.RawDescriptionHelpFormatter,
     allow_abbrev=False,
@@ -239,7 +243,8 @@ def _run(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  """Run ``jaxopt-hw check`` with ``argv`` (the arguments after ``check``); return the exit status."""
+  """Run ``jaxopt-hw check`` with ``argv`` (the arguments after ``check``); return the exit
+  status."""
   argv = list(sys.argv[1:] if argv is None else argv)
   try:
     return _run(argv)

@@ -105,7 +105,8 @@ class ExpressionError(UserInputError):
 
 
 class ExpressionTooCostly(ExpressionError):
-  """An expression whose evaluation would exceed :data:`MAX_WORK`: refused as a whole, not graded."""
+  """An expression whose evaluation would exceed :data:`MAX_WORK`: refused as a whole, not
+  graded."""
 
   def for_field(self, field: str) -> ExpressionTooCostly:
     return ExpressionTooCostly(self.reason, self.position, self.token, field)
@@ -158,8 +159,8 @@ def tokenize(text: str) -> list[Token]:
         )
       if name in _KEYWORDS:
         raise ExpressionError(
-          f"{name!r} at position {pos} is a Python keyword; the expression language has no keywords, "
-          "lambdas, comprehensions, conditionals or imports",
+          f"{name!r} at position {pos} is a Python keyword; the expression language has no "
+          "keywords, lambdas, comprehensions, conditionals or imports",
           pos,
           name,
         )
@@ -209,8 +210,8 @@ def _bad_character(text: str, i: int, tokens: list[Token]) -> ExpressionError:
       f"character {c!r} (U+{ord(c):04X}) at position {pos} is not allowed", pos, c
     )
   return ExpressionError(
-    f"character {c!r} at position {pos} is not allowed; the language has numbers, names, + - * / ** @, "
-    "parentheses, [ ] vector literals and commas between function arguments",
+    f"character {c!r} at position {pos} is not allowed; the language has numbers, names, + - * / "
+    "** @, parentheses, [ ] vector literals and commas between function arguments",
     pos,
     c,
   )
@@ -368,8 +369,9 @@ def _transpose(x):
   return x.T
 
 
-#: The functions an expression may call. Vector functions treat a matrix as the vector of its entries
-#: (so ``norm2`` of a matrix is its Frobenius norm and ``dot`` the sum of entrywise products).
+#: The functions an expression may call. Vector functions treat a matrix as the vector of its
+#: entries (so ``norm2`` of a matrix is its Frobenius norm and ``dot`` the sum of entrywise
+#: products).
 FUNCTIONS: dict[str, Function] = {
   "sign": Function(1, 1, np.sign, "sign of each entry (0 at 0)"),
   "abs": Function(1, 1, np.abs, "absolute value of each entry"),
@@ -471,7 +473,8 @@ class _Parser:
       tok = self.tok
       if tok.kind == "op" and tok.text == ",":
         raise ExpressionError(
-          f"unexpected ',' at position {tok.position} (tuples are not allowed; write a vector as [x, y, z])",
+          f"unexpected ',' at position {tok.position} (tuples are not allowed; write a vector as "
+          "[x, y, z])",
           tok.position,
           tok.text,
         )
@@ -518,8 +521,8 @@ class _Parser:
         if value.ndim != 0 or not np.isfinite(value) or abs(float(value)) > MAX_EXPONENT:
           shown = "a non-scalar" if value.ndim else f"{float(value):.6g}"
           raise ExpressionError(
-            f"exponent {shown} of '**' at position {op.position} is refused; a constant exponent must be a "
-            f"number between -{MAX_EXPONENT} and {MAX_EXPONENT}",
+            f"exponent {shown} of '**' at position {op.position} is refused; a constant exponent "
+            f"must be a number between -{MAX_EXPONENT} and {MAX_EXPONENT}",
             op.position,
             op.text,
           )
@@ -551,7 +554,8 @@ class _Parser:
       if self.tok.kind == "op" and self.tok.text == ",":
         bad = self.tok
         raise ExpressionError(
-          f"unexpected ',' at position {bad.position} (tuples are not allowed; write a vector as [x, y, z])",
+          f"unexpected ',' at position {bad.position} (tuples are not allowed; write a vector as "
+          "[x, y, z])",
           bad.position,
           bad.text,
         )
@@ -571,7 +575,8 @@ class _Parser:
       )
     if after.kind == "op" and after.text == "(":
       raise ExpressionError(
-        f"call '(' at position {after.position} is not allowed here: only named functions can be called",
+        f"call '(' at position {after.position} is not allowed here: only named functions "
+        "can be called",
         after.position,
         after.text,
       )
@@ -598,7 +603,8 @@ class _Parser:
     if is_call:
       hint = _suggestion(name, FUNCTIONS)
       raise ExpressionError(
-        f"unknown function {name!r} at position {tok.position}{hint}; functions: {', '.join(FUNCTIONS)}",
+        f"unknown function {name!r} at position {tok.position}{hint}; functions: "
+        f"{', '.join(FUNCTIONS)}",
         tok.position,
         name,
       )
@@ -631,7 +637,8 @@ class _Parser:
       )
       plural = "" if wanted == "1" else "s"
       raise ExpressionError(
-        f"{name_tok.text}() at position {name_tok.position} takes {wanted} argument{plural}, got {len(args)}",
+        f"{name_tok.text}() at position {name_tok.position} takes {wanted} argument{plural}, got "
+        f"{len(args)}",
         name_tok.position,
         name_tok.text,
       )
@@ -660,12 +667,14 @@ class _Parser:
 def _check_size(shape: tuple[int, ...], node: Node, what: str) -> None:
   if len(shape) > 2:
     raise ExpressionError(
-      f"{what} at position {node.position} would have {len(shape)} dimensions; at most 2 are allowed",
+      f"{what} at position {node.position} would have {len(shape)} dimensions; "
+      "at most 2 are allowed",
       node.position,
     )
   if math.prod(shape) > MAX_ELEMENTS:
     raise ExpressionError(
-      f"{what} at position {node.position} would have shape {shape}; at most {MAX_ELEMENTS} entries are allowed",
+      f"{what} at position {node.position} would have shape {shape}; at most {MAX_ELEMENTS} "
+      "entries are allowed",
       node.position,
     )
 
@@ -685,8 +694,8 @@ class _Evaluator:
     self.work += amount
     if self.work > MAX_WORK:
       raise ExpressionTooCostly(
-        f"evaluating the expression takes more than {MAX_WORK} operations (at position {node.position}); "
-        "answers need far less",
+        f"evaluating the expression takes more than {MAX_WORK} operations (at position "
+        f"{node.position}); answers need far less",
         node.position,
       )
 
@@ -695,7 +704,8 @@ class _Evaluator:
       shape = np.broadcast_shapes(*shapes)
     except ValueError:
       raise ExpressionError(
-        f"shapes {' and '.join(str(s) for s in shapes)} do not match for {what} at position {node.position}",
+        f"shapes {' and '.join(str(s) for s in shapes)} do not match for {what} at position "
+        f"{node.position}",
         node.position,
       ) from None
     _check_size(shape, node, what)
@@ -704,12 +714,14 @@ class _Evaluator:
   def matmul(self, node: Node, left, right, compute: bool = True):
     if left.ndim == 0 or right.ndim == 0:
       raise ExpressionError(
-        f"matrix product at position {node.position} needs vectors or matrices, got shapes {left.shape} and {right.shape}",
+        f"matrix product at position {node.position} needs vectors or matrices, got shapes "
+        f"{left.shape} and {right.shape}",
         node.position,
       )
     if left.shape[-1] != right.shape[0]:
       raise ExpressionError(
-        f"shapes {left.shape} and {right.shape} do not match for the matrix product at position {node.position}",
+        f"shapes {left.shape} and {right.shape} do not match for the matrix product at position "
+        f"{node.position}",
         node.position,
       )
     out_shape = left.shape[:-1] + right.shape[1:]
@@ -745,7 +757,8 @@ class _Evaluator:
       shapes = {item.shape for item in items}
       if len(shapes) != 1:
         raise ExpressionError(
-          f"the entries of the vector at position {node.position} have different shapes {sorted(shapes)}",
+          f"the entries of the vector at position {node.position} have different shapes "
+          f"{sorted(shapes)}",
           node.position,
         )
       shape = (len(items), *items[0].shape)

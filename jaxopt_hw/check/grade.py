@@ -1,4 +1,5 @@
-"""Grading claimed answers: Q1 by the objective, Q2 against the experiment, Q5 against compiled programs.
+"""Grading claimed answers: Q1 by the objective, Q2 against the experiment, Q5 against compiled
+programs.
 
 * **Q1** (:func:`grade_update`). A claimed update is right when it *is a minimiser*, so it is graded
   by the objective, and any true minimiser passes when the minimiser is not unique (ℓ1, ℓ∞ with
@@ -17,8 +18,8 @@
   experiment converges to (:func:`jaxopt_hw.studies.q2.converged_thetas`, float64):
   ``|claim − θ| <= THETA_ATOL + THETA_RTOL·|θ|``. A FAIL shows both vectors.
 * **Q5** (:func:`grade_messages`). The claimed ``messages`` and ``message_size`` (expressions in n
-  and p) are compared exactly with :func:`jaxopt_hw.distributed.accounting.measure` at several (n, p)
-  (the counts are whole numbers). A FAIL shows the (n, p) where they differ and both values.
+  and p) are compared exactly with :func:`jaxopt_hw.distributed.accounting.measure` at several
+  (n, p) (the counts are whole numbers). A FAIL shows the (n, p) where they differ and both values.
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ _SIMPLE_M = {
 
 @functools.lru_cache(maxsize=32)
 def q1_cases(norm: str, trials: int = DEFAULT_TRIALS, seed: int = 0) -> tuple[Q1Case, ...]:
-  """The cases a Q1 claim under ``norm`` is graded on: small fixed ones, then ``trials`` random ones.
+  """The cases a Q1 claim under ``norm`` is graded on: small fixed ones, then ``trials`` random
+  ones.
 
   Cases come in order of size, so the first failing one is the smallest counterexample found.
   """
@@ -332,7 +334,8 @@ def _q1_verdict(claim: UpdateClaim, case: Q1Case, ref: _Reference) -> dict:
     # Impossible for a correct reference: say so rather than pass or blame the claim silently.
     out.update(
       ok=False,
-      reason=f"the objective is BELOW the reference optimum (relative gap {gap:.3g}): the reference in jaxopt_hw.duality may be wrong",
+      reason=f"the objective is BELOW the reference optimum (relative gap {gap:.3g}): the "
+      "reference in jaxopt_hw.duality may be wrong",
     )
   else:
     out["ok"] = True
@@ -453,11 +456,17 @@ def grade_theta(claim: ThetaClaim, *, thetas: dict | None = None, a=None) -> Ite
   ok = np.isfinite(value) & (diff <= THETA_ATOL + THETA_RTOL * np.abs(measured))
   evidence["max_abs_difference"] = float(np.max(diff))
   if ok.all():
-    summary = f"equals the experiment's converged theta {_fmt(measured)} ({tolerance}; largest difference {np.max(diff):.2g})"
+    summary = (
+      f"equals the experiment's converged theta {_fmt(measured)} ({tolerance}; largest "
+      f"difference {np.max(diff):.2g})"
+    )
     return ItemResult(claim.key, True, claim.claim, summary, [], evidence)
   wrong = [int(i) for i in np.flatnonzero(~ok)]
   evidence["wrong_coordinates"] = wrong
-  summary = f"differs from the experiment in coordinate{'s' if len(wrong) > 1 else ''} {', '.join(map(str, wrong))} ({tolerance})"
+  summary = (
+    f"differs from the experiment in coordinate{'s' if len(wrong) > 1 else ''} "
+    f"{', '.join(map(str, wrong))} ({tolerance})"
+  )
   return ItemResult(claim.key, False, claim.claim, summary, details, evidence)
 
 
@@ -491,7 +500,8 @@ def q5_points(
     need = min(n for n, _ in points) + extra
     raise UserInputError(
       f"q5.{paradigm}: grading needs at least {need} devices, this process has {devices}; "
-      "`jaxopt-hw check` emulates 16 CPU devices, or call jaxopt_hw.platform.configure() before JAX starts"
+      "`jaxopt-hw check` emulates 16 CPU devices, or call jaxopt_hw.platform.configure() before "
+      "JAX starts"
     )
   return usable
 
@@ -554,8 +564,9 @@ def grade_messages(
   )
   summary = f"{key} differs at n={n}, p={p}: claim {claim_text}, measured {truth}"
   details = [
-    f"n={r['n']:<2} p={r['p']:<3} messages: claim {_cell(r['claim_messages'])}, measured {r['measured_messages']}; "
-    f"message_size: claim {_cell(r['claim_message_size'])}, measured {r['measured_message_size']}"
+    f"n={r['n']:<2} p={r['p']:<3} messages: claim {_cell(r['claim_messages'])}, measured "
+    f"{r['measured_messages']}; message_size: claim {_cell(r['claim_message_size'])}, measured "
+    f"{r['measured_message_size']}"
     for r in rows
   ]
   return ItemResult(claim.key, False, claim.claim, summary, details, evidence)
@@ -590,7 +601,8 @@ def grade_sheet(
   claims: Iterable[Claim] | None = None,
   on_result: Callable[[ItemResult], None] | None = None,
 ) -> Report:
-  """Grade every claim of ``sheet`` (or only ``claims``); ``on_result`` sees each verdict as it comes."""
+  """Grade every claim of ``sheet`` (or only ``claims``); ``on_result`` sees each verdict as it
+  comes."""
   claims = sheet.claims if claims is None else tuple(claims)
   results = []
   for claim in claims:

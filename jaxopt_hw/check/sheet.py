@@ -41,7 +41,8 @@ METHODS = ("sgd", "simplified_adam", "rescaled_sgd")
 PARADIGMS = ("all_to_all", "parameter_server", "ring_allreduce")
 MESSAGE_KEYS = ("messages", "message_size")
 THETA_SIZE = 3
-#: Largest sheet file read, in bytes (a sheet is a few hundred bytes; this only stops a runaway file).
+#: Largest sheet file read, in bytes (a sheet is a few hundred bytes; this only stops a runaway
+#: file).
 MAX_SHEET_BYTES = 1_000_000
 
 _Q1_VARIABLES = {"lp": ("g", "alpha", "p", "q"), "mahalanobis": ("g", "alpha", "M")}
@@ -259,7 +260,8 @@ def parse_sheet(data: Mapping, source: str = "<sheet>") -> Sheet:
       claims.append(message_claim(paradigm, table["messages"], table["message_size"]))
   if not claims:
     raise UserInputError(
-      f"{source}: no answers to grade; give at least one of [q1.penalty], [q1.ball], [q2], [q5.<paradigm>]"
+      f"{source}: no answers to grade; give at least one of [q1.penalty], [q1.ball], [q2], "
+      "[q5.<paradigm>]"
     )
   return Sheet(tuple(claims), source, title)
 
@@ -298,7 +300,8 @@ def load(path) -> Sheet:
     raise UserInputError(f"answers: {str(path)!r} is not a file")
   if path.stat().st_size > MAX_SHEET_BYTES:
     raise UserInputError(
-      f"answers: {str(path)!r} is {path.stat().st_size} bytes; a sheet may have at most {MAX_SHEET_BYTES}"
+      f"answers: {str(path)!r} is {path.stat().st_size} bytes; a sheet may have at most "
+      f"{MAX_SHEET_BYTES}"
     )
   try:
     text = path.read_text(encoding="utf-8")

@@ -13,11 +13,11 @@ A group is one entry of ``replica_groups`` (``{{0,1,2,3}}``, the iota form ``[G,
 ``[G,M]<=[a,b]T(1,0)``, the mesh-axes form ``mesh['a'=2,'b'=4] {'b'}`` of newer XLA, or ``{}`` =
 all ``replica_count × num_partitions`` devices); m is its size.
 
-* ``collective-permute``: each source-target pair with source ≠ target is one message of the operand's
-  size, sent by the source. (A pair i → i is a local copy: no message.) This is the only rule that
-  needs no model: point-to-point is what the instruction says.
-* ``all-gather``: per group, every member sends its shard (the operand) directly to the m − 1 others:
-  m(m − 1) messages of the shard size (direct-send model).
+* ``collective-permute``: each source-target pair with source ≠ target is one message of the
+  operand's size, sent by the source. (A pair i → i is a local copy: no message.) This is the only
+  rule that needs no model: point-to-point is what the instruction says.
+* ``all-gather``: per group, every member sends its shard (the operand) directly to the m − 1
+  others: m(m − 1) messages of the shard size (direct-send model).
 * ``reduce-scatter``: per group, every member sends to each other member the block that member owns:
   m(m − 1) messages of size S/m (the result's size), S = the operand's size (direct-send model).
 * ``all-to-all``: per group, every member sends block j of its operand to member j ≠ itself:
@@ -26,23 +26,23 @@ all ``replica_count × num_partitions`` devices); m is its size.
   ceil(S/m) entries, each member sending 2(m − 1)·ceil(S/m) entries. This is the bandwidth-optimal
   way (what a ring or NCCL's large-message algorithm sends, and what the two rules above give when
   composed). It is a *model*: an ``all-reduce`` instruction does not say which algorithm the runtime
-  uses (XLA:CPU, within one process, adds through shared memory), so for ``pmean`` the bytes reported
-  are the optimum by construction, not an observation.
+  uses (XLA:CPU, within one process, adds through shared memory), so for ``pmean`` the bytes
+  reported are the optimum by construction, not an observation.
 * ``collective-broadcast``: the group's first member sends the operand to the m − 1 others.
 * Several operands in one collective (a combined collective) travel together: their sizes add up.
 * Asynchronous pairs (``all-reduce-start`` / ``all-reduce-done``, ``collective-permute-start`` /
   ``-done``, …, as on GPU) count once, at the ``-start``; ``-done`` and ``-update`` carry no data.
   A generic ``async-start`` counts the collective in the computation it ``calls``.
 * Loops: a collective in the body of a ``while`` whose ``backend_config`` has
-  ``"known_trip_count":{"n":"K"}`` counts K times (its condition K + 1 times); nested loops multiply.
-  A loop without a known trip count is counted once and the result is marked not ``exact``. XLA may
-  unroll a loop or not; either way the counts are the same.
+  ``"known_trip_count":{"n":"K"}`` counts K times (its condition K + 1 times); nested loops
+  multiply. A loop without a known trip count is counted once and the result is marked not
+  ``exact``. XLA may unroll a loop or not; either way the counts are the same.
 * ``conditional``: only one branch runs; the branch that sends the most messages is counted and the
   result is marked not ``exact``. Calls (``call``, ``fusion``, ``to_apply``, …) count once per call.
 * ``send``/``recv`` (what XLA:GPU's collective-permute decomposer turns a permute in a loop into):
-  each pair of the send's ``_xla_send_recv_source_target_pairs`` frontend attribute is one message of
-  the send's data operand; ``recv``, ``send-done`` and ``recv-done`` carry no count of their own. A
-  send without that attribute counts one message from an unknown device (not ``exact``); host
+  each pair of the send's ``_xla_send_recv_source_target_pairs`` frontend attribute is one message
+  of the send's data operand; ``recv``, ``send-done`` and ``recv-done`` carry no count of their
+  own. A send without that attribute counts one message from an unknown device (not ``exact``); host
   transfers (``is_host_transfer=true``) are not device-to-device messages and are skipped.
 
 The text is read one instruction per line, as XLA prints it (``compiled.as_text()``).
@@ -505,7 +505,8 @@ def count_messages(hlo_text: str) -> Traffic:
         collective = _collective(instruction, kind, computation, module)
         if kind == "send" and not collective.senders:
           notes.append(
-            f"send {instruction.name!r} has no source-target pairs; counted as one message from an unknown device"
+            f"send {instruction.name!r} has no source-target pairs; "
+            "counted as one message from an unknown device"
           )
         found.append((collective, 1))
         continue
@@ -558,7 +559,8 @@ def optimal_bytes_per_worker(n: int, p: int, itemsize: int) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class MessageCount:
-  """What one aggregation of a p-entry gradient over n workers sends, read off the compiled program."""
+  """What one aggregation of a p-entry gradient over n workers sends, read off the compiled
+  program."""
 
   paradigm: str
   n: int
@@ -670,7 +672,8 @@ def compile_paradigm(
 def measure(
   paradigm: str, n: int, p: int, dtype: str = "float32", *, unroll: bool = False
 ) -> MessageCount:
-  """Compile one iteration of ``paradigm`` for ``n`` workers and a p-entry gradient; count its messages.
+  """Compile one iteration of ``paradigm`` for ``n`` workers and a p-entry gradient; count its
+  messages.
 
   Needs ``n`` devices (``n + 1`` for the parameter server); nothing is executed, only compiled.
 

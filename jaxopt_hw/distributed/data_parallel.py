@@ -14,7 +14,9 @@ Example::
 
   model = MLP((8, 32, 1), rngs=nnx.Rngs(0))
   x, y = regression_data(jax.random.key(0), batch=64, features=8)
-  result = train_data_parallel(model, x, y, optax.sgd(0.1), paradigm="ring_allreduce", n=4, steps=100)
+  result = train_data_parallel(
+    model, x, y, optax.sgd(0.1), paradigm="ring_allreduce", n=4, steps=100
+  )
   result.losses        # full-batch loss before each step
   result.model         # the trained model
 """
@@ -140,7 +142,8 @@ def train_data_parallel(
   n = check_workers(n)
   if x.shape[0] % n or x.shape[0] != y.shape[0]:
     raise UserInputError(
-      f"batch: {x.shape[0]} examples (with {y.shape[0]} targets) cannot be split into {n} equal shards; allowed: a batch size divisible by n"
+      f"batch: {x.shape[0]} examples (with {y.shape[0]} targets) cannot be split into {n} "
+      "equal shards; allowed: a batch size divisible by n"
     )
   server = paradigms.uses_server(paradigm)
   mesh = paradigms.mesh_for(paradigm, n, axis_name)

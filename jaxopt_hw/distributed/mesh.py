@@ -59,7 +59,8 @@ def require_devices(needed: int, *, what: str, field: str = "n", devices=None) -
   if needed > len(devices):
     kind = devices[0].platform.upper() if devices else "no"
     raise UserInputError(
-      f"{field}: {what} need {needed} devices but only {len(devices)} {kind} device(s) exist; {EMULATION_HINT}"
+      f"{field}: {what} need {needed} devices but only {len(devices)} {kind} device(s) exist; "
+      f"{EMULATION_HINT}"
     )
   return devices[:needed]
 

@@ -1,14 +1,15 @@
 """The same paradigms across several processes (hosts), on JAX's own multi-process runtime.
 
-Every process runs the same program. After :func:`initialize`, ``jax.devices()`` lists the devices of
-all processes, a mesh over them spans the processes, and the collectives inside ``jax.shard_map``
-cross process boundaries: Gloo over TCP on CPU, NCCL on GPU. Nothing here is a transport of its own.
+Every process runs the same program. After :func:`initialize`, ``jax.devices()`` lists the devices
+of all processes, a mesh over them spans the processes, and the collectives inside
+``jax.shard_map`` cross process boundaries: Gloo over TCP on CPU, NCCL on GPU. Nothing here is a
+transport of its own.
 
 On each host (process ``i`` of ``N``)::
 
   from jaxopt_hw.distributed import multihost
-  multihost.initialize("10.0.0.1:1234", num_processes=N, process_id=i)   # before any JAX computation
-  mesh = multihost.global_mesh()                                          # all devices of all hosts
+  multihost.initialize("10.0.0.1:1234", num_processes=N, process_id=i)  # before any JAX computation
+  mesh = multihost.global_mesh()                                         # all devices of all hosts
 
 or, to check a set-up end to end, on each host::
 

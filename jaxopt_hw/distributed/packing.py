@@ -38,5 +38,6 @@ def to_chunks(vector: jax.Array, n: int) -> jax.Array:
 
 
 def from_chunks(chunks: jax.Array, p: int) -> jax.Array:
-  """The first ``p`` entries of ``chunks`` read row by row (drops the padding of :func:`to_chunks`)."""
+  """The first ``p`` entries of ``chunks`` read row by row (drops the padding of
+  :func:`to_chunks`)."""
   return chunks.reshape(-1)[:p]

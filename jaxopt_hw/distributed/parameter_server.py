@@ -32,7 +32,8 @@ def num_workers(axis_name) -> int:
   size = lax.axis_size(axis_name)
   if size < 2:
     raise ValueError(
-      f"the parameter server needs an axis of n + 1 >= 2 devices (n workers and a server); axis {axis_name!r} has {size}"
+      "the parameter server needs an axis of n + 1 >= 2 devices (n workers and a server); "
+      f"axis {axis_name!r} has {size}"
     )
   return size - 1
 

@@ -4,19 +4,22 @@ The n workers form the ring 0 → 1 → … → n−1 → 0. Each splits its p-e
 c = ceil(p / n) entries (zero-padded when n does not divide p, see :mod:`packing`).
 
 * Reduce-scatter, n − 1 steps: at step s worker i sends chunk (i − s) mod n to worker i + 1, which
-  adds it to its own copy of that chunk. Afterwards worker i holds the full sum of chunk (i + 1) mod n.
-* All-gather, n − 1 steps: at step s worker i sends chunk (i + 1 − s) mod n (fully reduced) to worker
-  i + 1, which stores it.
+  adds it to its own copy of that chunk. Afterwards worker i holds the full sum of chunk
+  (i + 1) mod n.
+* All-gather, n − 1 steps: at step s worker i sends chunk (i + 1 − s) mod n (fully reduced) to
+  worker i + 1, which stores it.
 
 Every step is one :func:`jax.lax.ppermute` in which all n workers send one chunk: n messages of c
 entries. So one all-reduce sends 2(n − 1)·n messages of c entries, and each worker sends
 2(n − 1)·c ≈ 2(n − 1)/n·p entries — the bandwidth-optimal amount for an all-reduce.
 
 Each chunk's sum is built once, along the ring, and then copied, so every worker ends with bitwise
-identical results. The mean divides each reduced chunk by n once, on its owner, before the all-gather.
+identical results. The mean divides each reduced chunk by n once, on its owner, before the
+all-gather.
 
-The steps run in a :func:`jax.lax.fori_loop` (one collective-permute in a ``while`` body with a known
-trip count in the compiled program) or, with ``unroll=True``, as 2(n − 1) separate collective-permutes.
+The steps run in a :func:`jax.lax.fori_loop` (one collective-permute in a ``while`` body with a
+known trip count in the compiled program) or, with ``unroll=True``, as 2(n − 1) separate
+collective-permutes.
 """
 
 from __future__ import annotations

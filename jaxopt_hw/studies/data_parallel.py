@@ -15,7 +15,10 @@ from jaxopt_hw.report import markdown_table
 
 NAME = "data_parallel"
 TITLE = "Data-parallel training with each aggregation paradigm"
-DESCRIPTION = "train a flax MLP data-parallel with all-to-all, parameter server, ring all-reduce and pmean; compare with one device"
+DESCRIPTION = (
+  "train a flax MLP data-parallel with all-to-all, parameter server, ring all-reduce and pmean; "
+  "compare with one device"
+)
 
 ALL = ("all_to_all", "parameter_server", "ring_allreduce", "pmean")
 OPTIMIZERS = ("sgd", "adam", "steepest")
@@ -54,7 +57,8 @@ def make_optimizer(config: Config):
     from jaxopt_hw.transforms.steepest import steepest_descent
   except ImportError:
     raise UserInputError(
-      "data_parallel.optimizer: 'steepest' needs jaxopt_hw.transforms.steepest, which this installation lacks; allowed here: sgd, adam"
+      "data_parallel.optimizer: 'steepest' needs jaxopt_hw.transforms.steepest, which this "
+      "installation lacks; allowed here: sgd, adam"
     ) from None
   extra = {"non_matrix": "l2"} if config.norm == "spectral" else {}
   return steepest_descent(config.learning_rate, config.norm, form=config.form, **extra)
@@ -72,7 +76,8 @@ def run(config: Config, ctx):
 
   if config.batch % config.n:
     raise UserInputError(
-      f"data_parallel.batch: {config.batch} is not allowed with n = {config.n}; the batch must split into n equal shards (a multiple of {config.n})"
+      f"data_parallel.batch: {config.batch} is not allowed with n = {config.n}; the batch must "
+      f"split into n equal shards (a multiple of {config.n})"
     )
   dtype = jnp.dtype(config.dtype)
   x, y = dp.regression_data(
@@ -136,9 +141,11 @@ def run(config: Config, ctx):
   markdown = "\n\n".join(
     [
       f"## {TITLE}",
-      f"An MLP {(config.features, *config.hidden, config.outputs)} ({p:,} {config.dtype} parameters) trained for {config.steps} steps with {opt}, learning rate {config.learning_rate}, "
-      f"on a batch of {config.batch} split over n = {config.n} workers; gradients averaged by each paradigm. "
-      f"The reference is the same optimizer on one device with the full batch. Rounding of {config.dtype} is ~{float(jnp.finfo(dtype).eps):.0e}.",
+      f"An MLP {(config.features, *config.hidden, config.outputs)} ({p:,} {config.dtype} "
+      f"parameters) trained for {config.steps} steps with {opt}, learning rate "
+      f"{config.learning_rate}, on a batch of {config.batch} split over n = {config.n} workers; "
+      "gradients averaged by each paradigm. The reference is the same optimizer on one device "
+      f"with the full batch. Rounding of {config.dtype} is ~{float(jnp.finfo(dtype).eps):.0e}.",
       markdown_table(
         [
           "paradigm",

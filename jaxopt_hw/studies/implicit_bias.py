@@ -1,9 +1,10 @@
-"""Implicit bias: where SGD, simplified Adam and rescaled SGD land on over-parameterised least squares.
+"""Implicit bias: where SGD, simplified Adam and rescaled SGD land on over-parameterised least
+squares.
 
-Random problems with n < d (features on scales from 1 down to ``scale_min``), many seeds at once (the
-seeds are the sweep's problem axis), θ₀ = 0. Every method that drives the loss to 0 lands on *some*
-interpolant of Xθ = y; which one is the method's implicit bias. The landing points are compared with
-three exact references (:mod:`jaxopt_hw.problems`):
+Random problems with n < d (features on scales from 1 down to ``scale_min``), many seeds at once
+(the seeds are the sweep's problem axis), θ₀ = 0. Every method that drives the loss to 0 lands on
+*some* interpolant of Xθ = y; which one is the method's implicit bias. The landing points are
+compared with three exact references (:mod:`jaxopt_hw.problems`):
 
 * the minimum-ℓ2-norm interpolant X⁺y — gradient descent from 0 never leaves the row space of X,
   and X⁺y is the only interpolant there, so GD must land on it;
@@ -11,8 +12,8 @@ three exact references (:mod:`jaxopt_hw.problems`):
   variables w = θ/s (s_j = 1/sqrt(E[x_j²])) makes it the landing point of rescaled-feature SGD;
 * the minimum-ℓ∞-norm interpolant (an LP, solved exactly by a simplex method) — the natural
   candidate for sign-like methods. With one example (n = 1) simplified Adam is sign descent along
-  sign(x) and lands exactly on it (θ = y·sign(x)/‖x‖₁); with n > 1 there is no such argument, and the
-  study measures how far it lands.
+  sign(x) and lands exactly on it (θ = y·sign(x)/‖x‖₁); with n > 1 there is no such argument, and
+  the study measures how far it lands.
 
 "SGD" here takes full-batch gradient steps (one step per epoch); from 0 stochastic per-example steps
 stay in the row space as well and land on the same point. Simplified Adam uses the per-example RMS
@@ -32,7 +33,10 @@ from jaxopt_hw.report import markdown_table
 
 NAME = "implicit_bias"
 TITLE = "Implicit bias: where each method lands on over-parameterised least squares"
-DESCRIPTION = "n < d random least squares over many seeds: SGD, simplified Adam, rescaled SGD vs min-ℓ2, weighted min-norm and min-ℓ∞ interpolants"
+DESCRIPTION = (
+  "n < d random least squares over many seeds: SGD, simplified Adam, rescaled SGD vs min-ℓ2, "
+  "weighted min-norm and min-ℓ∞ interpolants"
+)
 
 METHODS = ("sgd", "simplified_adam", "rescaled_sgd")
 LABELS = {
@@ -87,11 +91,13 @@ def _check_config(config: Config) -> None:
 
   if config.n >= config.d:
     raise UserInputError(
-      f"{NAME}.n: {config.n} is not allowed; must be smaller than d = {config.d} (over-parameterised)"
+      f"{NAME}.n: {config.n} is not allowed; must be smaller than d = {config.d} "
+      "(over-parameterised)"
     )
   if config.scale_min > config.scale_max:
     raise UserInputError(
-      f"{NAME}.scale_min: {config.scale_min} is not allowed; must be <= scale_max = {config.scale_max}"
+      f"{NAME}.scale_min: {config.scale_min} is not allowed; must be <= scale_max = "
+      f"{config.scale_max}"
     )
 
 
@@ -116,7 +122,8 @@ def references(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _normalized(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Scale each instance (X and y alike) so that λmax(2XᵀX/n) = 1; the interpolants do not change."""
+  """Scale each instance (X and y alike) so that λmax(2XᵀX/n) = 1; the interpolants do not
+  change."""
   n = X.shape[-2]
   c = np.sqrt(2.0 / n) * np.linalg.norm(X, ord=2, axis=(-2, -1))
   return X / c[:, None, None], y / c[:, None]
@@ -201,7 +208,8 @@ _FAMILIES: dict = {}
 
 
 def simplified_adam_family_per_example(schedule: str, decay_rate: float):
-  """``lr -> simplified_adam(step_size(schedule, lr), per_example=True)`` (one object per setting)."""
+  """``lr -> simplified_adam(step_size(schedule, lr), per_example=True)`` (one object per
+  setting)."""
   key = (schedule, decay_rate)
   if key not in _FAMILIES:
     from jaxopt_hw.studies.q2 import step_size
@@ -339,28 +347,45 @@ def run(config: Config, ctx):
   }[config.adam_schedule]
   parts = [
     f"## {TITLE}",
-    f"{config.seeds} random problems (seeds {seeds[0]}…{seeds[-1]}), n = {config.n} examples, d = {config.d} parameters, feature j of scale "
-    f"{config.scale_max:g}·({config.scale_min:g}/{config.scale_max:g})^(j/(d−1)), θ₀ = 0, {config.dtype}; all seeds in one compiled sweep per method. "
-    f"SGD: α = {config.sgd_learning_rate:g}, {config.sgd_steps} full-batch steps; rescaled SGD: α = {config.rescaled_learning_rate:g}, {config.rescaled_steps} steps "
-    f"(each instance scaled so λmax of the Hessian is 1); simplified Adam: per-example RMS over the epoch, step {schedule} with α = {config.adam_learning_rate:g}, {config.adam_steps} steps. "
-    "Distances are ‖θ − θ_ref‖₂/‖θ_ref‖₂; the references are exact (pseudo-inverse, closed-form weighted solution, simplex LP with a dual certificate).",
+    f"{config.seeds} random problems (seeds {seeds[0]}…{seeds[-1]}), n = {config.n} examples, "
+    f"d = {config.d} parameters, feature j of scale "
+    f"{config.scale_max:g}·({config.scale_min:g}/{config.scale_max:g})^(j/(d−1)), θ₀ = 0, "
+    f"{config.dtype}; all seeds in one compiled sweep per method. SGD: α = "
+    f"{config.sgd_learning_rate:g}, {config.sgd_steps} full-batch steps; rescaled SGD: α = "
+    f"{config.rescaled_learning_rate:g}, {config.rescaled_steps} steps (each instance scaled so "
+    "λmax of the Hessian is 1); simplified Adam: per-example RMS over the epoch, step "
+    f"{schedule} with α = {config.adam_learning_rate:g}, {config.adam_steps} steps. Distances "
+    "are ‖θ − θ_ref‖₂/‖θ_ref‖₂; the references are exact (pseudo-inverse, closed-form weighted "
+    "solution, simplex LP with a dual certificate).",
     table,
-    f"How far apart the references themselves are (median relative distance): min-ℓ2 vs weighted {_fmt(ref_gap['min_l2_vs_weighted'])}, "
-    f"min-ℓ2 vs min-ℓ∞ {_fmt(ref_gap['min_l2_vs_min_linf'])}.",
+    "How far apart the references themselves are (median relative distance): min-ℓ2 vs weighted "
+    f"{_fmt(ref_gap['min_l2_vs_weighted'])}, min-ℓ2 vs min-ℓ∞ "
+    f"{_fmt(ref_gap['min_l2_vs_min_linf'])}.",
   ]
   sa = summary["simplified_adam"]
   parts.append(
-    "Reading: SGD lands on the minimum-ℓ2-norm interpolant and rescaled SGD on the weighted one, to rounding (both forced by the row-space argument). "
-    f"Simplified Adam lands on neither of those and not on the minimum-ℓ∞ interpolant either: it is nearest to min-ℓ∞ for {sa['nearest_counts']['min_linf']} of {config.seeds} seeds, "
-    f"at a median relative distance of {_fmt(sa['relative_distance']['min_linf']['median'])}, with an ℓ∞ norm {sa['linf_norm_ratio']:.3g}× the minimum. "
-    "Its landing point also depends on the step schedule (no closed form for n > 1)."
+    "Reading: SGD lands on the minimum-ℓ2-norm interpolant and rescaled SGD on the weighted "
+    "one, to rounding (both forced by the row-space argument). Simplified Adam lands on neither "
+    "of those and not on the minimum-ℓ∞ interpolant either: it is nearest to min-ℓ∞ for "
+    f"{sa['nearest_counts']['min_linf']} of {config.seeds} seeds, at a median relative distance "
+    f"of {_fmt(sa['relative_distance']['min_linf']['median'])}, with an ℓ∞ norm "
+    f"{sa['linf_norm_ratio']:.3g}× the minimum. Its landing point also depends on the step "
+    "schedule (no closed form for n > 1)."
   )
   if single is not None:
     s1 = results["single_example"]
+    adam_bound = (
+      _fmt(config.adam_learning_rate / config.adam_steps)
+      if config.adam_schedule == "harmonic"
+      else "of its schedule"
+    )
     parts.append(
-      f"With one example (n = 1, same seeds and scales) simplified Adam is sign descent along sign(x): it lands on y·sign(x)/‖x‖₁, the minimum-ℓ∞-norm interpolant "
-      f"(largest error over {config.seeds} seeds: {_fmt(s1['simplified_adam_max_abs_error_vs_closed_form'])}, within the bound α/T = {_fmt(config.adam_learning_rate / config.adam_steps) if config.adam_schedule == 'harmonic' else 'of its schedule'}; the LP solver agrees with that closed form to "
-      f"{_fmt(s1['linf_solver_max_abs_error_vs_closed_form'])}) — the homework's (1,1,1)/1.11 is the case x = a."
+      "With one example (n = 1, same seeds and scales) simplified Adam is sign descent along "
+      "sign(x): it lands on y·sign(x)/‖x‖₁, the minimum-ℓ∞-norm interpolant (largest error over "
+      f"{config.seeds} seeds: {_fmt(s1['simplified_adam_max_abs_error_vs_closed_form'])}, within "
+      f"the bound α/T = {adam_bound}; the LP solver agrees with that closed form to "
+      f"{_fmt(s1['linf_solver_max_abs_error_vs_closed_form'])}) — the homework's (1,1,1)/1.11 is "
+      "the case x = a."
     )
   parts.append(
     f"![relative distance to each interpolant]({_plot(ctx, config, landed, refs, summary)})"

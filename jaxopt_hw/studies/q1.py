@@ -6,14 +6,16 @@ compares, in float64,
 * the closed form (:func:`jaxopt_hw.duality.penalty_step` / :func:`~jaxopt_hw.duality.ball_step`)
   evaluated on the objective, with
 * a numerical minimiser that never uses a dual map: projected gradient descent on the norm ball
-  (Euclidean projections written independently: optax's ℓ1/ℓ2/ℓ∞ ball projections, bisection + Newton
-  for ℓp, bisection on the eigenbasis for Mahalanobis, singular-value clipping for spectral), with a
-  step that grows geometrically so that it also settles on the vertices of polyhedral balls.
+  (Euclidean projections written independently: optax's ℓ1/ℓ2/ℓ∞ ball projections, bisection +
+  Newton for ℓp, bisection on the eigenbasis for Mahalanobis, singular-value clipping for
+  spectral), with a step that grows geometrically so that it also settles on the vertices of
+  polyhedral balls.
 
 The ball form runs it on {‖Δ‖ ≤ α}. The penalty form runs it on the unit ball, giving a direction
 x, and then takes the exact minimiser s = −α·gᵀx/(2‖x‖²) of the one-dimensional quadratic
-s·gᵀx + s²‖x‖²/α (the objective restricted to the ray through x); every minimiser lies on such a ray,
-and the best ray is the one with the most negative gᵀx/‖x‖, which is what the ball problem finds.
+s·gᵀx + s²‖x‖²/α (the objective restricted to the ray through x); every minimiser lies on such a
+ray, and the best ray is the one with the most negative gᵀx/‖x‖, which is what the ball problem
+finds.
 
 Relative gap = (closed-form objective − numerical objective) / |numerical objective|. The table
 reports the largest |gap| over all trials (two-sided: small only if the numerical minimiser
@@ -37,7 +39,10 @@ from jaxopt_hw.report import markdown_table
 
 NAME = "q1"
 TITLE = "Q1: steepest descent under a norm"
-DESCRIPTION = "closed-form steepest-descent steps under l2, linf, l1, lp, Mahalanobis and spectral norms vs a numerical minimiser (float64)"
+DESCRIPTION = (
+  "closed-form steepest-descent steps under l2, linf, l1, lp, Mahalanobis and spectral norms vs "
+  "a numerical minimiser (float64)"
+)
 
 _SHAPE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
 
@@ -204,7 +209,8 @@ def project_lp_ball(y, radius, p: float, outer: int = 64, inner: int = 40):
 
 
 def project_mahalanobis_ball(y, radius, eigvals, eigvecs, iters: int = 200):
-  """argmin_{xᵀMx ≤ r²} ‖x − y‖₂ with M = Q diag(λ) Qᵀ: x = Q (c/(1 + μλ)), c = Qᵀy, μ by bisection."""
+  """argmin_{xᵀMx ≤ r²} ‖x − y‖₂ with M = Q diag(λ) Qᵀ: x = Q (c/(1 + μλ)), c = Qᵀy, μ by
+  bisection."""
   c = eigvecs.T @ y
   squared_norm = lambda mu: jnp.sum(eigvals * c**2 / (1 + mu * eigvals) ** 2)
   inside = squared_norm(0.0) <= radius**2
@@ -326,7 +332,8 @@ def _gaps_for_shape(row: _Row, shape, forms, alphas, G, extras, steps):
 
 
 def _unsquared_checks(config: Config, rng) -> list[dict]:
-  """Evidence for the un-squared penalty: the objective along the ray −t·d(g) and at random points."""
+  """Evidence for the un-squared penalty: the objective along the ray −t·d(g) and at random
+  points."""
   checks = []
   alpha = 0.5
   for row in _rows(config):
@@ -360,13 +367,14 @@ def _unsquared_checks(config: Config, rng) -> list[dict]:
 
 
 UNSQUARED_TEXT = (
-  "**The un-squared penalty** gᵀΔ + (1/α)‖Δ‖ is positively homogeneous (scaling Δ by t > 0 scales it "
-  "by t), so its infimum is 0 or −∞. Since gᵀΔ ≥ −‖g‖*‖Δ‖, it is at least (1/α − ‖g‖*)·‖Δ‖, with "
-  "equality along Δ = −t·d(g). Hence: if ‖g‖* < 1/α the unique minimiser is Δ = 0 (no step); if "
-  "‖g‖* = 1/α the minimum 0 is attained at 0 and along the whole ray −t·d(g), t ≥ 0 (the step length "
-  "is undetermined); if ‖g‖* > 1/α the objective decreases without bound along that ray, so there is "
-  "no minimiser. For Q1(b), the ℓ∞ norm, a minimiser exists iff ‖g‖₁ ≤ 1/α. The square in the "
-  "homework's penalty is what turns this into a finite, gradient-sized step."
+  "**The un-squared penalty** gᵀΔ + (1/α)‖Δ‖ is positively homogeneous (scaling Δ by t > 0 "
+  "scales it by t), so its infimum is 0 or −∞. Since gᵀΔ ≥ −‖g‖*‖Δ‖, it is at least "
+  "(1/α − ‖g‖*)·‖Δ‖, with equality along Δ = −t·d(g). Hence: if ‖g‖* < 1/α the unique "
+  "minimiser is Δ = 0 (no step); if ‖g‖* = 1/α the minimum 0 is attained at 0 and along the "
+  "whole ray −t·d(g), t ≥ 0 (the step length is undetermined); if ‖g‖* > 1/α the objective "
+  "decreases without bound along that ray, so there is no minimiser. For Q1(b), the ℓ∞ norm, a "
+  "minimiser exists iff ‖g‖₁ ≤ 1/α. The square in the homework's penalty is what turns this "
+  "into a finite, gradient-sized step."
 )
 
 
@@ -450,12 +458,12 @@ def _run(config: Config, ctx, StudyResult):
     [
       f"## {TITLE}",
       "u = argmin_Δ gᵀΔ + (1/α)‖Δ‖² (penalty, α exactly as in the homework) and u = argmin gᵀΔ "
-      "s.t. ‖Δ‖ ≤ α (ball). For each norm, the closed form −(α/2)‖g‖*·d(g) / −α·d(g) is compared "
-      f"in float64 with a numerical minimiser (projected gradient descent on the ball, {config.pgd_steps} "
-      f"steps, no dual maps) over {config.trials} random gradients × ({'; '.join(sizes)}) "
-      f"× α in {list(config.alphas)}. "
-      "Gap = (closed-form objective − numerical objective)/|numerical objective|; the table shows the "
-      "largest |gap|.",
+      "s.t. ‖Δ‖ ≤ α (ball). For each norm, the closed form −(α/2)‖g‖*·d(g) / −α·d(g) is "
+      "compared in float64 with a numerical minimiser (projected gradient descent on the ball, "
+      f"{config.pgd_steps} steps, no dual maps) over {config.trials} random gradients × "
+      f"({'; '.join(sizes)}) × α in {list(config.alphas)}. "
+      "Gap = (closed-form objective − numerical objective)/|numerical objective|; the table "
+      "shows the largest |gap|.",
       markdown_table(
         ["norm", "form", "closed form", "optimizer", "max relative gap", "trials"], table
       ),
@@ -465,8 +473,8 @@ def _run(config: Config, ctx, StudyResult):
         else f"**Some gaps are not below {config.tolerance:g}.**"
       )
       + f" Largest: {worst_overall:.1e}. The closed form was never beaten by more than "
-      f"{max(r['max_closed_form_beaten_by'] for r in results_rows):.1e} (rounding), and it meets the "
-      f"dual-norm identities (penalty optimum −(α/4)‖g‖*², ball optimum −α‖g‖*) to "
+      f"{max(r['max_closed_form_beaten_by'] for r in results_rows):.1e} (rounding), and it meets "
+      "the dual-norm identities (penalty optimum −(α/4)‖g‖*², ball optimum −α‖g‖*) to "
       f"{max(r['max_dual_identity_error'] for r in results_rows):.1e}.",
       UNSQUARED_TEXT,
     ]
@@ -476,6 +484,7 @@ def _run(config: Config, ctx, StudyResult):
     "unsquared_penalty": unsquared,
     "tolerance": config.tolerance,
     "all_gaps_below_tolerance": all_passed,
-    "gap_definition": "(closed-form objective - numerical objective) / |numerical objective|; max_relative_gap is the max of |gap| over trials, max_closed_form_beaten_by the max of gap",
+    "gap_definition": "(closed-form objective - numerical objective) / |numerical objective|; "
+    "max_relative_gap is the max of |gap| over trials, max_closed_form_beaten_by the max of gap",
   }
   return StudyResult(results=results, markdown=markdown, seeds=[config.seed])

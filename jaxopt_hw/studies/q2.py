@@ -6,15 +6,17 @@ float64 by default). The values the runs are compared with are derived in closed
 
 * SGD from θ₀ = 0: every gradient −2(1 − aᵀθ)a is parallel to a, so θ stays in span(a); the only
   interpolant there is θ = a/‖a‖² (the minimum-ℓ2-norm solution). The residual obeys
-  r_{t+1} = (1 − 2α‖a‖²) r_t, so constant steps converge iff 0 < α < 1/‖a‖² (Hessian 2aaᵀ, λmax = 2‖a‖²).
+  r_{t+1} = (1 − 2α‖a‖²) r_t, so constant steps converge iff 0 < α < 1/‖a‖² (Hessian 2aaᵀ,
+  λmax = 2‖a‖²).
 * Simplified Adam with one example is θ ← θ − α_t·sign(∇f) = θ + α_t·sign(r)·sign(a): θ stays on
   the line c·sign(a), and c does 1-D sign descent towards c* = 1/‖a‖₁. With |e_t| = |c_t − c*|:
   |e_{t+1}| = ||e_t| − α_t|. A constant α ends up oscillating between two points α apart around c*
   (it does not converge); α_t → 0 with Σα_t = ∞ converges (|e_t| ≤ α_{t−1} once c* is crossed); a
-  geometric α_t = α₀γᵗ converges iff it can reach, α₀/(1 − γ) ≥ c*, and (γ ≥ ½) each step is at most the
-  sum of all later ones. Limit: θ = sign(a)/‖a‖₁, the minimum-ℓ∞-norm interpolant.
-* Rescaled SGD: s_j = 1/sqrt(E[x_j²]) = 1/|a_j|, the rescaled point is sign(a), SGD on w converges to
-  sign(a)/d, and θ_j = s_j·w_j = 1/(d·a_j); the same iterates as SGD preconditioned by diag(1/a_j²).
+  geometric α_t = α₀γᵗ converges iff it can reach, α₀/(1 − γ) ≥ c*, and (γ ≥ ½) each step is at
+  most the sum of all later ones. Limit: θ = sign(a)/‖a‖₁, the minimum-ℓ∞-norm interpolant.
+* Rescaled SGD: s_j = 1/sqrt(E[x_j²]) = 1/|a_j|, the rescaled point is sign(a), SGD on w converges
+  to sign(a)/d, and θ_j = s_j·w_j = 1/(d·a_j); the same iterates as SGD preconditioned by
+  diag(1/a_j²).
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ from jaxopt_hw.report import markdown_table
 
 NAME = "q2"
 TITLE = "Q2: where optimizers converge"
-DESCRIPTION = "SGD, simplified Adam and rescaled SGD on (1 − aᵀθ)²: converged θ vs closed forms, schedules, step-size map"
+DESCRIPTION = (
+  "SGD, simplified Adam and rescaled SGD on (1 − aᵀθ)²: converged θ vs closed forms, schedules, "
+  "step-size map"
+)
 
 METHODS = ("sgd", "simplified_adam", "rescaled_sgd")
 LABELS = {
@@ -688,22 +693,27 @@ def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str
 
   parts = [
     f"## {TITLE}",
-    f"f(θ) = (1 − aᵀθ)², a = {_fmt_vec(a)}, θ₀ = 0, {config.dtype}. Each row of the grid below is one compiled sweep over its learning rates. "
-    "The derived values are closed forms (see `jaxopt_hw.studies.q2`): SGD stays in span(a) → the minimum-ℓ2-norm interpolant; "
-    "simplified Adam with one example is sign descent, stays on the line c·sign(a) → c* = 1/‖a‖₁, the minimum-ℓ∞-norm interpolant; "
-    "rescaling feature j by 1/|a_j| makes the point sign(a), SGD lands on sign(a)/d, i.e. θ_j = 1/(d·a_j) in the original units.",
+    f"f(θ) = (1 − aᵀθ)², a = {_fmt_vec(a)}, θ₀ = 0, {config.dtype}. Each row of the grid below "
+    "is one compiled sweep over its learning rates. The derived values are closed forms (see "
+    "`jaxopt_hw.studies.q2`): SGD stays in span(a) → the minimum-ℓ2-norm interpolant; "
+    "simplified Adam with one example is sign descent, stays on the line c·sign(a) → c* = "
+    "1/‖a‖₁, the minimum-ℓ∞-norm interpolant; rescaling feature j by 1/|a_j| makes the point "
+    "sign(a), SGD lands on sign(a)/d, i.e. θ_j = 1/(d·a_j) in the original units.",
     main,
     f"Every learning rate of each grid:\n\n{grid_table}",
-    f"Rescaled SGD run as SGD preconditioned by the fixed diagonal M = diag(1/E[x_j²]) = diag(1/a_j²) on θ directly: largest difference from "
-    f'"rescale, run SGD, convert back" over every logged iterate of every learning rate: {_fmt_err(results["rescaled_sgd"]["max_difference_between_forms"])}.',
+    "Rescaled SGD run as SGD preconditioned by the fixed diagonal M = diag(1/E[x_j²]) = "
+    'diag(1/a_j²) on θ directly: largest difference from "rescale, run SGD, convert back" over '
+    "every logged iterate of every learning rate: "
+    f"{_fmt_err(results['rescaled_sgd']['max_difference_between_forms'])}.",
   ]
   if schedule_rows:
     parts.append(
-      "Simplified Adam needs α_t → 0: its steps have size α_t in every coordinate whatever the gradient's size. "
-      "A constant step oscillates between two points about α apart around c* (it also never diverges); "
-      "α_t → 0 with Σα_t = ∞ converges; a geometric schedule converges only if its total α/(1−γ) reaches c*. "
-      "SGD is shown once with a summable schedule: it stops short too. Errors are max|θ − θ*| against the derived θ; "
-      "the derived column is what the analysis guarantees.\n\n"
+      "Simplified Adam needs α_t → 0: its steps have size α_t in every coordinate whatever the "
+      "gradient's size. A constant step oscillates between two points about α apart around c* "
+      "(it also never diverges); α_t → 0 with Σα_t = ∞ converges; a geometric schedule "
+      "converges only if its total α/(1−γ) reaches c*. SGD is shown once with a summable "
+      "schedule: it stops short too. Errors are max|θ − θ*| against the derived θ; the derived "
+      "column is what the analysis guarantees.\n\n"
       + markdown_table(
         [
           "schedule",
@@ -716,10 +726,12 @@ def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str
         ],
         schedule_rows,
       )
-      + "\n\nMeasured errors far below the bound for α/(t+1) and α/√(t+1) are not the generic rate. The iterates alternate between two "
-      "subsequences: one at distance about α_t from c*, and one whose distance shrinks much faster (by α_t − α_(t+1) every two steps). "
-      "The fast one reaches a θ whose computed residual 1 − aᵀθ is exactly 0 in floating point (after about 2,000 steps here), and "
-      "sign(0) = 0 stops it there for good. In exact arithmetic it would keep moving inside the bound; the tests rely only on the bound."
+      + "\n\nMeasured errors far below the bound for α/(t+1) and α/√(t+1) are not the generic "
+      "rate. The iterates alternate between two subsequences: one at distance about α_t from "
+      "c*, and one whose distance shrinks much faster (by α_t − α_(t+1) every two steps). The "
+      "fast one reaches a θ whose computed residual 1 − aᵀθ is exactly 0 in floating point "
+      "(after about 2,000 steps here), and sign(0) = 0 stops it there for good. In exact "
+      "arithmetic it would keep moving inside the bound; the tests rely only on the bound."
     )
   if step_map:
     mrows = []
@@ -739,10 +751,14 @@ def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str
       mrows.append([label, conv_text, "yes" if e["any_diverged"] else "no", derived_t, measured_t])
     m = config.step_size_map
     parts.append(
-      f"Step-size map: {m.points} learning rates from {m.lr_min:g} to {m.lr_max:g} (log-spaced) × {m.seeds} seeds (θ₀ ~ N(0, {m.init_scale:g}²I)), {m.steps} steps, "
-      f"converged = loss ≤ {m.loss_tol:g} from some step to the end, for every seed. The stability threshold is bracketed on that grid, then on "
-      f"{m.refine_points} linear points inside the bracket (stable = the final loss is below the initial one for every seed; simplified Adam's steps are bounded, "
-      f"so a loss above its start there means oscillation, not instability); derived: α < 2/λmax of the Hessian (SGD: 2aaᵀ, 1/‖a‖²; rescaled: 2·sign(a)sign(a)ᵀ, 1/d).\n\n"
+      f"Step-size map: {m.points} learning rates from {m.lr_min:g} to {m.lr_max:g} (log-spaced) "
+      f"× {m.seeds} seeds (θ₀ ~ N(0, {m.init_scale:g}²I)), {m.steps} steps, converged = loss ≤ "
+      f"{m.loss_tol:g} from some step to the end, for every seed. The stability threshold is "
+      f"bracketed on that grid, then on {m.refine_points} linear points inside the bracket "
+      "(stable = the final loss is below the initial one for every seed; simplified Adam's "
+      "steps are bounded, so a loss above its start there means oscillation, not instability); "
+      "derived: α < 2/λmax of the Hessian (SGD: 2aaᵀ, 1/‖a‖²; "
+      "rescaled: 2·sign(a)sign(a)ᵀ, 1/d).\n\n"
       + markdown_table(
         [
           "method",

@@ -16,7 +16,10 @@ from jaxopt_hw.report import markdown_table
 
 NAME = "q5"
 TITLE = "Q5: what distributed training sends"
-DESCRIPTION = "messages and message sizes of all-to-all, parameter server and ring all-reduce, read off compiled JAX programs"
+DESCRIPTION = (
+  "messages and message sizes of all-to-all, parameter server and ring all-reduce, read off "
+  "compiled JAX programs"
+)
 
 PARADIGMS = ("all_to_all", "parameter_server", "ring_allreduce")
 LABELS = {
@@ -26,7 +29,8 @@ LABELS = {
   "pmean": "`lax.pmean` (baseline)",
 }
 
-#: The homework's answer: (messages formula, message size formula, evaluate(n, p) -> (messages, size)).
+#: The homework's answer: (messages formula, message size formula, evaluate(n, p) -> (messages,
+#: size)).
 #: For the ring, p/n is ceil(p/n) when n does not divide p (the chunks are zero-padded).
 FORMULAS = {
   "all_to_all": ("n(n−1)", "p", lambda n, p: (n * (n - 1), p)),
@@ -183,15 +187,22 @@ def run(config: Config, ctx):
   markdown = "\n\n".join(
     [
       f"## {TITLE}",
-      f"Each paradigm is written with `jax.lax` collectives inside `jax.shard_map`, compiled for n workers and a p-entry {config.dtype} gradient, and its messages are counted from the compiled HLO "
-      "(collective-permute source-target pairs, replica groups, loop trip counts; rules in `jaxopt_hw.distributed.accounting`). "
-      "The tests check the same counts at n ∈ {2, 4, 8} and several p, and that every paradigm returns the same average as `lax.pmean`.",
+      "Each paradigm is written with `jax.lax` collectives inside `jax.shard_map`, compiled for "
+      f"n workers and a p-entry {config.dtype} gradient, and its messages are counted from the "
+      "compiled HLO (collective-permute source-target pairs, replica groups, loop trip counts; "
+      "rules in `jaxopt_hw.distributed.accounting`). The tests check the same counts at "
+      "n ∈ {2, 4, 8} and several p, and that every paradigm returns the same average "
+      "as `lax.pmean`.",
       main_table,
-      f"The bandwidth-optimal bound for an all-reduce among n = {n} workers is 2(n−1)/n·p·itemsize = {bound} per worker. "
-      "The ring meets it (exactly when n divides p; otherwise the zero padding of the last chunk adds fewer than one entry per chunk, at most n−1 zeros in all). "
-      "All-to-all sends n/2 times the bound per worker. A parameter-server worker sends only p, below the bound, because the server is an extra machine: "
-      "the server itself sends n·p, and its link is the bottleneck as n grows. "
-      "`lax.pmean` compiles to one `all-reduce`, whose algorithm the HLO does not state; it is counted with the model reduce-scatter + all-gather (optimal by construction), not observed.",
+      f"The bandwidth-optimal bound for an all-reduce among n = {n} workers is "
+      f"2(n−1)/n·p·itemsize = {bound} per worker. The ring meets it (exactly when n divides p; "
+      "otherwise the zero padding of the last chunk adds fewer than one entry per chunk, at "
+      "most n−1 zeros in all). All-to-all sends n/2 times the bound per worker. A "
+      "parameter-server worker sends only p, below the bound, because the server is an extra "
+      "machine: the server itself sends n·p, and its link is the bottleneck as n grows. "
+      "`lax.pmean` compiles to one `all-reduce`, whose algorithm the HLO does not state; it is "
+      "counted with the model reduce-scatter + all-gather (optimal by construction), not "
+      "observed.",
       f"All measured (n, p):\n\n{grid_table}",
       f"![bytes sent per worker against n]({figure})",
     ]

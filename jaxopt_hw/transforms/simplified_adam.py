@@ -93,11 +93,12 @@ def simplified_adam(
   .. math::
 
     u_t = -\\alpha_t \\, \\frac{\\bar g_t}{\\sqrt{\\mathrm{mean}_i\\, g_{t,i}^2} + \\epsilon}
-    \\quad\\text{(coordinate-wise; } u_t = -\\alpha_t\\,\\mathrm{sign}(g_t) \\text{ for one example)}
+    \\quad\\text{(coordinate-wise; }
+    u_t = -\\alpha_t\\,\\mathrm{sign}(g_t) \\text{ for one example)}
 
   One step is one epoch over the examples (see the module docstring). On the homework problem
-  f(θ) = (1 − aᵀθ)² the update is −α_t·sign(g) = α_t·sign(1 − aᵀθ)·(1, 1, 1) when a > 0, so θ stays on
-  the line c·(1, 1, 1): a constant step oscillates around c* = 1/Σa_j without converging, while a
+  f(θ) = (1 − aᵀθ)² the update is −α_t·sign(g) = α_t·sign(1 − aᵀθ)·(1, 1, 1) when a > 0, so θ stays
+  on the line c·(1, 1, 1): a constant step oscillates around c* = 1/Σa_j without converging, while a
   schedule with α_t → 0 and Σα_t = ∞ converges to θ = (1, 1, 1)/Σa_j.
 
   Args:

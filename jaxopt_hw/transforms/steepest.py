@@ -42,11 +42,13 @@ def _check_learning_rate(learning_rate):
     return  # traced (e.g. under optax.inject_hyperparams inside vmap): trusted
   except (TypeError, ValueError):
     raise UserInputError(
-      f"learning_rate: {learning_rate!r} is not allowed; allowed: a finite number > 0 or an optax schedule"
+      f"learning_rate: {learning_rate!r} is not allowed; "
+      "allowed: a finite number > 0 or an optax schedule"
     ) from None
   if not (math.isfinite(value) and value > 0):
     raise UserInputError(
-      f"learning_rate: {learning_rate!r} is not allowed; allowed: a finite number > 0 or an optax schedule"
+      f"learning_rate: {learning_rate!r} is not allowed; "
+      "allowed: a finite number > 0 or an optax schedule"
     )
 
 
@@ -105,8 +107,10 @@ class _Plan:
       for path, leaf in _paths(tree):
         if jnp.ndim(leaf) != 2:
           raise UserInputError(
-            f"norm: 'spectral' steps 2-D leaves, but leaf {path} has shape {tuple(jnp.shape(leaf))}; pass non_matrix='l2' "
-            "(or 'linf', 'l1', 'lp') to step such leaves in that norm, or send them to another optimizer with optax.partition"
+            f"norm: 'spectral' steps 2-D leaves, but leaf {path} has shape "
+            f"{tuple(jnp.shape(leaf))}; pass non_matrix='l2' "
+            "(or 'linf', 'l1', 'lp') to step such leaves in that norm, "
+            "or send them to another optimizer with optax.partition"
           )
     if isinstance(self.norm, duality.MahalanobisNorm):
       if self.norm_tree is not None:
@@ -114,7 +118,8 @@ class _Plan:
           self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm)
         ):
           raise UserInputError(
-            "M: with per_leaf=True, M must be a pytree with the parameters' structure (one M per leaf)"
+            "M: with per_leaf=True, M must be a pytree with the parameters' structure "
+            "(one M per leaf)"
           )
         for (path, leaf), n in zip(
           _paths(tree),
@@ -128,13 +133,15 @@ class _Plan:
         for path, leaf in _paths(tree):
           if jnp.size(leaf) != self.norm.size:
             raise UserInputError(
-              f"M: has size {self.norm.size} but leaf {path} has {jnp.size(leaf)} entries; with per_leaf=True give one M per leaf (a pytree like the parameters)"
+              f"M: has size {self.norm.size} but leaf {path} has {jnp.size(leaf)} entries; "
+              "with per_leaf=True give one M per leaf (a pytree like the parameters)"
             )
       else:
         total = sum(int(jnp.size(leaf)) for leaf in jax.tree.leaves(tree))
         if total != self.norm.size:
           raise UserInputError(
-            f"M: has size {self.norm.size} but the parameters have {total} entries in all; M applies to the flattened parameter vector"
+            f"M: has size {self.norm.size} but the parameters have {total} entries in all; "
+            "M applies to the flattened parameter vector"
           )
 
   # -- the step
@@ -225,8 +232,8 @@ def steepest_descent(
   **Pytrees.** Vector norms (l2, linf, l1, lp, mahalanobis) see the whole pytree as one flat vector
   (``jax.flatten_util.ravel_pytree``; each leaf keeps its dtype) unless ``per_leaf=True``, when
   every leaf takes its own step in its own norm. Mahalanobis: ``M`` acts on the flattened parameter
-  vector (size = total number of entries); with ``per_leaf=True`` give a pytree of M's, one per leaf.
-  The spectral norm works per 2-D leaf: with ``per_leaf=False`` the pytree is measured by the
+  vector (size = total number of entries); with ``per_leaf=True`` give a pytree of M's, one per
+  leaf. The spectral norm works per 2-D leaf: with ``per_leaf=False`` the pytree is measured by the
   largest of the leaves' norms (the modular norm with unit weights), so the ball step is −α·U_lV_lᵀ
   on every matrix and the penalty step is scaled by the sum of the leaves' nuclear norms; with
   ``per_leaf=True`` each matrix is its own problem, −(α/2)‖G_l‖_nuc·U_lV_lᵀ. As in
@@ -239,7 +246,8 @@ def steepest_descent(
   among coordinates tied for the largest |g_i|; ℓ∞ leaves coordinates with g_i = 0 at 0; spectral
   uses U_rV_rᵀ over the non-zero singular values. A zero gradient gives a zero update, never NaN.
 
-  **Dtypes.** Updates have the dtype of each gradient leaf; bfloat16/float16 are computed in float32.
+  **Dtypes.** Updates have the dtype of each gradient leaf; bfloat16/float16 are computed in
+  float32.
 
   Args:
     learning_rate: α > 0, a float or an optax schedule (then the state counts steps). Under
@@ -268,7 +276,8 @@ def steepest_descent(
     >>> import jax.numpy as jnp, optax
     >>> from jaxopt_hw.transforms import steepest_descent
     >>> tx = optax.chain(optax.clip_by_global_norm(1.0),
-    ...                  steepest_descent(optax.cosine_decay_schedule(0.1, 100), "linf", form="ball"))
+    ...                  steepest_descent(optax.cosine_decay_schedule(0.1, 100), "linf",
+    ...                                   form="ball"))
     >>> params = {"w": jnp.ones((2, 3), jnp.float32)}
     >>> state = tx.init(params)
     >>> grads = {"w": jnp.array([[1., -2., 0.], [3., 0., -1.]], jnp.float32)}
