@@ -16,14 +16,20 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from jaxopt_hw.errors import UserInputError
+from jaxopt_hw import runner
+from jaxopt_hw.bench import BENCHMARKS
+from jaxopt_hw.config import is_runnable, packaged_configs
+from jaxopt_hw.errors import UserInputError, unknown_choice
+from jaxopt_hw.platform import configure
+from jaxopt_hw.studies import STUDIES
+
+# Everything above is free of JAX, so `--help` and `list` stay fast; the modules of `check` and
+# `bench` load JAX and are imported only when their command runs (importlib, below).
 
 EXIT_USAGE = 2
 
 
 def _run(args: argparse.Namespace) -> int:
-  from jaxopt_hw import runner
-
   out = runner.run(
     args.configs,
     overrides=args.set,
@@ -36,14 +42,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-  from jaxopt_hw.bench import BENCHMARKS
-  from jaxopt_hw.config import is_runnable, packaged_configs
-  from jaxopt_hw.studies import STUDIES, get_study
-
   print("experiments (use in a config as experiment = NAME):")
-  for name in STUDIES:
-    module = get_study(name)
-    print(f"  {name:<15} {module.DESCRIPTION}")
+  for name, info in STUDIES.items():
+    print(f"  {name:<15} {info.description}")
   runnable, sheets = [], []
   for name in packaged_configs():
     (runnable if is_runnable(name) else sheets).append(name)
@@ -115,9 +116,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _bench(argv: list[str]) -> int:
-  from jaxopt_hw.bench import BENCHMARKS
-  from jaxopt_hw.errors import unknown_choice
-
   if not argv or argv[0] in ("-h", "--help"):
     print("usage: jaxopt-hw bench NAME [--json] [options]\n\nbenchmarks:")
     for name, (_, what) in BENCHMARKS.items():
@@ -140,15 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     passthrough = {"check": _check, "bench": _bench}
     first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
     if first is not None and argv[first] in passthrough:
-      from jaxopt_hw.platform import configure
-
       configure()
       rest = [a for a in argv[first + 1 :] if a != "--debug"]
       return passthrough[argv[first]](rest)
     args = _parser().parse_args(argv)
     if args.command == "run":
-      from jaxopt_hw.platform import configure
-
       configure()
     return args.handler(args)
   except UserInputError as e:

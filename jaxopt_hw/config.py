@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
-from jaxopt_hw.errors import UserInputError, suggest
+from jaxopt_hw.errors import UserInputError, did_you_mean
 
 _CHECK = "jaxopt_hw.check"
 
@@ -142,9 +142,8 @@ def load(cls, mapping: Mapping | None = None, prefix: str = ""):
   dot = f"{prefix}." if prefix else ""
   for key in mapping:
     if key not in fields:
-      hint = suggest(key, fields)
-      did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
-      raise ConfigError(f"{dot}{key}: unknown key{did_you_mean}; allowed: {', '.join(fields)}")
+      hint = did_you_mean(key, fields)
+      raise ConfigError(f"{dot}{key}: unknown key{hint}; allowed: {', '.join(fields)}")
   values = {}
   for name, f in fields.items():
     if name not in mapping:
@@ -209,7 +208,7 @@ def _read_source(ref: str, base) -> tuple[str, str, object]:
       return path.read_text(encoding="utf-8"), str(path), path.parent
     if base is not None or Path(ref).name != ref:
       raise ConfigError(f"config: {str(path)!r} is not a file")
-  packaged = _packaged_dir().joinpath(name)
+  packaged = packaged_dir().joinpath(name)
   if packaged.is_file():
     return packaged.read_text(encoding="utf-8"), f"{_PACKAGED}/{name}", _PACKAGED
   raise ConfigError(
@@ -218,7 +217,7 @@ def _read_source(ref: str, base) -> tuple[str, str, object]:
   )
 
 
-def _packaged_dir():
+def packaged_dir():
   """The shipped configs: the package ``jaxopt_hw.configs`` once installed, else the checkout's
   ``configs/`` (when the source tree shadows an installed copy, e.g. ``python -m pytest``)."""
   try:
@@ -229,7 +228,7 @@ def _packaged_dir():
 
 def packaged_configs() -> list[str]:
   """Names of the configs shipped inside the package."""
-  return sorted(p.name for p in _packaged_dir().iterdir() if p.name.endswith(".toml"))
+  return sorted(p.name for p in packaged_dir().iterdir() if p.name.endswith(".toml"))
 
 
 def is_runnable(ref: str) -> bool:
@@ -266,10 +265,9 @@ def read_specs(
         f"{shown}: no 'experiment' key; set experiment to one of: {', '.join(known)}"
       )
     if name not in known:
-      hint = suggest(name, known)
-      did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
+      hint = did_you_mean(name, known)
       raise ConfigError(
-        f"{shown}: experiment = {name!r} is not known{did_you_mean}; allowed: {', '.join(known)}"
+        f"{shown}: experiment = {name!r} is not known{hint}; allowed: {', '.join(known)}"
       )
     specs.append(ExperimentSpec(name, data, shown))
   return specs
@@ -302,11 +300,9 @@ def apply_overrides(specs: list[ExperimentSpec], overrides: Sequence[str]) -> li
     path, value = parse_override(text)
     target, keys = path[0], path[1:]
     if target not in names:
-      hint = suggest(target, names)
-      did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
+      hint = did_you_mean(target, names)
       raise ConfigError(
-        f"--set {text}: no experiment {target!r} in this run{did_you_mean}; "
-        f"experiments: {', '.join(names)}"
+        f"--set {text}: no experiment {target!r} in this run{hint}; experiments: {', '.join(names)}"
       )
     if not keys:
       raise ConfigError(f"--set {text}: name a key inside {target!r}, e.g. {target}.seed=1")

@@ -42,12 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_hw.errors import UserInputError, unknown_choice
-
-#: The norms :func:`get_norm` knows.
-NORMS = ("l2", "linf", "l1", "lp", "mahalanobis", "spectral")
-
-#: Ways to compute the spectral dual map UVᵀ.
-SPECTRAL_METHODS = ("svd", "newton_schulz")
+from jaxopt_hw.names import FORMS, NORMS, SPECTRAL_METHODS
+from jaxopt_hw.validation import check_number
 
 #: Classic cubic Newton–Schulz steps by default: enough to reach UVᵀ to float32 precision when the
 #: smallest non-zero singular value is above ~1e-4 of the Frobenius norm (each step multiplies a
@@ -197,18 +193,15 @@ def _check_p(p):
     raise UserInputError(
       "p: norm 'lp' needs p with 1 < p < inf (use 'l1' for p = 1 and 'linf' for p = inf)"
     )
-  try:
-    value = float(p)
-  except jax.errors.ConcretizationTypeError:
-    return p  # traced (e.g. a vmapped hyper-parameter): trusted
-  except (TypeError, ValueError):
-    raise UserInputError(
-      f"p: {p!r} is not allowed for norm 'lp'; allowed: a number with 1 < p < inf"
-    ) from None
-  if math.isnan(value) or not 1 < value < math.inf:
-    hint = " (use norm 'l1')" if value == 1 else " (use norm 'linf')" if value == math.inf else ""
-    raise UserInputError(f"p: {p!r} is not allowed for norm 'lp'; allowed: 1 < p < inf{hint}")
-  return value
+  value = check_number(
+    "p",
+    p,
+    lambda v: 1 < v < math.inf,
+    "1 < p < inf",
+    where=" for norm 'lp'",
+    hint=lambda v: " (use norm 'l1')" if v == 1 else " (use norm 'linf')" if v == math.inf else "",
+  )
+  return p if value is None else value  # a traced p (a vmapped hyper-parameter) is trusted
 
 
 class LpNorm(Norm):
@@ -439,24 +432,19 @@ class SpectralNorm(Norm):
   def __init__(self, method: str = "svd", ns_steps: int = DEFAULT_NS_STEPS):
     if method not in SPECTRAL_METHODS:
       raise unknown_choice("spectral_method", method, SPECTRAL_METHODS)
-    bad = UserInputError(f"ns_steps: {ns_steps!r} is not allowed; allowed: an integer >= 1")
-    try:
-      value = None if isinstance(ns_steps, bool) else float(ns_steps)
-    except jax.errors.ConcretizationTypeError:
+    value = check_number(
+      "ns_steps", ns_steps, lambda v: math.isfinite(v) and v == int(v) and v >= 1, "an integer >= 1"
+    )
+    if value is None:
       # traced: optax.inject_hyperparams turns every numeric default into an array
       if method == "newton_schulz":
         raise UserInputError(
           "ns_steps: must be a concrete integer; "
           "with optax.inject_hyperparams pass static_args=('ns_steps',)"
-        ) from None
-      value = float(DEFAULT_NS_STEPS)
-    except (TypeError, ValueError):
-      raise bad from None
-    if value is None or not math.isfinite(value) or value != int(value) or value < 1:
-      raise bad
-    steps = int(value)
+        )
+      value = DEFAULT_NS_STEPS  # unused by the SVD
     self.method = method
-    self.ns_steps = steps
+    self.ns_steps = int(value)
 
   def __repr__(self) -> str:
     return f"SpectralNorm(method={self.method!r}" + (
@@ -551,6 +539,19 @@ def as_norm(norm, **kwargs) -> Norm:
 # Steps and objectives.
 
 
+def unit_step(dual, direction, form: str) -> jax.Array:
+  r"""The steepest-descent step for α = 1, sign flipped: ½‖g‖*·d(g) (penalty) or d(g) (ball).
+
+  Both forms are u = −α·unit_step(‖g‖*, d(g)): the one formula every step in the package is built
+  from (:func:`penalty_step`, :func:`ball_step`, :func:`jaxopt_hw.scale_by_steepest_descent`).
+  """
+  if form not in FORMS:
+    raise unknown_choice("form", form, FORMS)
+  if form == "penalty":
+    return 0.5 * dual * direction
+  return direction
+
+
 def penalty_step(g, alpha, norm) -> jax.Array:
   r"""The minimiser of the homework's penalised linearisation, u = argmin_Δ gᵀΔ + (1/α)‖Δ‖².
 
@@ -571,7 +572,7 @@ def penalty_step(g, alpha, norm) -> jax.Array:
   """
   g = jnp.asarray(g)
   dual, direction = as_norm(norm).dual_and_map(g)
-  return (-(jnp.asarray(alpha, dual.dtype) / 2) * dual * direction).astype(g.dtype)
+  return (-jnp.asarray(alpha, dual.dtype) * unit_step(dual, direction, "penalty")).astype(g.dtype)
 
 
 def ball_step(g, alpha, norm) -> jax.Array:
@@ -581,8 +582,8 @@ def ball_step(g, alpha, norm) -> jax.Array:
   :func:`penalty_step`; returns u with g's shape and dtype.
   """
   g = jnp.asarray(g)
-  _, direction = as_norm(norm).dual_and_map(g)
-  return (-jnp.asarray(alpha, direction.dtype) * direction).astype(g.dtype)
+  dual, direction = as_norm(norm).dual_and_map(g)
+  return (-jnp.asarray(alpha, direction.dtype) * unit_step(dual, direction, "ball")).astype(g.dtype)
 
 
 def penalty_objective(g, u, alpha, norm) -> jax.Array:

@@ -16,9 +16,18 @@ class UserInputError(ValueError):
 
 
 def suggest(value: str, allowed: Iterable[str]) -> str | None:
-  """The allowed name closest to ``value``, or None when nothing is close."""
-  matches = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.6)
+  """The allowed name closest to ``value`` (the same name in another case first), or None when
+  nothing is close."""
+  allowed = [str(a) for a in allowed]
+  same_case = [a for a in allowed if a.lower() == str(value).lower()]
+  matches = same_case or difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
   return matches[0] if matches else None
+
+
+def did_you_mean(value: str, allowed: Iterable[str]) -> str:
+  """``" (did you mean 'x'?)"`` for the closest allowed name, or ``""`` when nothing is close."""
+  hint = suggest(value, allowed)
+  return f" (did you mean {hint!r}?)" if hint else ""
 
 
 def unknown_choice(
@@ -27,8 +36,6 @@ def unknown_choice(
   """A ``UserInputError`` for a name outside ``allowed``, with a "did you mean" when one is
   close."""
   allowed = [str(a) for a in allowed]
-  hint = suggest(str(value), allowed)
-  did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
   return UserInputError(
-    f"{field}: {value!r} is not valid{did_you_mean}; {what}: {', '.join(allowed)}"
+    f"{field}: {value!r} is not valid{did_you_mean(value, allowed)}; {what}: {', '.join(allowed)}"
   )

@@ -4,12 +4,12 @@ A :class:`Problem` is a loss ``loss(params, data)``, its data (a pytree of array
 initial parameters ``init(key, data)``. Least squares, ``mean_i (x_iᵀθ − y_i)²``, covers the
 homework's Q2 (one example ``a = [1, 0.1, 0.01]`` with target 1) and the over-parameterised studies.
 
-The exact references of the implicit-bias study live here too, in NumPy float64 (no SciPy):
+The exact references of the implicit-bias study live here too, in float64:
 
 * :func:`min_norm_interpolant` — argmin ‖θ‖₂ subject to Xθ = y, via the pseudo-inverse;
 * :func:`weighted_min_norm_interpolant` — argmin Σ_j w_j θ_j² subject to Xθ = y, in closed form;
-* :func:`min_linf_interpolant` — argmin ‖θ‖∞ subject to Xθ = y, a linear programme solved exactly
-  by a dense two-phase simplex method (Bland's rule) and checked against its LP dual.
+* :func:`min_linf_interpolant` — argmin ‖θ‖∞ subject to Xθ = y, a linear programme solved by
+  SciPy's HiGHS, polished on its active set and checked against its LP dual.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.optimize
 
 #: Q2's single training point: f(θ) = (1 − aᵀθ)² with this a.
 HOMEWORK_A = (1.0, 0.1, 0.01)
@@ -98,6 +99,35 @@ def homework_problem(a=HOMEWORK_A, *, init_scale: float | None = None) -> Proble
   return least_squares(a[None, :], np.ones(1), init_scale=init_scale, name="(1 - a.theta)^2")
 
 
+def derived_thetas(a) -> dict[str, np.ndarray]:
+  """Where each Q2 method converges on f(θ) = (1 − aᵀθ)² from θ₀ = 0, derived by hand (float64).
+
+  * SGD: every gradient −2(1 − aᵀθ)a is parallel to a, so θ stays in span(a); the only interpolant
+    there is a/‖a‖², the minimum-ℓ2-norm solution.
+  * Simplified Adam with one example steps by −α_t·sign(∇f) = α_t·sign(r)·sign(a): θ stays on the
+    line c·sign(a) and, with α_t → 0 and Σα_t = ∞, lands on sign(a)/‖a‖₁, the minimum-ℓ∞-norm
+    interpolant.
+  * Rescaled-feature SGD: the rescaled point is sign(a), SGD on w lands on sign(a)/d, and
+    θ_j = w_j/|a_j| = 1/(d·a_j).
+  """
+  a = np.asarray(a, np.float64)
+  return {
+    "sgd": a / (a @ a),
+    "simplified_adam": np.sign(a) / np.abs(a).sum(),
+    "rescaled_sgd": 1.0 / (a.size * a),
+  }
+
+
+def stability_thresholds(a) -> dict[str, float]:
+  """Largest stable constant step on f(θ) = (1 − aᵀθ)²: α < 2/λmax of the Hessian.
+
+  SGD steps by −α∇f with Hessian 2aaᵀ (λmax = 2‖a‖²): stable iff α < 1/‖a‖². Rescaled SGD steps
+  on the point sign(a) (λmax = 2d): stable iff α < 1/d.
+  """
+  a = np.asarray(a, np.float64)
+  return {"sgd": 1.0 / (a @ a), "rescaled_sgd": 1.0 / a.size}
+
+
 def random_overparameterized(
   seeds, n: int, d: int, *, scale_min: float = 1e-2, scale_max: float = 1.0, normalize: bool = True
 ) -> Problem:
@@ -170,7 +200,7 @@ class LinfSolution:
     dual: λ with ‖Xᵀλ‖₁ ≤ 1 and yᵀλ = value (the LP dual; it proves optimality).
     duality_gap: value − yᵀλ (≈ 0 up to rounding).
     residual: ‖Xθ − y‖∞.
-    pivots: simplex pivots used.
+    iterations: the LP solver's iterations.
   """
 
   theta: np.ndarray
@@ -178,22 +208,20 @@ class LinfSolution:
   dual: np.ndarray
   duality_gap: float
   residual: float
-  pivots: int
+  iterations: int
 
 
-def min_linf_interpolant(X, y, *, tol: float = 1e-10, max_pivots: int = 100_000) -> LinfSolution:
-  """argmin ‖θ‖∞ s.t. Xθ = y, solved exactly as a linear programme (dense simplex, float64).
+def min_linf_interpolant(X, y) -> LinfSolution:
+  """argmin ‖θ‖∞ s.t. Xθ = y, solved exactly as a linear programme (SciPy's HiGHS, float64).
 
-  The LP, in standard form with u = θ + t·1 ≥ 0 (so −t ≤ θ_j) and slacks s_j = 2t − u_j ≥ 0
-  (so θ_j ≤ t)::
+  The LP in the variables (θ, t)::
 
-      minimise t   subject to   X u − (X1) t = y,   u + s − 2t·1 = 0,   u, s, t ≥ 0.
+      minimise t   subject to   Xθ = y,   θ_j − t ≤ 0,   −θ_j − t ≤ 0,   t ≥ 0.
 
-  A two-phase tableau simplex with Bland's rule (which cannot cycle) finds an optimal vertex; the
-  dual λ of the equality rows Xθ = y is read off the final tableau and checked: ‖Xᵀλ‖₁ ≤ 1 and
+  HiGHS (``scipy.optimize.linprog(method="highs")``) finds an optimal vertex; θ is then re-solved
+  on its active set in one linear solve (removing the solver's feasibility tolerance), and the dual
+  λ of the rows Xθ = y is recomputed from the KKT conditions and checked: ‖Xᵀλ‖₁ ≤ 1 and
   yᵀλ = ‖θ‖∞ is a certificate of optimality (weak duality: yᵀλ = λᵀXθ ≤ ‖Xᵀλ‖₁‖θ‖∞).
-  Dense and O((n + d)·d) memory per pivot: meant for the small problems of the studies (d up to a
-  few hundred).
 
   Raises:
     ValueError: when Xθ = y has no solution.
@@ -201,58 +229,24 @@ def min_linf_interpolant(X, y, *, tol: float = 1e-10, max_pivots: int = 100_000)
   X = np.asarray(X, np.float64)
   y = np.asarray(y, np.float64)
   n, d = X.shape
-  # Columns: u (d), t (1), s (d).  Rows: n data rows, then d rows u_j + s_j − 2t = 0.
-  A = np.zeros((n + d, 2 * d + 1))
-  A[:n, :d] = X
-  A[:n, d] = -X.sum(axis=1)
-  A[n:, :d] = np.eye(d)
-  A[n:, d] = -2.0
-  A[n:, d + 1 :] = np.eye(d)
-  b = np.concatenate([y, np.zeros(d)])
-  flip = b[:n] < 0  # phase 1 needs b >= 0
-  A[:n][flip] *= -1
-  b[:n][flip] *= -1
-  cost = np.zeros(2 * d + 1)
+  cost = np.zeros(d + 1)
   cost[d] = 1.0
-
-  # Phase 1: artificials for the n data rows; the slacks s start basic in the other rows.
-  m, k = A.shape
-  T = np.zeros((m + 1, k + n + 1))
-  T[:m, :k] = A
-  T[:n, k : k + n] = np.eye(n)
-  T[:m, -1] = b
-  basis = list(range(k, k + n)) + list(range(d + 1, 2 * d + 1))
-  T[m, :] = 0.0
-  T[m, k : k + n] = 1.0
-  for i in range(n):  # reduced costs of phase 1: subtract the artificial rows
-    T[m] -= T[i]
-  pivots = _simplex(T, basis, tol, max_pivots, allowed=k + n)
-  if T[m, -1] < -1e-8 * max(1.0, np.abs(b).max()):
+  eye = np.eye(d)
+  ones = np.ones((d, 1))
+  result = scipy.optimize.linprog(
+    cost,
+    A_ub=np.block([[eye, -ones], [-eye, -ones]]),
+    b_ub=np.zeros(2 * d),
+    A_eq=np.concatenate([X, np.zeros((n, 1))], axis=1),
+    b_eq=y,
+    bounds=[(None, None)] * d + [(0, None)],
+    method="highs",
+  )
+  if result.status == 2:
     raise ValueError("min_linf_interpolant: X theta = y has no solution")
-  # Drive artificials out of the basis (degenerate rows); drop rows that are redundant.
-  for row in range(m):
-    if basis[row] >= k:
-      cols = [j for j in range(k) if abs(T[row, j]) > tol]
-      if cols:
-        _pivot(T, basis, row, cols[0])
-        pivots += 1
-  keep = [r for r in range(m) if basis[r] < k]
-  T2 = np.zeros((len(keep) + 1, k + 1))
-  T2[:-1, :k] = T[keep, :k]
-  T2[:-1, -1] = T[keep, -1]
-  basis2 = [basis[r] for r in keep]
-  T2[-1, :k] = cost
-  for r, j in enumerate(basis2):
-    T2[-1] -= cost[j] * T2[r]
-  pivots += _simplex(T2, basis2, tol, max_pivots - pivots, allowed=k)
-
-  x = np.zeros(k)
-  for r, j in enumerate(basis2):
-    x[j] = T2[r, -1]
-  t = x[d]
-  theta = x[:d] - t
-  # Polish: θ on its active set solves a square linear system; solve it again in one go, which
-  # removes the rounding the pivots accumulated.
+  if result.status != 0:
+    raise RuntimeError(f"min_linf_interpolant: HiGHS stopped without an optimum: {result.message}")
+  theta, t = result.x[:d], float(result.x[d])
   theta, t = _polish(X, y, theta, t)
   lam = _linf_dual(X, theta, t)
   lam_value = float(y @ lam)
@@ -262,38 +256,8 @@ def min_linf_interpolant(X, y, *, tol: float = 1e-10, max_pivots: int = 100_000)
     dual=lam,
     duality_gap=float(np.max(np.abs(theta)) - lam_value),
     residual=float(np.max(np.abs(X @ theta - y))),
-    pivots=pivots,
+    iterations=int(result.nit),
   )
-
-
-def _pivot(T, basis, row, col):
-  T[row] /= T[row, col]
-  others = np.arange(T.shape[0]) != row
-  T[others] -= np.outer(T[others, col], T[row])
-  basis[row] = col
-
-
-def _simplex(T, basis, tol, max_pivots, allowed):
-  """Minimise the tableau's last row over columns < ``allowed`` with Bland's rule; returns
-  pivots."""
-  m = T.shape[0] - 1
-  for count in range(max_pivots):
-    reduced = T[m, :allowed]
-    entering = np.flatnonzero(reduced < -tol)
-    if entering.size == 0:
-      return count
-    col = int(entering[0])  # Bland: smallest index
-    column = T[:m, col]
-    positive = column > tol
-    if not positive.any():
-      raise ValueError("min_linf_interpolant: the LP is unbounded (this cannot happen for ‖θ‖∞)")
-    ratios = np.full(m, np.inf)
-    ratios[positive] = T[:m, -1][positive] / column[positive]
-    best = ratios.min()
-    ties = np.flatnonzero(ratios <= best + tol * max(1.0, abs(best)))
-    row = int(min(ties, key=lambda r: basis[r]))  # Bland: leaving variable of smallest index
-    _pivot(T, basis, row, col)
-  raise RuntimeError(f"min_linf_interpolant: no optimum after {max_pivots} pivots")
 
 
 def _polish(X, y, theta, t):

@@ -7,7 +7,6 @@ no half-written file, and an existing folder is replaced only when asked (``forc
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import os
 import shutil
@@ -16,20 +15,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from jaxopt_hw import config as cfg
 from jaxopt_hw import report
 from jaxopt_hw.errors import UserInputError
-from jaxopt_hw.studies import STUDIES, get_study
-
-
-@dataclasses.dataclass
-class StudyResult:
-  """What a study returns: JSON-ready ``results`` (stored under its name in results.json), its
-  section of report.md, and the seeds it used."""
-
-  results: dict
-  markdown: str
-  seeds: list = dataclasses.field(default_factory=list)
+from jaxopt_hw.platform import device_summary
+from jaxopt_hw.studies import STUDIES, StudyResult, get_study
 
 
 class StudyContext:
@@ -50,22 +42,17 @@ class StudyContext:
 
   def save_figure(self, name: str, fig) -> str:
     """Save a matplotlib figure as ``<name>.png`` in the output folder; returns the file name."""
-    import matplotlib.pyplot as plt
-
     file_name = f"{name}.png"
     report.write_atomic(
       self.out_dir / file_name,
       lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"),
       binary=True,
     )
-    plt.close(fig)
     self.figures.append(file_name)
     return file_name
 
   def progress(self, total: int, desc: str = ""):
     """A tqdm progress bar, silent unless the run shows progress on a terminal."""
-    from tqdm.auto import tqdm
-
     return tqdm(
       total=total,
       desc=f"{self.name}: {desc}" if desc else self.name,
@@ -126,8 +113,6 @@ def run(
     )
   if out.exists() and not out.is_dir():
     raise UserInputError(f"--out: {str(out)!r} exists and is not a folder")
-
-  from jaxopt_hw.platform import device_summary
 
   out.parent.mkdir(parents=True, exist_ok=True)
   staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))

@@ -10,6 +10,7 @@ import math
 import pytest
 
 from jaxopt_hw.distributed import accounting as acc
+from jaxopt_hw.distributed import hlo
 
 F32 = 4
 
@@ -324,7 +325,7 @@ def test_conditional_counts_its_heaviest_branch_and_is_flagged():
   ],
 )
 def test_replica_group_forms(text, devices, groups):
-  assert acc.parse_replica_groups(text, devices) == groups
+  assert hlo.parse_replica_groups(text, devices) == groups
 
 
 def test_metadata_strings_do_not_confuse_the_parser():
@@ -337,7 +338,7 @@ def test_metadata_strings_do_not_confuse_the_parser():
 
 
 def test_parse_shape_counts_elements_and_bytes():
-  s = acc.parse_shape("(f32[4,2]{1,0}, bf16[3], pred[], s64[2,2,2])")
+  s = hlo.parse_shape("(f32[4,2]{1,0}, bf16[3], pred[], s64[2,2,2])")
   assert s.elements == 8 + 3 + 1 + 8 and s.bytes == 32 + 6 + 1 + 64
 
 
@@ -450,6 +451,6 @@ ENTRY %main (x: f32[16]) -> f32[16] {
 
 def test_unsupported_mesh_axes_spellings_are_refused_not_guessed():
   with pytest.raises(ValueError, match="unsupported mesh-axes form"):
-    acc.parse_replica_groups("mesh['a'=2] {'a'} <=[2]", 2)
+    hlo.parse_replica_groups("mesh['a'=2] {'a'} <=[2]", 2)
   with pytest.raises(ValueError, match="not in the mesh"):
-    acc.parse_replica_groups("mesh['a'=2] {'z'}", 2)
+    hlo.parse_replica_groups("mesh['a'=2] {'z'}", 2)

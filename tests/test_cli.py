@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 
 from jaxopt_hw import cli, runner
 from jaxopt_hw import config as cfg
-from jaxopt_hw.studies import STUDIES
+from jaxopt_hw.studies import STUDIES, StudyInfo
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,8 @@ class FakeConfig:
 
 
 def _fake_run(config, ctx):
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots()
+  fig = Figure()
+  ax = fig.subplots()
   ax.plot([0, 1], [1, 0])
   png = ctx.save_figure("curve", fig)
   if config.fail == "interrupt":
@@ -45,10 +42,10 @@ def _fake_run(config, ctx):
 @pytest.fixture
 def fake_study(monkeypatch, tmp_path):
   module = types.ModuleType("fake_study")
-  module.NAME, module.TITLE, module.DESCRIPTION = "fake", "Fake", "a study for the CLI tests"
+  module.NAME = "fake"
   module.Config, module.run = FakeConfig, _fake_run
   monkeypatch.setitem(sys.modules, "fake_study", module)
-  monkeypatch.setitem(STUDIES, "fake", "fake_study")
+  monkeypatch.setitem(STUDIES, "fake", StudyInfo("fake_study", "Fake", "a study for the CLI tests"))
   conf = tmp_path / "fake.toml"
   conf.write_text('experiment = "fake"\nseed = 7\n')
   monkeypatch.chdir(tmp_path)

@@ -12,7 +12,7 @@ def test_every_public_name_resolves():
 
 
 def test_top_level_names_are_the_implementations():
-  from jaxopt_hw.sweep import sweep
+  from jaxopt_hw.engine import sweep
   from jaxopt_hw.transforms.steepest import steepest_descent
 
   assert jaxopt_hw.sweep is sweep

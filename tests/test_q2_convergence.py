@@ -12,9 +12,9 @@ import numpy as np
 import optax
 import pytest
 
-from jaxopt_hw import problems, testing
+from jaxopt_hw import families, problems, testing
+from jaxopt_hw.engine import sweep
 from jaxopt_hw.studies import q2
-from jaxopt_hw.sweep import sweep
 from jaxopt_hw.transforms import rescale
 from jaxopt_hw.transforms.simplified_adam import simplified_adam
 
@@ -33,7 +33,7 @@ def test_homework_constants_and_derived_values():
   assert problems.HOMEWORK_A == (1.0, 0.1, 0.01)
   np.testing.assert_allclose(THETA_RESCALED, [1 / 3, 10 / 3, 100 / 3])
   np.testing.assert_allclose(THETA_ADAM, np.full(3, 1 / 1.11))
-  derived = q2.derived_thetas(a)
+  derived = problems.derived_thetas(a)
   for key, value in [
     ("sgd", THETA_SGD),
     ("simplified_adam", THETA_ADAM),
@@ -76,7 +76,7 @@ def test_sgd_converges_to_the_min_norm_solution_for_every_stable_learning_rate(f
 )
 def test_simplified_adam_converges_to_ones_over_sum_a_with_decaying_steps(schedule, lrs, steps):
   kind, _, gamma = schedule.partition(":")
-  r = q2.run_method(
+  r = families.sweep_method(
     "simplified_adam",
     a,
     lrs,
@@ -102,7 +102,7 @@ def test_simplified_adam_with_a_constant_step_oscillates_and_never_converges(lr)
   # c_{t+1} = c_t + α·sign(c* − c_t): once |c − c*| < α it alternates between two points α apart
   # that straddle c*, so one of them is at least α/2 from c* at every other step.
   steps = 3000
-  r = q2.run_method(
+  r = families.sweep_method(
     "simplified_adam",
     a,
     [lr],
@@ -125,7 +125,7 @@ def test_simplified_adam_with_a_constant_step_oscillates_and_never_converges(lr)
 def test_simplified_adam_budget_too_small_stops_short():
   # α·γᵗ with α/(1−γ) < c*: the iterate can travel at most α/(1−γ), so it stays >= c* − α/(1−γ) away
   lr, gamma = 0.05, 0.9
-  r = q2.run_method(
+  r = families.sweep_method(
     "simplified_adam", a, [lr], steps=500, schedule="exponential", decay_rate=gamma, log_points=2
   )
   np.testing.assert_allclose(np.asarray(r.params)[0, 0], np.full(3, lr / (1 - gamma)), rtol=1e-12)
@@ -134,8 +134,8 @@ def test_simplified_adam_budget_too_small_stops_short():
 def test_rescaled_sgd_by_features_and_by_preconditioning_agree_and_converge():
   lrs = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3]  # stable iff α < 1/3 (rescaled point (1,1,1), λmax = 6)
   kw = dict(steps=3000, log_points=3001, log_spacing="linear", record_params=True)
-  by_features = q2.run_method("rescaled_sgd", a, lrs, **kw)
-  by_precond = q2.run_method("preconditioned_sgd", a, lrs, **kw)
+  by_features = families.sweep_method("rescaled_sgd", a, lrs, **kw)
+  by_precond = families.sweep_method("preconditioned_sgd", a, lrs, **kw)
   testing.assert_converged_to(by_features, THETA_RESCALED, atol=F64_ATOL)
   testing.assert_converged_to(by_precond, THETA_RESCALED, atol=F64_ATOL)
   # every iterate: θ_t = s ⊙ w_t  (∇_w = S∇_θ, so θ ← θ − α S²∇_θ f)
@@ -167,16 +167,18 @@ def test_rescale_helpers_and_fixed_diagonal_transform():
 def test_float32_tolerance():
   tol = dict(atol=1e-6, rtol=2e-6)
   testing.assert_converged_to(
-    q2.run_method("sgd", a, [0.05, 0.5, 0.95], steps=3000, dtype="float32", log_points=2),
+    families.sweep_method("sgd", a, [0.05, 0.5, 0.95], steps=3000, dtype="float32", log_points=2),
     THETA_SGD,
     **tol,
   )
   testing.assert_converged_to(
-    q2.run_method("rescaled_sgd", a, [0.01, 0.1, 0.3], steps=3000, dtype="float32", log_points=2),
+    families.sweep_method(
+      "rescaled_sgd", a, [0.01, 0.1, 0.3], steps=3000, dtype="float32", log_points=2
+    ),
     THETA_RESCALED,
     **tol,
   )
-  r = q2.run_method(
+  r = families.sweep_method(
     "simplified_adam",
     a,
     [0.25, 1.0],
@@ -189,7 +191,7 @@ def test_float32_tolerance():
 
 
 def test_converged_thetas_of_the_default_config():
-  thetas = q2.converged_thetas()
+  thetas = families.converged_thetas()
   assert set(thetas) == {"sgd", "simplified_adam", "rescaled_sgd"}
   for key, expected in [
     ("sgd", THETA_SGD),

@@ -18,7 +18,7 @@ from flax import nnx
 
 from jaxopt_hw import duality
 from jaxopt_hw.errors import UserInputError
-from jaxopt_hw.transforms import SteepestDescentState, steepest, steepest_descent, steepest_step
+from jaxopt_hw.transforms import steepest, steepest_descent, steepest_step
 
 
 def _tree(rng, dtype=jnp.float64):
@@ -258,7 +258,8 @@ def test_chain_with_clipping_and_a_schedule_matches_the_hand_computed_steps():
   rng = np.random.default_rng(7)
   params = {"w": jnp.zeros(3), "b": jnp.zeros(2)}
   state = tx.init(params)
-  assert isinstance(state[1], SteepestDescentState)
+  # steepest_descent is chain(scale_by_steepest_descent, scale_by_learning_rate): count the schedule
+  assert isinstance(state[1][1], optax.ScaleByScheduleState)
   theta = _flat(params)
   for t in range(3):
     grads = {"w": jnp.asarray(3 * rng.standard_normal(3)), "b": jnp.asarray(rng.standard_normal(2))}
@@ -270,7 +271,7 @@ def test_chain_with_clipping_and_a_schedule_matches_the_hand_computed_steps():
     theta = theta - (alpha / 2) * np.abs(clipped).sum() * np.sign(clipped)
     # optax schedules return float32 even with x64 on: α_t carries float32 rounding.
     np.testing.assert_allclose(_flat(params), theta, rtol=1e-7, atol=1e-7 * np.abs(theta).max())
-  assert int(state[1].count) == 3
+  assert int(state[1][1].count) == 3
 
 
 def test_inject_hyperparams_with_the_spectral_norm_under_jit():

@@ -8,9 +8,9 @@ import numpy as np
 import optax
 import pytest
 
-from jaxopt_hw import problems
+from jaxopt_hw import engine, problems
+from jaxopt_hw.engine import SweepResult, log_step_schedule, sweep
 from jaxopt_hw.errors import UserInputError
-from jaxopt_hw.sweep import SweepResult, log_step_schedule, sweep
 from jaxopt_hw.transforms.simplified_adam import simplified_adam
 
 A = np.array(problems.HOMEWORK_A)
@@ -254,9 +254,7 @@ def test_progress_bar_advances_once_per_chunk(monkeypatch):
     def close(self):
       updates.append("closed")
 
-  import tqdm.auto
-
-  monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+  monkeypatch.setattr(engine, "tqdm", Recorder)
   sweep(problems.homework_problem(), optax.sgd, [0.1], steps=25, chunk_size=10, progress=True)
   assert updates == [10, 10, 5, "closed"]
 

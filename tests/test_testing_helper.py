@@ -8,7 +8,7 @@ import optax
 import pytest
 
 from jaxopt_hw import problems, testing
-from jaxopt_hw.sweep import sweep
+from jaxopt_hw.engine import sweep
 
 A = np.array(problems.HOMEWORK_A)
 THETA_SGD = A / (A @ A)  # SGD from 0 stays in span(a): θ = a/‖a‖²

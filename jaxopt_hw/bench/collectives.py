@@ -21,7 +21,18 @@ import statistics
 import sys
 import time
 
-PARADIGM_CHOICES = ("all_to_all", "parameter_server", "ring_allreduce", "pmean")
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+from matplotlib.figure import Figure
+
+from jaxopt_hw.distributed import accounting
+from jaxopt_hw.distributed.mesh import AXIS
+from jaxopt_hw.distributed.paradigms import check_paradigm
+from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.names import AGGREGATORS as PARADIGM_CHOICES
+from jaxopt_hw.platform import configure
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,14 +89,6 @@ def _estimated_bytes(paradigm: str, n: int, p: int, itemsize: int) -> int:
 
 def run_point(paradigm: str, n: int, p: int, dtype: str, repeats: int, devices) -> dict:
   """Compile, count and time one aggregation."""
-  import jax
-  import jax.numpy as jnp
-  from jax.sharding import NamedSharding
-  from jax.sharding import PartitionSpec as P
-
-  from jaxopt_hw.distributed import accounting
-  from jaxopt_hw.distributed.mesh import AXIS
-
   compiled, mesh = accounting.compile_paradigm(paradigm, n, p, dtype, devices=devices)
   count = accounting.count_from_text(compiled.as_text(), paradigm, n, p, dtype)
   sharding = NamedSharding(mesh, P(AXIS))
@@ -140,13 +143,9 @@ def format_table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: str) -> None:
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
   ns = sorted({r["n"] for r in rows})
-  fig, axes = plt.subplots(1, len(ns), figsize=(4.5 * len(ns), 3.8), squeeze=False, sharey=True)
+  fig = Figure(figsize=(4.5 * len(ns), 3.8))
+  axes = fig.subplots(1, len(ns), squeeze=False, sharey=True)
   for ax, n in zip(axes[0], ns):
     for paradigm in PARADIGM_CHOICES:
       pts = sorted(
@@ -161,14 +160,10 @@ def plot(rows: list[dict], path: str) -> None:
   axes[0][-1].legend()
   fig.tight_layout()
   fig.savefig(path, dpi=110)
-  plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
-  from jaxopt_hw.distributed.paradigms import check_paradigm
-  from jaxopt_hw.errors import UserInputError
-
   for name in args.paradigms:
     check_paradigm(name, field="--paradigms")
   if any(n < 1 for n in args.n):
@@ -181,13 +176,9 @@ def main(argv: list[str] | None = None) -> int:
   if args.repeats < 1:
     raise UserInputError(f"--repeats: {args.repeats} is not allowed; must be >= 1")
 
-  from jaxopt_hw.platform import configure
-
   configure()
-  import jax
-
   devices = jax.devices(args.platform) if args.platform else jax.devices()
-  itemsize = jax.numpy.dtype(args.dtype).itemsize
+  itemsize = jnp.dtype(args.dtype).itemsize
   rows, skipped = [], []
   for n in args.n:
     for log2 in range(args.min_log2, args.max_log2 + 1, args.step_log2):

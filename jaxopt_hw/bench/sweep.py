@@ -26,10 +26,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxopt_hw import problems
+from jaxopt_hw.engine import sweep
+from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.platform import configure, device_summary
+from jaxopt_hw.problems import HOMEWORK_A
+from jaxopt_hw.report import markdown_table
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,8 +106,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args) -> None:
-  from jaxopt_hw.errors import UserInputError
-
   for name in (
     "configs",
     "seeds",
@@ -125,8 +136,6 @@ def _check(args) -> None:
 
 
 def _grid(args):
-  import numpy as np
-
   lrs = np.geomspace(
     1e-3, 0.9, args.configs // args.seeds
   )  # all below 1/‖a‖² ≈ 0.99: nothing diverges
@@ -134,23 +143,14 @@ def _grid(args):
 
 
 def _problem():
-  from jaxopt_hw import problems
-
   return problems.homework_problem(init_scale=1.0)
 
 
 def _dtype(args):
-  import jax.numpy as jnp
-
   return {"float32": jnp.float32, "float64": jnp.float64}[args.dtype]
 
 
 def _time_sweep(args, steps: int) -> dict:
-  import jax
-  import optax
-
-  from jaxopt_hw.sweep import sweep
-
   lrs, seeds = _grid(args)
   problem = _problem()
   kwargs = dict(seeds=seeds, steps=steps, dtype=_dtype(args), log_points=64, progress=False)
@@ -174,10 +174,6 @@ def _time_sweep(args, steps: int) -> dict:
 def _time_loop(args) -> dict:
   """A per-configuration Python loop over one jitted optax step (what a user writes without a
   sweep)."""
-  import jax
-  import jax.numpy as jnp
-  import optax
-
   lrs, seeds = _grid(args)
   problem = _problem()
   dtype = _dtype(args)
@@ -221,10 +217,6 @@ def _time_loop(args) -> dict:
 
 def _time_numpy(args) -> dict:
   """A NumPy loop over steps, vectorised over every configuration, gradient by hand."""
-  import numpy as np
-
-  from jaxopt_hw.problems import HOMEWORK_A
-
   lrs, seeds = _grid(args)
   dtype = np.dtype(args.dtype)
   a = np.asarray(HOMEWORK_A, dtype)
@@ -254,13 +246,7 @@ def _time_numpy(args) -> dict:
 
 def _memory_child(args) -> int:
   """Run one sweep of ``args.memory_child`` steps and print this process's peak memory as JSON."""
-  import resource
-
-  from jaxopt_hw.platform import configure
-
   configure()
-  import jax
-
   out = _time_sweep(argparse.Namespace(**{**vars(args), "repeats": 1}), args.memory_child)
   report = {
     "steps": args.memory_child,
@@ -325,8 +311,6 @@ def main(argv: list[str] | None = None) -> int:
   if args.memory_child is not None:
     return _memory_child(args)
   _check(args)
-  from jaxopt_hw.platform import device_summary
-
   sweep_t = _time_sweep(args, args.steps)
   loop_t = _time_loop(args)
   numpy_t = _time_numpy(args)
@@ -358,8 +342,6 @@ def main(argv: list[str] | None = None) -> int:
   if args.json:
     print(json.dumps(result))
     return 0
-  from jaxopt_hw.report import markdown_table
-
   d = result["device"]
   print(
     f"SGD on (1 − aᵀθ)², {args.configs} configurations × {args.steps} steps, {args.dtype}, "

@@ -16,9 +16,11 @@ import json
 import sys
 from collections.abc import Sequence
 
+from jaxopt_hw.check import grade
 from jaxopt_hw.check import sheet as sheet_lib
 from jaxopt_hw.check.expr import describe_language
 from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.platform import configure
 
 EXIT_FAIL = 1
 EXIT_USAGE = 2
@@ -183,8 +185,6 @@ def _print(report, as_json: bool) -> int:
 
 
 def _trials(args) -> int:
-  from jaxopt_hw.check import grade
-
   trials = grade.DEFAULT_TRIALS if args.trials is None else args.trials
   if trials < 0:
     raise UserInputError(f"--trials: {trials} is negative; give 0 or more random cases")
@@ -205,11 +205,7 @@ def _run(argv: list[str]) -> int:
     parser = _sheet_parser()
     args = parser.parse_args(argv)
 
-  from jaxopt_hw.platform import configure
-
   configure()  # float64 and emulated CPU devices (Q5), before JAX starts; harmless if it has
-  from jaxopt_hw.check import grade
-
   source = "<command line>"
   if command == "update":
     claim = sheet_lib.update_claim(args.norm, args.form, args.expression, field="update")

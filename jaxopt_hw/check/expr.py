@@ -34,7 +34,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -42,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.errors import UserInputError, did_you_mean
 
 #: Longest accepted expression, in characters.
 MAX_LENGTH = 2000
@@ -413,13 +412,6 @@ _ELEMENTWISE = frozenset({"max", "min", "clip"})
 # Parser
 
 
-def _suggestion(name: str, allowed: Iterable[str]) -> str:
-  allowed = list(allowed)
-  same_case = [a for a in allowed if a.lower() == name.lower()]
-  close = same_case or difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-  return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 class _Parser:
   def __init__(self, text: str, variables: frozenset[str]):
     self.tokens = tokenize(text)
@@ -601,7 +593,7 @@ class _Parser:
         )
       return Variable(tok.position, name)
     if is_call:
-      hint = _suggestion(name, FUNCTIONS)
+      hint = did_you_mean(name, FUNCTIONS)
       raise ExpressionError(
         f"unknown function {name!r} at position {tok.position}{hint}; functions: "
         f"{', '.join(FUNCTIONS)}",
@@ -609,7 +601,7 @@ class _Parser:
         name,
       )
     allowed = sorted(self.variables, key=str.lower)
-    hint = _suggestion(name, allowed)
+    hint = did_you_mean(name, allowed)
     shown = ", ".join(allowed) if allowed else "none"
     raise ExpressionError(
       f"unknown name {name!r} at position {tok.position}{hint}; variables here: {shown}",

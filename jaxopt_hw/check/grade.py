@@ -15,7 +15,7 @@ programs.
   failing case in order of size: g, α, the claim's update and objective, the optimum and the true
   update.
 * **Q2** (:func:`grade_theta`). The claimed θ is compared, coordinate by coordinate, with what the
-  experiment converges to (:func:`jaxopt_hw.studies.q2.converged_thetas`, float64):
+  experiment converges to (:func:`jaxopt_hw.families.converged_thetas`, float64):
   ``|claim − θ| <= THETA_ATOL + THETA_RTOL·|θ|``. A FAIL shows both vectors.
 * **Q5** (:func:`grade_messages`). The claimed ``messages`` and ``message_size`` (expressions in n
   and p) are compared exactly with :func:`jaxopt_hw.distributed.accounting.measure` at several
@@ -29,11 +29,17 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from jaxopt_hw import duality
 from jaxopt_hw.check.expr import ExpressionError, ExpressionTooCostly
 from jaxopt_hw.check.sheet import Claim, MessageClaim, Sheet, ThetaClaim, UpdateClaim
+from jaxopt_hw.distributed.accounting import measure
 from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.families import converged_thetas
+from jaxopt_hw.problems import HOMEWORK_A
 from jaxopt_hw.report import jsonable
 
 #: Q1: relative tolerance on the objective (and on feasibility, ‖u‖ <= α(1 + Q1_RTOL)).
@@ -141,9 +147,6 @@ def _shorten(text: str, limit: int) -> str:
 
 def _jsonable(value):
   return jsonable(value, nan="nan")
-  if isinstance(value, np.integer):
-    return int(value)
-  return value
 
 
 def _fmt(x) -> str:
@@ -254,17 +257,7 @@ class _Reference:
   ball_step: np.ndarray
 
 
-def _x64():
-  import jax
-
-  return jax.enable_x64(True)
-
-
 def _reference(norm_name: str, case: Q1Case) -> _Reference:
-  import jax.numpy as jnp
-
-  from jaxopt_hw import duality
-
   M = None if case.M is None else jnp.asarray(case.M, dtype=jnp.float64)
   norm = duality.get_norm(norm_name, p=case.p, M=M)
   g = jnp.asarray(case.g, dtype=jnp.float64)
@@ -278,13 +271,11 @@ def _reference(norm_name: str, case: Q1Case) -> _Reference:
 
 @functools.lru_cache(maxsize=32)
 def _references(norm_name: str, trials: int, seed: int) -> tuple[_Reference, ...]:
-  with _x64():
+  with jax.enable_x64(True):
     return tuple(_reference(norm_name, c) for c in q1_cases(norm_name, trials, seed))
 
 
 def _norm_value(norm, u: np.ndarray) -> float:
-  import jax.numpy as jnp
-
   return float(norm.value(jnp.asarray(u, dtype=jnp.float64)))
 
 
@@ -309,7 +300,7 @@ def _q1_verdict(claim: UpdateClaim, case: Q1Case, ref: _Reference) -> dict:
     out.update(ok=False, reason="the claim is not finite (inf or nan)")
     return out
   alpha = case.alpha
-  with _x64():
+  with jax.enable_x64(True):
     size = _norm_value(ref.norm, u)
   inner = float(np.sum(case.g * u))
   if claim.form == "penalty":
@@ -404,17 +395,13 @@ def grade_update(claim: UpdateClaim, *, trials: int = DEFAULT_TRIALS, seed: int 
 
 def homework_a() -> np.ndarray:
   """a = [1, 0.1, 0.01] of Q2, from :data:`jaxopt_hw.problems.HOMEWORK_A`."""
-  from jaxopt_hw.problems import HOMEWORK_A
-
   return np.asarray(HOMEWORK_A, dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=1)
 def experiment_thetas() -> dict[str, np.ndarray]:
   """What the Q2 experiment converges to, per method (run once per process, float64)."""
-  from jaxopt_hw.studies.q2 import converged_thetas
-
-  with _x64():
+  with jax.enable_x64(True):
     thetas = converged_thetas()
   return {k: np.asarray(v, dtype=np.float64) for k, v in thetas.items()}
 
@@ -476,8 +463,6 @@ def grade_theta(claim: ThetaClaim, *, thetas: dict | None = None, a=None) -> Ite
 
 @functools.lru_cache(maxsize=64)
 def _measure(paradigm: str, n: int, p: int) -> tuple[int, int]:
-  from jaxopt_hw.distributed.accounting import measure
-
   count = measure(paradigm, n, p)
   return int(count.messages), int(count.message_size)
 
@@ -486,8 +471,6 @@ def q5_points(
   paradigm: str, points: Sequence[tuple[int, int]] = Q5_POINTS
 ) -> list[tuple[int, int]]:
   """The (n, p) of ``points`` this process has devices for (n workers, plus 1 for the server)."""
-  import jax
-
   # measure() runs on the default backend when it has enough devices, else on (emulated) CPU ones.
   try:
     cpu = len(jax.devices("cpu"))

@@ -32,13 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jaxopt_hw.check.expr import Expression, ExpressionError, parse
+from jaxopt_hw.config import packaged_dir
 from jaxopt_hw.errors import UserInputError, unknown_choice
+from jaxopt_hw.names import FORMS, METHODS, NORMS, PARADIGMS
 
 QUESTIONS = ("q1", "q2", "q5")
-FORMS = ("penalty", "ball")
-NORMS = ("l2", "linf", "l1", "lp", "mahalanobis", "spectral")
-METHODS = ("sgd", "simplified_adam", "rescaled_sgd")
-PARADIGMS = ("all_to_all", "parameter_server", "ring_allreduce")
 MESSAGE_KEYS = ("messages", "message_size")
 THETA_SIZE = 3
 #: Largest sheet file read, in bytes (a sheet is a few hundred bytes; this only stops a runaway
@@ -279,14 +277,8 @@ def loads(text: str, source: str = "<sheet>") -> Sheet:
 
 def _packaged(name: str) -> Path | None:
   """A sheet shipped in the package's configs (e.g. ``answers_example``), or None."""
-  from importlib import resources
-
   name = name if name.endswith(".toml") else name + ".toml"
-  try:
-    folder = resources.files("jaxopt_hw.configs")
-  except ModuleNotFoundError:  # a source checkout that is not installed
-    folder = Path(__file__).resolve().parents[2] / "configs"
-  candidate = folder / name
+  candidate = packaged_dir() / name
   return Path(str(candidate)) if candidate.is_file() else None
 
 

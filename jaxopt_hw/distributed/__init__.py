@@ -9,11 +9,13 @@ inside :func:`jax.shard_map` (or :func:`jax.pmap`), each returning the workers' 
 * :func:`ring_allreduce_mean` — reduce-scatter then all-gather around a ring;
 
 plus :func:`pmean_mean`, XLA's all-reduce, as the baseline. :func:`aggregate` runs any of them on
-stacked per-worker inputs; :mod:`accounting` reads messages and bytes off the compiled programs;
+stacked per-worker inputs; :mod:`accounting` reads messages and bytes off the compiled programs
+(whose HLO text :mod:`hlo` parses);
 :mod:`data_parallel` trains a flax model with any of them; :mod:`multihost` runs them across
 processes.
 """
 
+from jaxopt_hw.distributed import hlo
 from jaxopt_hw.distributed.accounting import MessageCount, count_messages, measure
 from jaxopt_hw.distributed.all_to_all import all_to_all_mean
 from jaxopt_hw.distributed.mesh import AXIS, make_mesh, worker_mesh
@@ -42,6 +44,7 @@ __all__ = [
   "all_to_all_mean",
   "check_paradigm",
   "count_messages",
+  "hlo",
   "make_mesh",
   "mean_fn",
   "measure",

@@ -45,7 +45,8 @@ all ``replica_count × num_partitions`` devices); m is its size.
   own. A send without that attribute counts one message from an unknown device (not ``exact``); host
   transfers (``is_host_transfer=true``) are not device-to-device messages and are skipped.
 
-The text is read one instruction per line, as XLA prints it (``compiled.as_text()``).
+The text is read by :mod:`hlo` (one instruction per line, as XLA prints it with
+``compiled.as_text()``).
 
 A message is attributed to the device that sends it (its index in the mesh: partition id, or
 replica id for replica-based programs), which gives the bytes each device sends.
@@ -55,32 +56,24 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import re
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxopt_hw.distributed import hlo
+from jaxopt_hw.distributed import paradigms as agg
+from jaxopt_hw.distributed.mesh import AXIS, check_workers
+from jaxopt_hw.distributed.parameter_server import parameter_server_update
+from jaxopt_hw.distributed.ring import ring_allreduce_mean
+from jaxopt_hw.errors import UserInputError
 
 # ---------------------------------------------------------------------------------------------
-# HLO text: shapes, instructions, computations.
-
-_ITEMSIZE = {
-    "pred": 1, "s2": 1, "u2": 1, "s4": 1, "u4": 1, "s8": 1, "u8": 1,
-    "s16": 2, "u16": 2, "f16": 2, "bf16": 2,
-    "s32": 4, "u32": 4, "f32": 4,
-    "s64": 8, "u64": 8, "f64": 8, "c64": 8,
-    "c128": 16,
-    "token": 0, "opaque": 0,
-}  # fmt: skip
-
-_ARRAY_SHAPE = re.compile(r"([a-z][a-z0-9]*)\[([^\]]*)\]")
-_COMPUTATION = re.compile(r"^(ENTRY\s+)?%?([^\s({]+)\s*(\(.*)?\{\s*$")
-_INSTRUCTION = re.compile(r"^\s+(?:ROOT\s+)?%?([^\s=]+)\s*=\s*(.*)$")
-_OPCODE = re.compile(r"\s*([A-Za-z][\w\-]*)\(")
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-_TRIP_COUNT = re.compile(r'"known_trip_count"\s*:\s*\{\s*"n"\s*:\s*"?(\d+)"?')
-_SEND_PAIRS = re.compile(
-  r'_xla_send_recv_source_target_pairs\s*=\s*"?(\{(?:\s*\{[\d\s,]*\}\s*,?)*\s*\})'
-)
+# Collectives -> messages.
 
 #: Opcodes that move data between devices (synchronous form; ``<kind>-start`` is the async form).
 COLLECTIVES = (
@@ -91,244 +84,6 @@ COLLECTIVES = (
   "all-reduce",
   "collective-broadcast",
 )
-
-
-def _itemsize(dtype: str) -> int:
-  if dtype in _ITEMSIZE:
-    return _ITEMSIZE[dtype]
-  if dtype.startswith("f8") or dtype.startswith("f4") or dtype.startswith("f6"):
-    return 1
-  raise ValueError(f"unknown HLO element type {dtype!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Shape:
-  """An HLO shape as the arrays in it: ``((dtype, elements), ...)`` (a tuple shape has several)."""
-
-  arrays: tuple[tuple[str, int], ...]
-
-  @property
-  def elements(self) -> int:
-    return sum(e for _, e in self.arrays)
-
-  @property
-  def bytes(self) -> int:
-    return sum(e * _itemsize(t) for t, e in self.arrays)
-
-
-def parse_shape(text: str) -> Shape:
-  """The arrays in an HLO shape such as ``f32[4,2]{1,0}`` or ``(f32[4], u32[])``."""
-  arrays = []
-  for dtype, dims in _ARRAY_SHAPE.findall(text):
-    sizes = [int(d.strip().lstrip("<=")) for d in dims.split(",") if d.strip()]
-    arrays.append((dtype, math.prod(sizes)))
-  return Shape(tuple(arrays))
-
-
-def _balanced(text: str, start: int) -> int:
-  """Index just past the bracket group that opens at ``text[start]``."""
-  pairs = {"(": ")", "{": "}", "[": "]"}
-  depth = []
-  i = start
-  while i < len(text):
-    ch = text[i]
-    if ch == '"':
-      m = _QUOTED.match(text, i)
-      i = m.end() if m else i + 1
-      continue
-    if ch in pairs:
-      depth.append(pairs[ch])
-    elif depth and ch == depth[-1]:
-      depth.pop()
-      if not depth:
-        return i + 1
-    i += 1
-  raise ValueError(f"unbalanced brackets in HLO: {text[start : start + 80]!r}")
-
-
-def _split_top(text: str, sep: str = ",") -> list[str]:
-  """``text`` split at ``sep`` outside brackets and quotes."""
-  parts, depth, current, i = [], 0, [], 0
-  while i < len(text):
-    ch = text[i]
-    if ch == '"':
-      m = _QUOTED.match(text, i)
-      end = m.end() if m else i + 1
-      current.append(text[i:end])
-      i = end
-      continue
-    if ch in "({[":
-      depth += 1
-    elif ch in ")}]":
-      depth -= 1
-    if ch == sep and depth == 0:
-      parts.append("".join(current))
-      current = []
-    else:
-      current.append(ch)
-    i += 1
-  if "".join(current).strip():
-    parts.append("".join(current))
-  return [p.strip() for p in parts]
-
-
-@dataclasses.dataclass(frozen=True)
-class Instruction:
-  name: str
-  shape: Shape
-  opcode: str
-  operands: tuple[tuple[str, Shape | None], ...]  # (name, shape written inline or None)
-  attributes: str  # the text after the operands, quoted strings blanked
-  raw: str
-
-
-def _parse_instruction(name: str, rest: str) -> Instruction | None:
-  rest = rest.strip()
-  if rest.startswith("("):
-    end = _balanced(rest, 0)
-  else:
-    m = re.match(r"[a-z][a-z0-9]*\[[^\]]*\](\{[^}]*\})?", rest)
-    if not m:
-      return None
-    end = m.end()
-  shape = parse_shape(rest[:end])
-  m = _OPCODE.match(rest, end)
-  if not m:
-    return None
-  open_paren = m.end() - 1
-  close = _balanced(rest, open_paren)
-  operands = []
-  for operand in _split_top(rest[open_paren + 1 : close - 1]):
-    if not operand:
-      continue
-    tokens = operand.rsplit(None, 1)
-    op_name = tokens[-1].lstrip("%")
-    inline = parse_shape(tokens[0]) if len(tokens) == 2 else None
-    operands.append((op_name, inline if inline and inline.arrays else None))
-  attributes = _QUOTED.sub('""', rest[close:])
-  return Instruction(name, shape, m.group(1), tuple(operands), attributes, rest)
-
-
-@dataclasses.dataclass(frozen=True)
-class Module:
-  """A parsed HLO module: computations by name, the entry's name, and the device count."""
-
-  computations: dict[str, list[Instruction]]
-  entry: str
-  num_devices: int
-  shapes: dict[str, Shape]
-
-
-def parse_module(hlo_text: str) -> Module:
-  """Parse HLO text (as printed by ``compiled.as_text()``, or written by hand)."""
-  computations: dict[str, list[Instruction]] = {}
-  shapes: dict[str, Shape] = {}
-  entry = None
-  current = None
-  replicas = partitions = 1
-  for line in hlo_text.splitlines():
-    if line.startswith("HloModule"):
-      m = re.search(r"replica_count=(\d+)", line)
-      replicas = int(m.group(1)) if m else 1
-      m = re.search(r"num_partitions=(\d+)", line)
-      partitions = int(m.group(1)) if m else 1
-      continue
-    m = _COMPUTATION.match(line)
-    if m and not line[:1].isspace():
-      current = m.group(2)
-      computations[current] = []
-      if m.group(1):
-        entry = current
-      continue
-    if line.startswith("}"):
-      current = None
-      continue
-    if current is None:
-      continue
-    m = _INSTRUCTION.match(line)
-    if not m:
-      continue
-    instruction = _parse_instruction(m.group(1), m.group(2))
-    if instruction is not None:
-      computations[current].append(instruction)
-      shapes[instruction.name] = instruction.shape
-  if not computations:
-    raise ValueError("no HLO computation found in the text")
-  if entry is None:
-    entry = list(computations)[-1]
-  return Module(computations, entry, replicas * partitions, shapes)
-
-
-# ---------------------------------------------------------------------------------------------
-# Collectives -> messages.
-
-
-def _attribute(attributes: str, key: str) -> str | None:
-  """The raw value of ``key=`` in an attribute string (a bracket group or one token)."""
-  m = re.search(rf"(?:^|[\s,]){re.escape(key)}=", attributes)
-  if not m:
-    return None
-  start = m.end()
-  if attributes.startswith("mesh[", start):
-    # The mesh-axes form of replica groups (newer XLA): mesh['a'=2,'b'=4] {'b'}.
-    end = _balanced(attributes, start + len("mesh"))
-    axes = re.match(r"\s*\{", attributes[end:])
-    return attributes[start : _balanced(attributes, end + axes.end() - 1) if axes else end]
-  if start < len(attributes) and attributes[start] in "{[(":
-    end = _balanced(attributes, start)
-    # The iota form of replica groups: [G,M]<=[dims] with an optional T(perm).
-    tail = re.match(r"<=\[[^\]]*\](T\([^)]*\))?", attributes[end:])
-    return attributes[start : end + (tail.end() if tail else 0)]
-  m = re.match(r"[^\s,]+", attributes[start:])
-  return m.group(0) if m else ""
-
-
-def _int_lists(text: str) -> list[list[int]]:
-  return [
-    [int(x) for x in re.findall(r"-?\d+", inner)] for inner in re.findall(r"\{([^{}]*)\}", text)
-  ]
-
-
-def parse_replica_groups(text: str | None, num_devices: int) -> list[list[int]]:
-  """Groups of device ids from ``replica_groups`` (list or iota form; empty = all devices)."""
-  if text is None or re.fullmatch(r"\{\s*\}", text.strip()):
-    return [list(range(num_devices))]
-  if text.strip().startswith("mesh["):
-    return _mesh_axes_groups(text.strip())
-  m = re.fullmatch(r"\[([\d,\s]+)\]<=\[([\d,\s]+)\](?:T\(([\d,\s]+)\))?", text.strip())
-  if m:
-    groups_shape = [int(x) for x in m.group(1).split(",")]
-    dims = [int(x) for x in m.group(2).split(",")]
-    ids = np.arange(math.prod(dims)).reshape(dims)
-    if m.group(3):
-      ids = ids.transpose([int(x) for x in m.group(3).split(",")])
-    return ids.reshape(groups_shape).tolist()
-  groups = _int_lists(text[1:-1] if text.startswith("{{") else text)
-  return [g for g in groups if g]
-
-
-def _mesh_axes_groups(text: str) -> list[list[int]]:
-  """Groups of the mesh-axes form ``mesh['a'=2,'b'=4] {'b'}``.
-
-  The devices are numbered row-major over the mesh's axes; a group holds the devices that differ
-  only along the braced axes (so ``{'b'}`` above gives {0,1,2,3}, {4,5,6,7} and ``{'a'}`` gives
-  {0,4}, {1,5}, {2,6}, {3,7}). Other spellings (sub-axes, explicit device lists) are refused
-  rather than guessed.
-  """
-  m = re.fullmatch(r"mesh\[((?:\s*'[^']*'\s*=\s*\d+\s*,?)*)\]\s*\{((?:\s*'[^']*'\s*,?)*)\}", text)
-  if not m:
-    raise ValueError(f"replica_groups: unsupported mesh-axes form {text!r}")
-  axes = [(name, int(size)) for name, size in re.findall(r"'([^']*)'\s*=\s*(\d+)", m.group(1))]
-  names = [name for name, _ in axes]
-  chosen = re.findall(r"'([^']*)'", m.group(2))
-  unknown = [c for c in chosen if c not in names]
-  if unknown:
-    raise ValueError(f"replica_groups: axes {unknown} are not in the mesh {names}: {text!r}")
-  ids = np.arange(math.prod(size for _, size in axes)).reshape([size for _, size in axes])
-  kept = [i for i, name in enumerate(names) if name not in chosen]
-  grouped = [i for i, name in enumerate(names) if name in chosen]
-  group_size = math.prod(axes[i][1] for i in grouped)
-  return ids.transpose(kept + grouped).reshape(-1, group_size).tolist()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,20 +100,10 @@ class Collective:
   times: int = 1  # executions per run of the program (loop trip counts multiplied)
 
 
-def _operand_shapes(instruction: Instruction, module: Module) -> list[Shape]:
-  shapes = []
-  for name, inline in instruction.operands:
-    shape = inline if inline is not None else module.shapes.get(name)
-    if shape is None:
-      raise ValueError(f"operand {name!r} of {instruction.name!r} has no known shape")
-    shapes.append(shape)
-  return shapes
-
-
 def _collective(
-  instruction: Instruction, kind: str, computation: str, module: Module
+  instruction: hlo.Instruction, kind: str, computation: str, module: hlo.Module
 ) -> Collective:
-  operand_shapes = _operand_shapes(instruction, module)
+  operand_shapes = hlo.operand_shapes(instruction, module)
   if kind in ("collective-permute", "send"):
     # Only the first operand is data (the in-place permute adds buffers and offsets; send a token).
     data = operand_shapes[:1]
@@ -374,10 +119,9 @@ def _collective(
   unattributed = 0
   if kind in ("collective-permute", "send"):
     if kind == "send":
-      m = _SEND_PAIRS.search(instruction.raw)
-      pairs = _int_lists(m.group(1)) if m else None
+      pairs = hlo.send_recv_pairs(instruction)
     else:
-      pairs = _int_lists(_attribute(instruction.attributes, "source_target_pairs") or "{}")
+      pairs = hlo.source_target_pairs(instruction)
     if pairs is None:
       unattributed = 1
     else:
@@ -386,13 +130,13 @@ def _collective(
           send(source, 1)
     message_size, message_bytes = size, nbytes
   else:
-    groups = parse_replica_groups(
-      _attribute(instruction.attributes, "replica_groups"), module.num_devices
+    groups = hlo.parse_replica_groups(
+      hlo.attribute(instruction.attributes, "replica_groups"), module.num_devices
     )
     m = len(groups[0])
     # One block of each operand array per member (ceil: a ragged last block travels padded).
     block = sum(-(-e // m) for s in data for _, e in s.arrays)
-    block_bytes = sum(-(-e // m) * _itemsize(t) for s in data for t, e in s.arrays)
+    block_bytes = sum(-(-e // m) * hlo.itemsize(t) for s in data for t, e in s.arrays)
     if kind == "all-to-all" and len(data) > 1:
       # The tuple form: operand j is the block for member j.
       block, block_bytes = max(s.elements for s in data), max(s.bytes for s in data)
@@ -422,23 +166,6 @@ def _collective(
     message_bytes=message_bytes,
     senders=tuple(sorted(senders.items())),
   )
-
-
-def _callees(instruction: Instruction) -> list[tuple[str, str]]:
-  """(role, computation) pairs this instruction calls."""
-  out = []
-  for key in ("body", "condition", "to_apply", "calls", "true_computation", "false_computation"):
-    value = _attribute(instruction.attributes, key)
-    if value:
-      out.extend(
-        (key, name.strip().lstrip("%")) for name in value.strip("{}").split(",") if name.strip()
-      )
-  value = _attribute(instruction.attributes, "branch_computations")
-  if value:
-    out.extend(
-      ("branch", name.strip().lstrip("%")) for name in value.strip("{}").split(",") if name.strip()
-    )
-  return out
 
 
 def _kind(opcode: str) -> tuple[str | None, bool]:
@@ -489,7 +216,7 @@ class Traffic:
 
 def count_messages(hlo_text: str) -> Traffic:
   """The messages of every collective in an HLO module, following the rules of this module."""
-  module = parse_module(hlo_text)
+  module = hlo.parse_module(hlo_text)
   notes: list[str] = []
 
   @functools.cache
@@ -510,12 +237,10 @@ def count_messages(hlo_text: str) -> Traffic:
           )
         found.append((collective, 1))
         continue
-      callees = _callees(instruction)
+      callees = hlo.callees(instruction)
       if instruction.opcode == "while":
-        m = _TRIP_COUNT.search(instruction.raw)
-        if m:
-          trips = int(m.group(1))
-        else:
+        trips = hlo.known_trip_count(instruction)
+        if trips is None:
           trips = 1
           notes.append(
             f"while {instruction.name!r} has no known trip count; its body is counted once"
@@ -592,8 +317,6 @@ def count_from_text(
   hlo_text: str, paradigm: str, n: int, p: int, dtype: str = "float32"
 ) -> MessageCount:
   """A :class:`MessageCount` from the HLO text of ``paradigm`` compiled for ``n`` workers."""
-  import jax.numpy as jnp
-
   traffic = count_messages(hlo_text)
   sizes = traffic.message_sizes()
   sent = traffic.bytes_sent()
@@ -625,17 +348,6 @@ def compile_paradigm(
   their mean function (they take the gradients). Every input is ``[devices, p]``, sharded over the
   mesh axis. ``devices`` defaults to ``jax.devices()``.
   """
-  import jax
-  import optax
-  from jax.sharding import NamedSharding
-  from jax.sharding import PartitionSpec as P
-
-  from jaxopt_hw.distributed import paradigms as agg
-  from jaxopt_hw.distributed.mesh import AXIS, check_workers
-  from jaxopt_hw.distributed.parameter_server import parameter_server_update
-  from jaxopt_hw.distributed.ring import ring_allreduce_mean
-  from jaxopt_hw.errors import UserInputError
-
   agg.check_paradigm(paradigm)
   n = check_workers(n)
   if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
@@ -643,7 +355,7 @@ def compile_paradigm(
   mesh = agg.mesh_for(paradigm, n, AXIS, devices=devices)
   devices = agg.num_devices(paradigm, n)
   local = jax.ShapeDtypeStruct(
-    (devices, int(p)), jax.numpy.dtype(dtype), sharding=NamedSharding(mesh, P(AXIS))
+    (devices, int(p)), jnp.dtype(dtype), sharding=NamedSharding(mesh, P(AXIS))
   )
 
   if paradigm == "parameter_server":

@@ -27,9 +27,14 @@ import argparse
 import json
 import sys
 
+import jax
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from jaxopt_hw.distributed.mesh import AXIS
+from jaxopt_hw.distributed import paradigms
+from jaxopt_hw.distributed.mesh import AXIS, make_mesh
+from jaxopt_hw.names import AGGREGATORS
 
 
 def initialize(
@@ -52,8 +57,6 @@ def initialize(
     cpu_collectives: the cross-process CPU collectives (``"gloo"``; ``"mpi"`` needs an MPI build).
     timeout_s: how long to wait for the other processes.
   """
-  import jax
-
   jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
   if local_cpu_devices is not None:
     jax.config.update("jax_num_cpu_devices", int(local_cpu_devices))
@@ -67,10 +70,6 @@ def initialize(
 
 def global_mesh(num_devices: int | None = None, axis_name: str = AXIS):
   """A 1-D mesh over the first ``num_devices`` devices of all processes (default: all)."""
-  import jax
-
-  from jaxopt_hw.distributed.mesh import make_mesh
-
   return make_mesh(num_devices or jax.device_count(), axis_name)
 
 
@@ -79,12 +78,6 @@ def aggregate_global(paradigm: str, per_worker: np.ndarray, axis_name: str = AXI
 
   Returns this process's rows of the result as ``{worker index: row}`` (workers only).
   """
-  import jax
-  from jax.sharding import NamedSharding
-  from jax.sharding import PartitionSpec as P
-
-  from jaxopt_hw.distributed import paradigms
-
   n = per_worker.shape[0]
   mesh = paradigms.mesh_for(paradigm, n, axis_name)
   if paradigms.uses_server(paradigm):
@@ -110,10 +103,6 @@ def aggregate_global(paradigm: str, per_worker: np.ndarray, axis_name: str = AXI
 
 def check_paradigms(p: int = 1000, seed: int = 0, paradigm_names=None) -> dict:
   """Every paradigm against ``pmean`` and the float64 mean, over all devices of all processes."""
-  import jax
-
-  from jaxopt_hw.distributed.paradigms import AGGREGATORS, num_devices
-
   devices = jax.device_count()
   data = np.random.default_rng(seed).normal(size=(devices, p)).astype(np.float32)
   names = list(paradigm_names or AGGREGATORS)
@@ -127,7 +116,8 @@ def check_paradigms(p: int = 1000, seed: int = 0, paradigm_names=None) -> dict:
   base = aggregate_global("pmean", data)
   results = {}
   for name in names:
-    n = devices - (num_devices(name, 1) - 1)  # the parameter server keeps one device for itself
+    # The parameter server keeps one device for itself.
+    n = devices - (paradigms.num_devices(name, 1) - 1)
     mean64 = data[:n].astype(np.float64).mean(axis=0)
     rows = aggregate_global(name, data[:n])
     base_n = base if n == devices else aggregate_global("pmean", data[:n])
@@ -171,8 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     local_cpu_devices=args.local_devices,
     timeout_s=args.timeout,
   )
-  import jax
-
   try:
     report = check_paradigms(args.p)
   finally:

@@ -24,13 +24,22 @@ from jaxopt_hw.distributed.all_to_all import all_to_all_mean
 from jaxopt_hw.distributed.parameter_server import parameter_server_mean
 from jaxopt_hw.distributed.ring import ring_allreduce_mean
 from jaxopt_hw.errors import unknown_choice
+from jaxopt_hw.names import AGGREGATORS, BASELINE, PARADIGMS
 
-#: The three paradigms of the homework, in its order.
-PARADIGMS = ("all_to_all", "parameter_server", "ring_allreduce")
-#: XLA's own all-reduce, the baseline every paradigm is compared with.
-BASELINE = "pmean"
-#: Everything :func:`aggregate` accepts.
-AGGREGATORS = PARADIGMS + (BASELINE,)
+# The lists of names live in the jax-free jaxopt_hw.names; they are re-exported here because
+# callers reach them as paradigms.AGGREGATORS.
+__all__ = [
+  "AGGREGATORS",
+  "BASELINE",
+  "PARADIGMS",
+  "aggregate",
+  "check_paradigm",
+  "mean_fn",
+  "mesh_for",
+  "num_devices",
+  "pmean_mean",
+  "uses_server",
+]
 
 
 def pmean_mean(tree, axis_name):
@@ -92,7 +101,7 @@ def aggregate(
   """Average per-worker trees with paradigm ``name`` on a mesh of emulated or real devices.
 
   Args:
-    name: one of :data:`AGGREGATORS`.
+    name: one of :data:`AGGREGATORS` (the paradigms and the baseline, see :mod:`jaxopt_hw.names`).
     per_worker: a pytree whose leaves have a leading axis of length n: row i is worker i's value.
     axis_name: the mesh axis name.
     include_server: for the parameter server, also return the server's copy (as row n).

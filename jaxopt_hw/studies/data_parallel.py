@@ -10,17 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from matplotlib.figure import Figure
+
 from jaxopt_hw import config as cfg
+from jaxopt_hw.distributed import accounting
+from jaxopt_hw.distributed import data_parallel as dp
+from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.names import AGGREGATORS, FORMS
 from jaxopt_hw.report import markdown_table
+from jaxopt_hw.studies import STUDIES, StudyResult
+from jaxopt_hw.transforms.steepest import steepest_descent
 
 NAME = "data_parallel"
-TITLE = "Data-parallel training with each aggregation paradigm"
-DESCRIPTION = (
-  "train a flax MLP data-parallel with all-to-all, parameter server, ring all-reduce and pmean; "
-  "compare with one device"
-)
+TITLE = STUDIES[NAME].title
 
-ALL = ("all_to_all", "parameter_server", "ring_allreduce", "pmean")
+ALL = AGGREGATORS
 OPTIMIZERS = ("sgd", "adam", "steepest")
 
 
@@ -38,42 +46,22 @@ class Config:
   #: Steepest descent (optimizer = "steepest"): its norm and form; with the spectral norm the
   #: non-matrix leaves (biases) step in the ℓ2 norm.
   norm: str = "l2"
-  form: str = field(default="penalty", metadata=cfg.one_of("penalty", "ball"))
+  form: str = field(default="penalty", metadata=cfg.one_of(*FORMS))
   dtype: str = field(default="float32", metadata=cfg.one_of("float32", "float64"))
   seed: int = field(default=0, metadata=cfg.at_least(0))
 
 
 def make_optimizer(config: Config):
   """The optax transform named by the config."""
-  import optax
-
-  from jaxopt_hw.errors import UserInputError
-
   if config.optimizer == "sgd":
     return optax.sgd(config.learning_rate)
   if config.optimizer == "adam":
     return optax.adam(config.learning_rate)
-  try:
-    from jaxopt_hw.transforms.steepest import steepest_descent
-  except ImportError:
-    raise UserInputError(
-      "data_parallel.optimizer: 'steepest' needs jaxopt_hw.transforms.steepest, which this "
-      "installation lacks; allowed here: sgd, adam"
-    ) from None
   extra = {"non_matrix": "l2"} if config.norm == "spectral" else {}
   return steepest_descent(config.learning_rate, config.norm, form=config.form, **extra)
 
 
 def run(config: Config, ctx):
-  import jax
-  import jax.numpy as jnp
-  from flax import nnx
-
-  from jaxopt_hw.distributed import accounting
-  from jaxopt_hw.distributed import data_parallel as dp
-  from jaxopt_hw.errors import UserInputError
-  from jaxopt_hw.runner import StudyResult
-
   if config.batch % config.n:
     raise UserInputError(
       f"data_parallel.batch: {config.batch} is not allowed with n = {config.n}; the batch must "
@@ -166,12 +154,8 @@ def run(config: Config, ctx):
 
 
 def _plot(ctx, runs, reference, config) -> str:
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig = Figure(figsize=(6, 4))
+  ax = fig.subplots()
   styles = ["-", "--", "-.", ":"]
   for k, (name, result) in enumerate(runs.items()):
     ax.plot(result.losses, styles[k % len(styles)], linewidth=2, label=f"{name} (n={config.n})")

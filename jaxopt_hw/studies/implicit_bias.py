@@ -26,19 +26,22 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import jax.numpy as jnp
 import numpy as np
+from matplotlib.figure import Figure
 
 from jaxopt_hw import config as cfg
+from jaxopt_hw import problems
+from jaxopt_hw.engine import sweep
+from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.families import sgd_family, simplified_adam_family
+from jaxopt_hw.names import METHODS, SCHEDULES
 from jaxopt_hw.report import markdown_table
+from jaxopt_hw.studies import STUDIES, StudyResult, sweep_progress
 
 NAME = "implicit_bias"
-TITLE = "Implicit bias: where each method lands on over-parameterised least squares"
-DESCRIPTION = (
-  "n < d random least squares over many seeds: SGD, simplified Adam, rescaled SGD vs min-ℓ2, "
-  "weighted min-norm and min-ℓ∞ interpolants"
-)
+TITLE = STUDIES[NAME].title
 
-METHODS = ("sgd", "simplified_adam", "rescaled_sgd")
 LABELS = {
   "sgd": "SGD (full batch)",
   "simplified_adam": "simplified Adam",
@@ -53,7 +56,6 @@ REFERENCE_LABELS = {
 #: Plot colours: each method shares its colour with the interpolant it is expected to land on.
 REFERENCE_COLORS = {"min_l2": "C0", "weighted_min_norm": "C2", "min_linf": "C3"}
 METHOD_COLORS = {"sgd": "C0", "simplified_adam": "C1", "rescaled_sgd": "C2"}
-SCHEDULES = ("harmonic", "inverse_sqrt", "exponential", "constant")
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,6 @@ class Config:
 
 
 def _check_config(config: Config) -> None:
-  from jaxopt_hw.errors import UserInputError
-
   if config.n >= config.d:
     raise UserInputError(
       f"{NAME}.n: {config.n} is not allowed; must be smaller than d = {config.d} "
@@ -107,8 +107,6 @@ def _check_config(config: Config) -> None:
 
 def references(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
   """The three exact interpolants for every instance: arrays (P, d), float64."""
-  from jaxopt_hw import problems
-
   X = np.asarray(X, np.float64)
   y = np.asarray(y, np.float64)
   weights = problems.feature_second_moments(X)
@@ -134,12 +132,6 @@ def run_methods(X, y, config: Config, *, progress: bool | None = None) -> dict:
 
   Returns {method: {"theta": (P, d), "loss": (P,), "diverged": (P,)}}.
   """
-  import jax.numpy as jnp
-
-  from jaxopt_hw import problems
-  from jaxopt_hw.studies.q2 import sgd_family
-  from jaxopt_hw.sweep import sweep
-
   dtype = {"float32": jnp.float32, "float64": jnp.float64}[config.dtype]
   X = np.asarray(X, np.float64)
   y = np.asarray(y, np.float64)
@@ -160,7 +152,7 @@ def run_methods(X, y, config: Config, *, progress: bool | None = None) -> dict:
   )
   out["sgd"] = r
 
-  family = simplified_adam_family_per_example(config.adam_schedule, config.adam_decay_rate)
+  family = simplified_adam_family(config.adam_schedule, config.adam_decay_rate, per_example=True)
   r = sweep(
     batch,
     family,
@@ -204,24 +196,6 @@ def run_methods(X, y, config: Config, *, progress: bool | None = None) -> dict:
   return landed
 
 
-_FAMILIES: dict = {}
-
-
-def simplified_adam_family_per_example(schedule: str, decay_rate: float):
-  """``lr -> simplified_adam(step_size(schedule, lr), per_example=True)`` (one object per
-  setting)."""
-  key = (schedule, decay_rate)
-  if key not in _FAMILIES:
-    from jaxopt_hw.studies.q2 import step_size
-    from jaxopt_hw.transforms.simplified_adam import simplified_adam
-
-    def family(lr):
-      return simplified_adam(step_size(schedule, lr, decay_rate), per_example=True)
-
-    _FAMILIES[key] = family
-  return _FAMILIES[key]
-
-
 def relative_distances(theta: np.ndarray, refs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   """‖θ − ref‖₂ / ‖ref‖₂ per instance, for every reference."""
   return {
@@ -231,11 +205,6 @@ def relative_distances(theta: np.ndarray, refs: dict[str, np.ndarray]) -> dict[s
 
 # ---------------------------------------------------------------------------------------------
 # The study.
-
-
-def _progress(ctx):
-  """Sweep progress bars: only when the run shows progress, and then only on a terminal."""
-  return None if getattr(ctx, "show_progress", False) else False
 
 
 def _summary(landed, refs):
@@ -267,8 +236,6 @@ def _summary(landed, refs):
 
 
 def _generate(config: Config, n: int):
-  from jaxopt_hw import problems
-
   seeds = list(range(config.first_seed, config.first_seed + config.seeds))
   batch = problems.random_overparameterized(
     seeds, n=n, d=config.d, scale_min=config.scale_min, scale_max=config.scale_max, normalize=False
@@ -281,12 +248,10 @@ def _fmt(x: float) -> str:
 
 
 def run(config: Config, ctx):
-  from jaxopt_hw.runner import StudyResult
-
   _check_config(config)
   seeds, X, y = _generate(config, config.n)
   refs = references(X, y)
-  landed = run_methods(X, y, config, progress=_progress(ctx))
+  landed = run_methods(X, y, config, progress=sweep_progress(ctx))
   summary = _summary(landed, refs)
   ref_gap = {
     "min_l2_vs_weighted": float(
@@ -307,7 +272,7 @@ def run(config: Config, ctx):
   if config.single_example_check:
     _, X1, y1 = _generate(config, 1)
     refs1 = references(X1, y1)
-    landed1 = run_methods(X1, y1, config, progress=_progress(ctx))
+    landed1 = run_methods(X1, y1, config, progress=sweep_progress(ctx))
     single = _summary(landed1, refs1)
     closed = (
       y1[:, 0:1] * np.sign(X1[:, 0, :]) / np.abs(X1[:, 0, :]).sum(-1, keepdims=True)
@@ -394,12 +359,8 @@ def run(config: Config, ctx):
 
 
 def _plot(ctx, config, landed, refs, summary) -> str:
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+  fig = Figure(figsize=(12, 4.2))
+  ax, ax2 = fig.subplots(1, 2)
   width = 0.25
   for k, ref in enumerate(REFERENCES):
     data = [np.maximum(summary[m]["relative_distance"][ref]["per_seed"], 1e-17) for m in METHODS]

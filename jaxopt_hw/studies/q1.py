@@ -35,14 +35,12 @@ import optax
 
 from jaxopt_hw import config as cfg
 from jaxopt_hw import duality
+from jaxopt_hw.names import FORMS, NORMS
 from jaxopt_hw.report import markdown_table
+from jaxopt_hw.studies import STUDIES, StudyResult
 
 NAME = "q1"
-TITLE = "Q1: steepest descent under a norm"
-DESCRIPTION = (
-  "closed-form steepest-descent steps under l2, linf, l1, lp, Mahalanobis and spectral norms vs "
-  "a numerical minimiser (float64)"
-)
+TITLE = STUDIES[NAME].title
 
 _SHAPE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
 
@@ -81,16 +79,16 @@ class Config:
     ),
   )
   norms: tuple[str, ...] = field(
-    default=duality.NORMS,
+    default=NORMS,
     metadata=cfg.check(
-      lambda v: len(v) > 0 and all(n in duality.NORMS for n in v),
-      "a non-empty list of: " + ", ".join(duality.NORMS),
+      lambda v: len(v) > 0 and all(n in NORMS for n in v),
+      "a non-empty list of: " + ", ".join(NORMS),
     ),
   )
   forms: tuple[str, ...] = field(
-    default=("penalty", "ball"),
+    default=FORMS,
     metadata=cfg.check(
-      lambda v: len(v) > 0 and all(f in ("penalty", "ball") for f in v),
+      lambda v: len(v) > 0 and all(f in FORMS for f in v),
       "a non-empty list of: penalty, ball",
     ),
   )
@@ -379,16 +377,14 @@ UNSQUARED_TEXT = (
 
 
 def run(config: Config, ctx):
-  from jaxopt_hw.runner import StudyResult
-
   with jax.enable_x64(True):
-    return _run(config, ctx, StudyResult)
+    return _run(config, ctx)
 
 
-def _run(config: Config, ctx, StudyResult):
+def _run(config: Config, ctx):
   rng = np.random.default_rng(config.seed)
   rows = _rows(config)
-  forms = tuple(f for f in ("penalty", "ball") if f in config.forms)
+  forms = tuple(f for f in FORMS if f in config.forms)
   results_rows = []
   table = []
   work = sum(len(_shapes(config, r)) for r in rows)

@@ -1,8 +1,9 @@
 """Q2: where SGD, simplified Adam and rescaled-feature SGD converge on f(θ) = (1 − aᵀθ)².
 
-Every run is a :func:`jaxopt_hw.sweep.sweep` (all learning rates of a grid in one compiled program,
-float64 by default). The values the runs are compared with are derived in closed form
-(:func:`derived_thetas`), not read off the runs:
+Every run is a :func:`jaxopt_hw.sweep` (all learning rates of a grid in one compiled program,
+float64 by default), through :func:`jaxopt_hw.families.sweep_method`. The values the runs are
+compared with are derived in closed form (:func:`jaxopt_hw.problems.derived_thetas`), not read off
+the runs:
 
 * SGD from θ₀ = 0: every gradient −2(1 − aᵀθ)a is parallel to a, so θ stays in span(a); the only
   interpolant there is θ = a/‖a‖² (the minimum-ℓ2-norm solution). The residual obeys
@@ -21,31 +22,27 @@ float64 by default). The values the runs are compared with are derived in closed
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from jaxopt_hw import config as cfg
-from jaxopt_hw.problems import HOMEWORK_A
+from jaxopt_hw.families import HOMEWORK_SETTINGS, sweep_method
+from jaxopt_hw.names import METHODS, SCHEDULES
+from jaxopt_hw.problems import HOMEWORK_A, derived_thetas, stability_thresholds
 from jaxopt_hw.report import markdown_table
+from jaxopt_hw.studies import STUDIES, StudyResult, sweep_progress
 
 NAME = "q2"
-TITLE = "Q2: where optimizers converge"
-DESCRIPTION = (
-  "SGD, simplified Adam and rescaled SGD on (1 − aᵀθ)²: converged θ vs closed forms, schedules, "
-  "step-size map"
-)
+TITLE = STUDIES[NAME].title
 
-METHODS = ("sgd", "simplified_adam", "rescaled_sgd")
 LABELS = {
   "sgd": "SGD",
   "simplified_adam": "simplified Adam",
   "rescaled_sgd": "rescaled-feature SGD",
 }
-SCHEDULES = ("constant", "harmonic", "inverse_sqrt", "exponential")
 SCHEDULE_TEXT = {
   "constant": "α",
   "harmonic": "α/(t+1)",
@@ -58,33 +55,39 @@ def _nonzero(values) -> bool:
   return len(values) > 0 and all(v != 0 for v in values)
 
 
+_SGD = HOMEWORK_SETTINGS["sgd"]
+_ADAM = HOMEWORK_SETTINGS["simplified_adam"]
+_RESCALED = HOMEWORK_SETTINGS["rescaled_sgd"]
+
+
 @dataclass(frozen=True)
 class SGDConfig:
-  learning_rate: float = field(default=0.5, metadata=cfg.positive())
+  learning_rate: float = field(default=_SGD.learning_rate, metadata=cfg.positive())
   grid: tuple[float, ...] = field(
     default=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95), metadata=cfg.each_positive()
   )
-  steps: int = field(default=3000, metadata=cfg.positive())
+  steps: int = field(default=_SGD.steps, metadata=cfg.positive())
 
 
 @dataclass(frozen=True)
 class SimplifiedAdamConfig:
-  schedule: str = field(default="harmonic", metadata=cfg.one_of(*SCHEDULES))
-  learning_rate: float = field(default=1.0, metadata=cfg.positive())
+  schedule: str = field(default=_ADAM.schedule, metadata=cfg.one_of(*SCHEDULES))
+  learning_rate: float = field(default=_ADAM.learning_rate, metadata=cfg.positive())
   decay_rate: float = field(
-    default=0.5, metadata=cfg.check(lambda v: 0 < v < 1, "must be strictly between 0 and 1")
+    default=_ADAM.decay_rate,
+    metadata=cfg.check(lambda v: 0 < v < 1, "must be strictly between 0 and 1"),
   )
   grid: tuple[float, ...] = field(default=(0.1, 0.25, 0.5, 1.0), metadata=cfg.each_positive())
-  steps: int = field(default=200_000, metadata=cfg.positive())
+  steps: int = field(default=_ADAM.steps, metadata=cfg.positive())
 
 
 @dataclass(frozen=True)
 class RescaledSGDConfig:
-  learning_rate: float = field(default=0.1, metadata=cfg.positive())
+  learning_rate: float = field(default=_RESCALED.learning_rate, metadata=cfg.positive())
   grid: tuple[float, ...] = field(
     default=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3), metadata=cfg.each_positive()
   )
-  steps: int = field(default=3000, metadata=cfg.positive())
+  steps: int = field(default=_RESCALED.steps, metadata=cfg.positive())
 
 
 @dataclass(frozen=True)
@@ -120,18 +123,7 @@ class Config:
 
 
 # ---------------------------------------------------------------------------------------------
-# Closed forms.
-
-
-def derived_thetas(a) -> dict[str, np.ndarray]:
-  """The limits derived by hand (module docstring), in float64."""
-  a = np.asarray(a, np.float64)
-  return {
-    "sgd": a / (a @ a),  # stays in span(a): the min-ℓ2-norm interpolant
-    "simplified_adam": np.sign(a)
-    / np.abs(a).sum(),  # stays on c·sign(a): the min-ℓ∞-norm interpolant
-    "rescaled_sgd": 1.0 / (a.size * a),  # w* = sign(a)/d in the rescaled units, θ = w/|a|
-  }
+# Closed forms (derived in jaxopt_hw.problems), as the report writes them.
 
 
 DERIVED_TEXT = {
@@ -141,178 +133,6 @@ DERIVED_TEXT = {
 }
 
 
-def stability_thresholds(a) -> dict[str, float]:
-  """Largest stable constant step: α < 2/λmax of the Hessian (in the units the method steps in)."""
-  a = np.asarray(a, np.float64)
-  return {
-    "sgd": 1.0 / (a @ a),  # Hessian 2aaᵀ, λmax = 2‖a‖²
-    "rescaled_sgd": 1.0 / a.size,  # rescaled point sign(a): λmax = 2d
-  }
-
-
-# ---------------------------------------------------------------------------------------------
-# Optimizer families (cached so repeated sweeps reuse their compiled programs).
-
-
-def step_size(kind: str, learning_rate, decay_rate: float = 0.5):
-  """α_t of a schedule: a float for ``constant``, else a function of the step count t."""
-  if kind == "constant":
-    return learning_rate
-
-  import jax.numpy as jnp
-
-  lr = jnp.asarray(learning_rate)
-  dtype = lr.dtype if jnp.issubdtype(lr.dtype, jnp.floating) else jnp.float32
-
-  def as_float(t):
-    return jnp.asarray(t).astype(dtype)
-
-  if kind == "harmonic":
-    return lambda t: lr / (as_float(t) + 1)
-  if kind == "inverse_sqrt":
-    return lambda t: lr / jnp.sqrt(as_float(t) + 1)
-  if kind == "exponential":
-    return lambda t: lr * jnp.asarray(decay_rate, dtype) ** as_float(t)
-  raise ValueError(f"schedule: {kind!r}; allowed: {', '.join(SCHEDULES)}")
-
-
-@functools.cache
-def simplified_adam_family(schedule: str, decay_rate: float = 0.5):
-  """``lr -> simplified_adam(step_size(schedule, lr, decay_rate))``."""
-  from jaxopt_hw.transforms.simplified_adam import simplified_adam
-
-  def family(lr):
-    return simplified_adam(step_size(schedule, lr, decay_rate))
-
-  return family
-
-
-@functools.cache
-def sgd_family(schedule: str = "constant", decay_rate: float = 0.5):
-  import optax
-
-  if schedule == "constant":
-    return optax.sgd
-
-  def family(lr):
-    return optax.sgd(step_size(schedule, lr, decay_rate))
-
-  return family
-
-
-@functools.cache
-def preconditioned_family(diagonal: tuple[float, ...]):
-  """``lr -> preconditioned_sgd(lr, diag)``: SGD with M = diag(1/E[x²]) in the original units."""
-  import jax.numpy as jnp
-
-  from jaxopt_hw.transforms.rescale import preconditioned_sgd
-
-  def family(lr):
-    return preconditioned_sgd(lr, jnp.asarray(diagonal, jnp.asarray(lr).dtype))
-
-  return family
-
-
-# ---------------------------------------------------------------------------------------------
-# Running one method.
-
-
-def _dtype(name: str):
-  import jax.numpy as jnp
-
-  return {"float32": jnp.float32, "float64": jnp.float64}[name]
-
-
-def run_method(
-  method: str,
-  a,
-  learning_rates,
-  *,
-  steps: int,
-  schedule: str = "constant",
-  decay_rate: float = 0.5,
-  dtype="float64",
-  seeds=(0,),
-  init_scale: float | None = None,
-  target=None,
-  tol: float = 1e-8,
-  log_points: int = 120,
-  log_spacing: str = "log",
-  record_params: bool = False,
-  progress: bool | None = None,
-):
-  """Sweep one Q2 method over ``learning_rates``; θ (and ``params_log``) in the original units.
-
-  ``method`` is ``sgd``, ``simplified_adam``, ``rescaled_sgd`` (rescale the feature, run SGD on
-  w, convert back θ = s ⊙ w) or ``preconditioned_sgd`` (SGD with M = diag(1/E[x²]) on θ directly).
-  ``schedule``/``decay_rate`` set α_t for ``sgd`` and ``simplified_adam``.
-  """
-  import jax
-  import jax.numpy as jnp
-
-  from jaxopt_hw import problems
-  from jaxopt_hw.sweep import sweep
-
-  a = np.asarray(a, np.float64)
-  dt = _dtype(dtype) if isinstance(dtype, str) else dtype
-  common = dict(
-    steps=steps,
-    seeds=seeds,
-    dtype=dt,
-    tol=tol,
-    log_points=log_points,
-    log_spacing=log_spacing,
-    record_params=record_params,
-    progress=progress,
-  )
-  s = 1.0 / np.sqrt(problems.feature_second_moments(a[None, :]))  # 1/|a_j|
-  if method == "sgd":
-    return sweep(
-      problems.homework_problem(a, init_scale=init_scale),
-      sgd_family(schedule, decay_rate),
-      learning_rates,
-      target=target,
-      desc="q2: sgd",
-      **common,
-    )
-  if method == "simplified_adam":
-    return sweep(
-      problems.homework_problem(a, init_scale=init_scale),
-      simplified_adam_family(schedule, decay_rate),
-      learning_rates,
-      target=target,
-      desc="q2: simplified adam",
-      **common,
-    )
-  if method == "preconditioned_sgd":
-    return sweep(
-      problems.homework_problem(a, init_scale=init_scale),
-      preconditioned_family(tuple(s * s)),
-      learning_rates,
-      target=target,
-      desc="q2: preconditioned sgd",
-      **common,
-    )
-  if method == "rescaled_sgd":
-    rescaled = problems.homework_problem(a * s, init_scale=init_scale)  # the point sign(a)
-    w_target = None if target is None else np.asarray(target, np.float64) / s
-    r = sweep(
-      rescaled,
-      sgd_family(schedule, decay_rate),
-      learning_rates,
-      target=w_target,
-      desc="q2: rescaled sgd",
-      **common,
-    )
-    scale = jnp.asarray(s, r.params.dtype)
-    return dataclasses.replace(
-      r,
-      params=r.params * scale,
-      params_log=None if r.params_log is None else jax.tree.map(lambda x: x * scale, r.params_log),
-    )
-  raise ValueError(f"method: {method!r}; allowed: {', '.join(METHODS)}, preconditioned_sgd")
-
-
 def _method_settings(config: Config, method: str):
   m = getattr(config, method)
   schedule = getattr(m, "schedule", "constant")
@@ -320,38 +140,8 @@ def _method_settings(config: Config, method: str):
   return m, schedule, decay_rate
 
 
-def converged_thetas(config: Config | None = None) -> dict[str, np.ndarray]:
-  """θ each method converges to on the homework problem, at the configured learning rate/schedule.
-
-  Runs the three experiments in float64 (whatever ``config.dtype`` says): keys ``sgd``,
-  ``simplified_adam``, ``rescaled_sgd``; values float64 arrays of shape (d,).
-  """
-  config = config or Config()
-  out = {}
-  for method in METHODS:
-    m, schedule, decay_rate = _method_settings(config, method)
-    r = run_method(
-      method,
-      config.a,
-      [m.learning_rate],
-      steps=m.steps,
-      schedule=schedule,
-      decay_rate=decay_rate,
-      dtype="float64",
-      log_points=2,
-      progress=False,
-    )
-    out[method] = np.asarray(r.params, np.float64)[0, 0]
-  return out
-
-
 # ---------------------------------------------------------------------------------------------
 # The study.
-
-
-def _progress(ctx):
-  """Sweep progress bars: only when the run shows progress, and then only on a terminal."""
-  return None if getattr(ctx, "show_progress", False) else False
 
 
 def _fmt_vec(v, digits: int = 6) -> str:
@@ -478,9 +268,9 @@ def _step_size_map(config: Config, ctx):
       tol=m.loss_tol,
       log_points=2,
       log_spacing="linear",
-      progress=_progress(ctx),
+      progress=sweep_progress(ctx),
     )
-    r = run_method(method, a, lrs, **kw)
+    r = sweep_method(method, a, lrs, **kw)
     cls = _classify(r)
     entry = {
       "method": method,
@@ -501,7 +291,7 @@ def _step_size_map(config: Config, ctx):
     bracket = _threshold_from(cls, lrs)
     if bracket is not None and bracket[0] is not None and method in derived:
       fine = np.linspace(bracket[0], bracket[1], m.refine_points)
-      rf = run_method(method, a, fine, **kw)
+      rf = sweep_method(method, a, fine, **kw)
       fine_bracket = _threshold_from(_classify(rf), fine)
       if fine_bracket is not None and fine_bracket[0] is not None:
         bracket = fine_bracket
@@ -512,8 +302,6 @@ def _step_size_map(config: Config, ctx):
 
 
 def run(config: Config, ctx):
-  from jaxopt_hw.runner import StudyResult
-
   a = np.asarray(config.a, np.float64)
   derived = derived_thetas(a)
   results: dict = {"a": a.tolist(), "dtype": config.dtype, "tol": config.tol}
@@ -521,7 +309,7 @@ def run(config: Config, ctx):
   for method in METHODS:
     m, schedule, decay_rate = _method_settings(config, method)
     grid = sorted(set(m.grid) | {m.learning_rate})
-    r = run_method(
+    r = sweep_method(
       method,
       a,
       grid,
@@ -533,7 +321,7 @@ def run(config: Config, ctx):
       tol=config.tol,
       log_points=config.log_points,
       record_params=True,
-      progress=_progress(ctx),
+      progress=sweep_progress(ctx),
     )
     runs[method] = r
     rows = _grid_summary(method, r, derived[method], config.tol)
@@ -552,7 +340,7 @@ def run(config: Config, ctx):
   # Rescaled SGD as fixed diagonal preconditioning: the same iterates in the original units.
   m = config.rescaled_sgd
   grid = sorted(set(m.grid) | {m.learning_rate})
-  pre = run_method(
+  pre = sweep_method(
     "preconditioned_sgd",
     a,
     grid,
@@ -560,7 +348,7 @@ def run(config: Config, ctx):
     dtype=config.dtype,
     log_points=config.log_points,
     record_params=True,
-    progress=_progress(ctx),
+    progress=sweep_progress(ctx),
   )
   forms_gap = float(
     np.max(
@@ -579,7 +367,7 @@ def run(config: Config, ctx):
   const_run = None
   if config.compare_schedules:
     for label, method, schedule, lr, gamma, steps in _schedule_cases(config):
-      r = run_method(
+      r = sweep_method(
         method,
         a,
         [lr],
@@ -591,7 +379,7 @@ def run(config: Config, ctx):
         tol=config.tol,
         log_points=config.log_points,
         record_params=True,
-        progress=_progress(ctx),
+        progress=sweep_progress(ctx),
       )
       plog = np.asarray(r.params_log, np.float64)[0, 0]  # (K, d)
       tail = plog[int(0.75 * len(plog)) :]
@@ -775,11 +563,6 @@ def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str
 
 
 def _plot(ctx, config, runs, const_run, derived, step_map):
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
   figures = []
   d = len(config.a)
   colors = {"sgd": "C0", "simplified_adam": "C1", "rescaled_sgd": "C2"}
@@ -789,7 +572,8 @@ def _plot(ctx, config, runs, const_run, derived, step_map):
     lrs = np.asarray(runs[method].learning_rates, np.float64)
     chosen[method] = int(np.argmin(np.abs(lrs - m.learning_rate)))
 
-  fig, axes = plt.subplots(1, d, figsize=(4.2 * d, 3.6), squeeze=False)
+  fig = Figure(figsize=(4.2 * d, 3.6))
+  axes = fig.subplots(1, d, squeeze=False)
   for j in range(d):
     ax = axes[0, j]
     for method in METHODS:
@@ -816,7 +600,8 @@ def _plot(ctx, config, runs, const_run, derived, step_map):
   fig.suptitle("trajectories (dashed: derived limits)")
   figures.append(("trajectories", ctx.save_figure("q2_trajectories", fig)))
 
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig = Figure(figsize=(6, 4))
+  ax = fig.subplots()
   for method in METHODS:
     r = runs[method]
     loss = np.asarray(r.losses, np.float64)[chosen[method], 0]
@@ -845,9 +630,8 @@ def _plot(ctx, config, runs, const_run, derived, step_map):
   figures.append(("loss curves", ctx.save_figure("q2_loss_curves", fig)))
 
   if step_map:
-    fig, axes = plt.subplots(
-      len(step_map), 1, figsize=(7, 1.6 * len(step_map) + 0.6), sharex=True, squeeze=False
-    )
+    fig = Figure(figsize=(7, 1.6 * len(step_map) + 0.6))
+    axes = fig.subplots(len(step_map), 1, sharex=True, squeeze=False)
     for ax, (label, e) in zip(axes[:, 0], step_map.items()):
       lrs = np.asarray(e["learning_rates"])
       stack = [

@@ -11,17 +11,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import jax.numpy as jnp
+from matplotlib.figure import Figure
+
 from jaxopt_hw import config as cfg
+from jaxopt_hw.distributed import accounting
+from jaxopt_hw.names import PARADIGMS
 from jaxopt_hw.report import markdown_table
+from jaxopt_hw.studies import STUDIES, StudyResult
 
 NAME = "q5"
-TITLE = "Q5: what distributed training sends"
-DESCRIPTION = (
-  "messages and message sizes of all-to-all, parameter server and ring all-reduce, read off "
-  "compiled JAX programs"
-)
+TITLE = STUDIES[NAME].title
 
-PARADIGMS = ("all_to_all", "parameter_server", "ring_allreduce")
 LABELS = {
   "all_to_all": "all-to-all",
   "parameter_server": "parameter server",
@@ -93,9 +94,6 @@ def _fmt_bytes(b: float) -> str:
 
 
 def run(config: Config, ctx):
-  from jaxopt_hw.distributed import accounting
-  from jaxopt_hw.runner import StudyResult
-
   names = PARADIGMS + (("pmean",) if config.include_pmean else ())
   ns = sorted({config.n, *config.extra_n})
   ps = sorted({config.p, *config.extra_p})
@@ -111,8 +109,6 @@ def run(config: Config, ctx):
         bar.update(1)
 
   n, p = config.n, config.p
-  import jax.numpy as jnp
-
   itemsize = jnp.dtype(config.dtype).itemsize
   rows, agree_all = [], True
   for name in names:
@@ -232,12 +228,8 @@ def run(config: Config, ctx):
 
 
 def _plot(ctx, measured, curve, p, names) -> str:
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig = Figure(figsize=(6, 4))
+  ax = fig.subplots()
   for name in names:
     ys = [
       max(measured[name][(m, p)].bytes_per_worker, measured[name][(m, p)].bytes_server)

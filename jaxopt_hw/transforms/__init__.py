@@ -1,10 +1,20 @@
 """Update rules as optax ``GradientTransformation``\\ s."""
 
+from jaxopt_hw.transforms.rescale import preconditioned_sgd, rescaled_sgd, scale_by_fixed_diagonal
+from jaxopt_hw.transforms.simplified_adam import scale_by_epoch_rms, simplified_adam
 from jaxopt_hw.transforms.steepest import (
-  FORMS,
-  SteepestDescentState,
+  scale_by_steepest_descent,
   steepest_descent,
   steepest_step,
 )
 
-__all__ = ["FORMS", "SteepestDescentState", "steepest_descent", "steepest_step"]
+__all__ = [
+  "preconditioned_sgd",
+  "rescaled_sgd",
+  "scale_by_epoch_rms",
+  "scale_by_fixed_diagonal",
+  "scale_by_steepest_descent",
+  "simplified_adam",
+  "steepest_descent",
+  "steepest_step",
+]

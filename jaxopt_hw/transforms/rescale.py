@@ -22,7 +22,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+
+from jaxopt_hw.errors import UserInputError
+from jaxopt_hw.validation import check_learning_rate
 
 
 def feature_scales(X: jax.Array) -> jax.Array:
@@ -46,30 +50,41 @@ class ScaleByFixedDiagonalState(NamedTuple):
   """Stateless: the diagonal is fixed when the transform is built."""
 
 
-def scale_by_fixed_diagonal(diagonal) -> optax.GradientTransformation:
-  """Multiply the updates by a fixed positive diagonal M (a pytree shaped like the params).
+def scale_by_fixed_diagonal(diagonal) -> optax.GradientTransformationExtraArgs:
+  """Multiply the updates by a fixed positive diagonal M.
 
   Args:
-    diagonal: an array (for array parameters) or a pytree of arrays matching the parameters.
+    diagonal: a pytree of arrays shaped like the parameters, or one array when the parameters have
+      a single leaf (an array, or e.g. a flax ``nnx.State`` holding one array).
 
   Returns:
-    A GradientTransformation (no learning rate, no sign flip).
+    A GradientTransformationExtraArgs (no learning rate, no sign flip).
   """
+  single = isinstance(diagonal, (np.ndarray, jax.Array))
+
+  def scale(g, m):
+    return (g * m).astype(g.dtype)
 
   def init_fn(params):
-    del params
+    if single and len(jax.tree.leaves(params)) != 1:
+      raise UserInputError(
+        f"diagonal: one array given but the parameters have {len(jax.tree.leaves(params))} "
+        "leaves; give a pytree of diagonals shaped like the parameters"
+      )
     return ScaleByFixedDiagonalState()
 
-  def update_fn(updates, state, params=None):
-    del params
-    return jax.tree.map(lambda g, m: (g * m).astype(g.dtype), updates, diagonal), state
+  def update_fn(updates, state, params=None, **extra_args):
+    del params, extra_args
+    if single:
+      return jax.tree.map(lambda g: scale(g, diagonal), updates), state
+    return jax.tree.map(scale, updates, diagonal), state
 
-  return optax.GradientTransformation(init_fn, update_fn)
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def preconditioned_sgd(
   learning_rate: optax.ScalarOrSchedule, diagonal
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
   """θ ← θ − α_t · M ∇f(θ) with a fixed diagonal M.
 
   Args:
@@ -79,12 +94,13 @@ def preconditioned_sgd(
   Returns:
     A GradientTransformation.
   """
+  check_learning_rate(learning_rate)
   return optax.chain(scale_by_fixed_diagonal(diagonal), optax.scale_by_learning_rate(learning_rate))
 
 
 def rescaled_sgd(
   learning_rate: optax.ScalarOrSchedule, X: jax.Array
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
   """SGD on features rescaled to unit second moment, run in the original units.
 
   Equals :func:`preconditioned_sgd` with M = diag(1/E[x_j²]) (= diag(s²)) for a linear model on

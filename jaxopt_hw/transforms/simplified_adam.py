@@ -29,11 +29,14 @@ largest |g_ij|, so tiny gradients (whose squares would underflow) still give the
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from jaxopt_hw.validation import check_learning_rate, check_number
 
 
 class ScaleByEpochRMSState(NamedTuple):
@@ -50,8 +53,10 @@ def _epoch_direction(g: jax.Array, per_example: bool, eps: float) -> jax.Array:
   scaled = g / safe_peak  # entries in [-1, 1]; exactly ±1 for a single nonzero example
   mean = jnp.mean(scaled, axis=0)
   rms = jnp.sqrt(jnp.mean(scaled * scaled, axis=0))  # >= 1/sqrt(n) where not zero
-  # m/(rms + eps) in the original units is (peak·mean)/(peak·rms + eps) = mean/(rms + eps/peak).
-  denom = rms + jnp.asarray(eps, g.dtype) / safe_peak if eps else rms
+  # m/(rms + eps) in the original units is (peak·mean)/(peak·rms + eps) = mean/(rms + eps/peak);
+  # eps = 0 adds an exact zero, so the one-example update stays exactly the sign. (No Python `if`
+  # on eps: under optax.inject_hyperparams it is a traced array.)
+  denom = rms + jnp.asarray(eps, g.dtype) / safe_peak
   direction = mean / jnp.where(zero, jnp.ones_like(denom), denom)
   # NaN in g propagates (peak is NaN, not 0), so a diverging run stays visible.
   return jnp.where(zero, jnp.zeros_like(direction), direction).astype(g.dtype)
@@ -59,7 +64,7 @@ def _epoch_direction(g: jax.Array, per_example: bool, eps: float) -> jax.Array:
 
 def scale_by_epoch_rms(
   *, eps: float = 0.0, per_example: bool = False
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
   """Divide the (mean) gradient by the root-mean-square gradient of the epoch, coordinate-wise.
 
   Args:
@@ -71,23 +76,22 @@ def scale_by_epoch_rms(
   Returns:
     A GradientTransformation (no learning rate, no sign flip: chain with one).
   """
-  if eps < 0:
-    raise ValueError(f"eps: {eps!r} must be >= 0")
+  check_number("eps", eps, lambda v: 0 <= v < math.inf, "a finite number >= 0")
 
   def init_fn(params):
     del params
     return ScaleByEpochRMSState()
 
-  def update_fn(updates, state, params=None):
-    del params
+  def update_fn(updates, state, params=None, **extra_args):
+    del params, extra_args
     return jax.tree.map(lambda g: _epoch_direction(g, per_example, eps), updates), state
 
-  return optax.GradientTransformation(init_fn, update_fn)
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def simplified_adam(
   learning_rate: optax.ScalarOrSchedule, *, eps: float = 0.0, per_example: bool = False
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
   """Simplified Adam (Q2(b)): θ ← θ − α_t · diag(1/RMS_epoch(g)) · ḡ, no momentum, no weight decay.
 
   .. math::
@@ -125,6 +129,7 @@ def simplified_adam(
     Kingma & Ba, "Adam: A Method for Stochastic Optimization", arXiv:1412.6980 (Adam without
     momentum and bias correction, with the second moment taken over the epoch).
   """
+  check_learning_rate(learning_rate)
   return optax.chain(
     scale_by_epoch_rms(eps=eps, per_example=per_example),
     optax.scale_by_learning_rate(learning_rate),

@@ -8,8 +8,7 @@ the price measured in the chosen norm. The norms come from :mod:`jaxopt_hw.duali
 
 from __future__ import annotations
 
-import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,37 +18,8 @@ from jax.flatten_util import ravel_pytree
 
 from jaxopt_hw import duality
 from jaxopt_hw.errors import UserInputError, unknown_choice
-
-#: The two steepest-descent problems: the homework's penalised form and the constrained one.
-FORMS = ("penalty", "ball")
-
-#: Norms that may step the non-2-D leaves when ``norm="spectral"``.
-NON_MATRIX_NORMS = ("l2", "linf", "l1", "lp")
-
-
-class SteepestDescentState(NamedTuple):
-  """State of :func:`steepest_descent` with a learning-rate schedule: the step count."""
-
-  count: jax.Array  # int32 scalar
-
-
-def _check_learning_rate(learning_rate):
-  if callable(learning_rate):
-    return
-  try:
-    value = float(learning_rate)
-  except jax.errors.ConcretizationTypeError:
-    return  # traced (e.g. under optax.inject_hyperparams inside vmap): trusted
-  except (TypeError, ValueError):
-    raise UserInputError(
-      f"learning_rate: {learning_rate!r} is not allowed; "
-      "allowed: a finite number > 0 or an optax schedule"
-    ) from None
-  if not (math.isfinite(value) and value > 0):
-    raise UserInputError(
-      f"learning_rate: {learning_rate!r} is not allowed; "
-      "allowed: a finite number > 0 or an optax schedule"
-    )
+from jaxopt_hw.names import FORMS, NON_MATRIX_NORMS, NORMS
+from jaxopt_hw.validation import check_learning_rate
 
 
 def _paths(tree) -> list[tuple[str, Any]]:
@@ -61,6 +31,10 @@ class _Plan:
   """How one update is computed: which norm measures which part of the pytree."""
 
   def __init__(self, norm, *, form, per_leaf, p, M, spectral_method, ns_steps, non_matrix):
+    if form not in FORMS:
+      raise unknown_choice("form", form, FORMS)
+    if not isinstance(per_leaf, bool):
+      raise UserInputError(f"per_leaf: {per_leaf!r} is not allowed; allowed: true or false")
     self.form = form
     self.per_leaf = per_leaf
     self.non_matrix = None
@@ -70,8 +44,8 @@ class _Plan:
         raise UserInputError("p, M: give them to get_norm, not alongside a Norm object")
       self.norm = norm
     else:
-      if not isinstance(norm, str) or norm not in duality.NORMS:
-        raise unknown_choice("norm", norm, duality.NORMS)
+      if not isinstance(norm, str) or norm not in NORMS:
+        raise unknown_choice("norm", norm, NORMS)
       if (
         norm == "mahalanobis"
         and per_leaf
@@ -145,23 +119,19 @@ class _Plan:
           )
 
   # -- the step
-  def _scale(self, alpha, dual, direction):
-    alpha = jnp.asarray(alpha, direction.dtype)
-    if self.form == "penalty":
-      return -(alpha / 2) * dual * direction
-    return -alpha * direction
-
   def _leaf_norm(self, leaf):
     if self.spectral and jnp.ndim(leaf) != 2:
       return self.non_matrix
     return self.norm
 
-  def step(self, grads, alpha):
+  def direction(self, grads):
+    """The step for α = 1 with the sign flipped (:func:`jaxopt_hw.duality.unit_step`), per leaf
+    dtype: ½‖g‖*·d(g) for the penalty form, d(g) for the ball."""
     self.check(grads)
     if self.norm_tree is not None:
-      return jax.tree.map(lambda n, g: self._leaf_step(g, alpha, n), self.norm_tree, grads)
+      return jax.tree.map(lambda n, g: self._leaf_direction(g, n), self.norm_tree, grads)
     if self.per_leaf:
-      return jax.tree.map(lambda g: self._leaf_step(g, alpha, self._leaf_norm(g)), grads)
+      return jax.tree.map(lambda g: self._leaf_direction(g, self._leaf_norm(g)), grads)
     if self.spectral:
       # The pytree as one point of the product space with norm max_l ‖W_l‖ (Bernstein & Newhouse's
       # modular norm with unit weights): dual = Σ_l ‖G_l‖*, map = per-leaf maps.
@@ -171,7 +141,7 @@ class _Plan:
       pairs = [self._leaf_norm(g).dual_and_map(jnp.asarray(g)) for g in leaves]
       dual = sum(d for d, _ in pairs)
       steps = [
-        self._scale(alpha, dual.astype(m.dtype), m).astype(jnp.asarray(g).dtype)
+        duality.unit_step(dual.astype(m.dtype), m, self.form).astype(jnp.asarray(g).dtype)
         for g, (_, m) in zip(leaves, pairs)
       ]
       return jax.tree.unflatten(treedef, steps)
@@ -179,12 +149,71 @@ class _Plan:
     if flat.size == 0:
       return grads
     dual, direction = self.norm.dual_and_map(flat)
-    return unravel(self._scale(alpha, dual, direction).astype(flat.dtype))
+    return unravel(duality.unit_step(dual, direction, self.form).astype(flat.dtype))
 
-  def _leaf_step(self, g, alpha, norm):
+  def _leaf_direction(self, g, norm):
     g = jnp.asarray(g)
     dual, direction = norm.dual_and_map(g)
-    return self._scale(alpha, dual, direction).astype(g.dtype)
+    return duality.unit_step(dual, direction, self.form).astype(g.dtype)
+
+
+def scale_by_steepest_descent(
+  norm: str | duality.Norm,
+  *,
+  form: str = "penalty",
+  per_leaf: bool = False,
+  p: float | None = None,
+  M: Any = None,
+  spectral_method: str = "svd",
+  ns_steps: int = duality.DEFAULT_NS_STEPS,
+  non_matrix: str | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Rescale updates to the steepest-descent direction under a norm (no learning rate).
+
+  With g the incoming updates, the output is the steepest-descent step for α = 1 with its sign
+  flipped, the way optax's ``scale_by_*`` transforms return a direction that
+  ``optax.scale_by_learning_rate`` turns into a step:
+
+  .. math::
+
+    \tfrac12\,\|g\|_*\, d(g) \quad\text{(penalty)}, \qquad d(g) \quad\text{(ball)},
+
+  so that chaining with ``optax.scale_by_learning_rate(α)`` gives exactly the steps of
+  :func:`steepest_descent`: −(α/2)‖g‖*·d(g) = argmin_Δ gᵀΔ + (1/α)‖Δ‖² and −α·d(g) =
+  argmin_{‖Δ‖≤α} gᵀΔ. Arguments are those of :func:`steepest_descent` without the learning rate.
+
+  Returns:
+    An :class:`optax.GradientTransformationExtraArgs` (stateless; ``update`` accepts and ignores
+    extra keyword arguments).
+
+  Example:
+    >>> import jax.numpy as jnp, optax
+    >>> tx = optax.chain(scale_by_steepest_descent("linf", form="ball"),
+    ...                  optax.scale_by_learning_rate(0.1))
+    >>> g = jnp.array([2.0, -0.5, 0.0], jnp.float32)
+    >>> tx.update(g, tx.init(g))[0]  # -0.1 * sign(g)
+    Array([-0.1,  0.1, -0. ], dtype=float32)
+  """
+  plan = _Plan(
+    norm,
+    form=form,
+    per_leaf=per_leaf,
+    p=p,
+    M=M,
+    spectral_method=spectral_method,
+    ns_steps=ns_steps,
+    non_matrix=non_matrix,
+  )
+
+  def init_fn(params):
+    plan.check(params)
+    return optax.EmptyState()
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del params, extra_args
+    return plan.direction(updates), state
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def steepest_descent(
@@ -198,7 +227,7 @@ def steepest_descent(
   spectral_method: str = "svd",
   ns_steps: int = duality.DEFAULT_NS_STEPS,
   non_matrix: str | None = None,
-) -> optax.GradientTransformation:
+) -> optax.GradientTransformationExtraArgs:
   r"""Steepest descent under a norm: the step that best improves the linearised loss.
 
   With g the incoming updates (the gradient) and α the learning rate, the update is, for
@@ -263,10 +292,13 @@ def steepest_descent(
     ns_steps: Newton–Schulz steps.
     non_matrix: with ``norm="spectral"``, the vector norm for leaves that are not 2-D.
 
+  Built as optax builds its aliases: ``optax.chain(scale_by_steepest_descent(norm, ...),
+  optax.scale_by_learning_rate(learning_rate))``.
+
   Returns:
-    A :class:`optax.GradientTransformation`. Pass ``static_args=("norm", "form", "p", "ns_steps")``
-    (those you give) to ``optax.inject_hyperparams`` so only the learning rate becomes a
-    hyper-parameter array.
+    An :class:`optax.GradientTransformationExtraArgs`. Under ``optax.inject_hyperparams`` the
+    string arguments stay static by themselves; with ``spectral_method="newton_schulz"`` pass
+    ``static_args=("ns_steps",)``.
 
   Raises:
     UserInputError: unknown norm or form, non-positive constant learning rate, p outside (1, ∞),
@@ -289,39 +321,20 @@ def steepest_descent(
   References:
     Bernstein & Newhouse, "Old Optimizer, New Norm: An Anthology", arXiv:2409.20325 (2024).
   """
-  if form not in FORMS:
-    raise unknown_choice("form", form, FORMS)
-  if not isinstance(per_leaf, bool):
-    raise UserInputError(f"per_leaf: {per_leaf!r} is not allowed; allowed: true or false")
-  _check_learning_rate(learning_rate)
-  plan = _Plan(
-    norm,
-    form=form,
-    per_leaf=per_leaf,
-    p=p,
-    M=M,
-    spectral_method=spectral_method,
-    ns_steps=ns_steps,
-    non_matrix=non_matrix,
+  check_learning_rate(learning_rate)
+  return optax.chain(
+    scale_by_steepest_descent(
+      norm,
+      form=form,
+      per_leaf=per_leaf,
+      p=p,
+      M=M,
+      spectral_method=spectral_method,
+      ns_steps=ns_steps,
+      non_matrix=non_matrix,
+    ),
+    optax.scale_by_learning_rate(learning_rate),
   )
-  scheduled = callable(learning_rate)
-
-  def init_fn(params):
-    plan.check(params)
-    if scheduled:
-      return SteepestDescentState(count=jnp.zeros([], jnp.int32))
-    return optax.EmptyState()
-
-  def update_fn(updates, state, params=None):
-    del params
-    if scheduled:
-      alpha = learning_rate(state.count)
-      state = SteepestDescentState(count=optax.safe_increment(state.count))
-    else:
-      alpha = learning_rate
-    return plan.step(updates, alpha), state
-
-  return optax.GradientTransformation(init_fn, update_fn)
 
 
 def steepest_step(grads, learning_rate, norm, **kwargs):
@@ -330,21 +343,7 @@ def steepest_step(grads, learning_rate, norm, **kwargs):
     raise UserInputError(
       "learning_rate: steepest_step takes a number; use steepest_descent for schedules"
     )
-  _check_learning_rate(learning_rate)
-  form = kwargs.pop("form", "penalty")
-  if form not in FORMS:
-    raise unknown_choice("form", form, FORMS)
-  per_leaf = kwargs.pop("per_leaf", False)
-  plan = _Plan(
-    norm,
-    form=form,
-    per_leaf=per_leaf,
-    p=kwargs.pop("p", None),
-    M=kwargs.pop("M", None),
-    spectral_method=kwargs.pop("spectral_method", "svd"),
-    ns_steps=kwargs.pop("ns_steps", duality.DEFAULT_NS_STEPS),
-    non_matrix=kwargs.pop("non_matrix", None),
-  )
-  if kwargs:
-    raise TypeError(f"steepest_step got unexpected arguments {sorted(kwargs)}")
-  return plan.step(grads, learning_rate)
+  check_learning_rate(learning_rate)
+  tx = scale_by_steepest_descent(norm, **kwargs)
+  direction, _ = tx.update(grads, optax.EmptyState())
+  return jax.tree.map(lambda d: (-learning_rate * d).astype(d.dtype), direction)

@@ -1,23 +1,23 @@
-"""Sweeps: one problem, one optimizer family, a grid of learning rates × seeds, one compiled
-program.
+"""The sweep engine: one problem, one optimizer family, a grid of learning rates × seeds, one
+compiled program.
 
-:func:`sweep` runs every grid point at once: the grid is ``vmap``-ed and the steps are a loop
-inside one ``jit`` (an XLA while loop, which is what ``lax.scan`` lowers to too; here its bounds are
-traced values). The steps run in chunks of at most ``chunk_size`` through that same compiled
-program — the last, shorter chunk included — so that a progress bar can advance between chunks
-without compiling anything new. Between two logged steps the loop body is only the optimizer step
-and its divergence and tolerance bookkeeping. What it
-keeps per grid point does not grow with the number of steps: the final parameters, the loss at a
-fixed number of logged steps, the step from which a tolerance holds until the end, and a
-divergence flag. A point whose loss becomes non-finite or explodes is frozen and flagged; nothing
-raises.
+:func:`sweep` runs every grid point at once: the grid is ``vmap``-ed and the steps are a loop inside
+one ``jit`` (an XLA while loop, which is what ``lax.scan`` lowers to too; here its bounds are traced
+values). The steps run in chunks of at most ``chunk_size`` through that same compiled program — the
+last, shorter chunk included — so that a progress bar can advance between chunks without compiling
+anything new. Between two logged steps the loop body is only the optimizer step and its divergence
+and tolerance bookkeeping. What it keeps per grid point does not grow with the number of steps: the
+final parameters, the loss at a fixed number of logged steps, the step from which a tolerance holds
+until the end, and a divergence flag. A point whose loss becomes non-finite or explodes is frozen
+and flagged; nothing raises.
 
 Example::
 
     import optax
-    from jaxopt_hw import problems, sweep
+    import jaxopt_hw
+    from jaxopt_hw import problems
 
-    result = sweep(problems.homework_problem(), optax.sgd,
+    result = jaxopt_hw.sweep(problems.homework_problem(), optax.sgd,
                    learning_rates=[0.1, 0.5, 0.9], seeds=[0], steps=2000)
     result.params          # (3, 1, 3): final θ per (learning rate, seed)
     result.losses          # (3, 1, K): loss at result.log_steps
@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.problems import Problem
@@ -153,17 +154,6 @@ def _all_finite(tree) -> jax.Array:
   return functools.reduce(jnp.logical_and, leaves, jnp.asarray(True))
 
 
-def _tree_where(cond, new, old):
-  return jax.tree.map(lambda n, o: jnp.where(cond, n, o), new, old)
-
-
-def _max_abs_diff(params, target) -> jax.Array:
-  diffs = [
-    jnp.max(jnp.abs(p - t)) for p, t in zip(jax.tree.leaves(params), jax.tree.leaves(target))
-  ]
-  return functools.reduce(jnp.maximum, diffs)
-
-
 class _Program:
   """The jitted init / chunk / finish functions of one :class:`_Static`, and a trace counter."""
 
@@ -203,43 +193,49 @@ class _Program:
     )  # leaves (n, *shape): one row per example
     return jnp.mean(losses), grads
 
-  def _criterion(self, loss, params, tol, target):
+  def _verdict(self, st, loss, params, tol, target, *, final: bool = False):
+    """(newly diverged, diverged, within tolerance) of a point whose loss at ``params`` is ``loss``.
+
+    Divergence: the loss is non-finite or above the explosion limit (at the end, also non-finite
+    parameters). The tolerance is on the loss, or on max|θ − target| when a target was given.
+    """
+    bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
+    if final:
+      bad = bad | jnp.logical_not(_all_finite(params))
+    newly = (st["diverged_at"] < 0) & bad
+    diverged = (st["diverged_at"] >= 0) | newly
     if self.s.target_mode == "none":
-      return loss <= tol
-    return _max_abs_diff(params, target) <= tol
+      within = loss <= tol
+    else:
+      within = optax.tree.norm(optax.tree.sub(params, target), ord=jnp.inf) <= tol
+    return newly, diverged, within & jnp.logical_not(diverged)
 
   def _point_step(self, st, lr, data, target, k, tol):
     params = st["params"]
     loss, grads = self._loss_and_grads(params, data)
-    bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
-    newly = (st["diverged_at"] < 0) & bad
-    diverged = (st["diverged_at"] >= 0) | newly
-    ok = self._criterion(loss, params, tol, target) & jnp.logical_not(diverged)
+    newly, diverged, ok = self._verdict(st, loss, params, tol, target)
     tx = self.s.optimizer(lr)
     updates, new_opt_state = tx.update(grads, st["opt_state"], params)
     new_params = optax.apply_updates(params, updates)
     move = jnp.logical_not(diverged)
     return {
-      "params": _tree_where(move, new_params, params),
-      "opt_state": _tree_where(move, new_opt_state, st["opt_state"]),
+      "params": optax.tree.where(move, new_params, params),
+      "opt_state": optax.tree.where(move, new_opt_state, st["opt_state"]),
       "diverged_at": jnp.where(newly, k, st["diverged_at"]).astype(jnp.int32),
       "last_bad": jnp.where(ok, st["last_bad"], k).astype(jnp.int32),
       "limit": st["limit"],
     }
 
-  def _point_logged(self, st, data):
+  def _point_logged(self, st, data, target, tol):
     """The loss to log at the current parameters: NaN once the point has diverged."""
     loss = self.s.loss(st["params"], data)
-    bad = (st["diverged_at"] >= 0) | jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
-    return jnp.where(bad, jnp.asarray(jnp.nan, loss.dtype), loss)
+    _, diverged, _ = self._verdict(st, loss, st["params"], tol, target)
+    return jnp.where(diverged, jnp.asarray(jnp.nan, loss.dtype), loss)
 
   def _point_finish(self, st, data, target, T, tol):
     params = st["params"]
     loss = self.s.loss(params, data)
-    bad = jnp.logical_not(jnp.isfinite(loss) & _all_finite(params)) | (loss > st["limit"])
-    newly = (st["diverged_at"] < 0) & bad
-    diverged = (st["diverged_at"] >= 0) | newly
-    ok = self._criterion(loss, params, tol, target) & jnp.logical_not(diverged)
+    newly, diverged, ok = self._verdict(st, loss, params, tol, target, final=True)
     last_bad = jnp.where(ok, st["last_bad"], T)
     steps_to_tol = jnp.where(ok, last_bad + 1, -1).astype(jnp.int32)
     diverged_at = jnp.where(newly, T, st["diverged_at"]).astype(jnp.int32)
@@ -267,7 +263,7 @@ class _Program:
 
   def _init(self, seeds, lrs, data, explode_factor, log_steps):
     """The whole initial carry: per-point state, log pointer and the (empty) log buffers."""
-    keys = jax.vmap(jax.random.PRNGKey)(seeds)
+    keys = jax.vmap(jax.random.key)(seeds)
     f = self._grid(
       self._point_init,
       (0, None, None, None),
@@ -302,7 +298,9 @@ class _Program:
       (0, 0, None, None, None, None),
       (0, None, 0, ta, None, None),
     )
-    logged_loss = self._grid(self._point_logged, (0, None), (0, None), (0, 0))
+    logged_loss = self._grid(
+      self._point_logged, (0, None, None, None), (0, None, None, None), (0, 0, ta, None)
+    )
     K = log_steps.shape[0]
     end = jnp.minimum(k0 + s.chunk, T)
 
@@ -317,7 +315,8 @@ class _Program:
       def write(bufs):
         logs, plogs = bufs
         pc = jnp.minimum(slot, K - 1)
-        logs = jax.lax.dynamic_update_index_in_dim(logs, logged_loss(st, data), pc, axis=0)
+        loss = logged_loss(st, data, target, tol)
+        logs = jax.lax.dynamic_update_index_in_dim(logs, loss, pc, axis=0)
         if s.record_params:
           plogs = jax.tree.map(
             lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, pc, axis=0),
@@ -433,7 +432,7 @@ def sweep(
       traced learning rate.
     learning_rates: the learning rates (positive, finite).
     steps: optimizer steps per grid point.
-    seeds: seeds for ``problem.init`` (PRNG keys ``jax.random.PRNGKey(seed)``).
+    seeds: seeds for ``problem.init`` (PRNG keys ``jax.random.key(seed)``).
     batched_data: ``problem.data`` holds a batch of instances (leading axis P of every leaf), swept
       as the outermost grid axis (the same seeds are used for every instance).
     dtype: floating dtype of the parameters, data and learning rates (float32 by default; float64
@@ -503,121 +502,114 @@ def sweep(
   )
   chunk = int(min(chunk, steps))
 
-  dtype = jnp.dtype(dtype)
-  wide = dtype == jnp.float64 and not jax.config.jax_enable_x64
+  settings = _Settings(
+    learning_rates=lrs,
+    seeds=seeds_np,
+    steps=int(steps),
+    dtype=jnp.dtype(dtype),
+    batched=batched_data,
+    log_points=int(log_points),
+    log_spacing=log_spacing,
+    record_params=record_params,
+    tol=float(tol),
+    explode_factor=float(explode_factor),
+    per_example=per_example_grads,
+    chunk=chunk,
+    progress=progress,
+    desc=desc,
+  )
+  wide = settings.dtype == jnp.float64 and not jax.config.jax_enable_x64
   with jax.enable_x64(True) if wide else contextlib.nullcontext():
-    return _run(
-      problem,
-      optimizer,
-      lrs,
-      seeds_np,
-      steps,
-      batched_data,
-      dtype,
-      log_points,
-      log_spacing,
-      record_params,
-      tol,
-      target,
-      explode_factor,
-      per_example_grads,
-      chunk,
-      progress,
-      desc,
-    )
+    return _run(problem, optimizer, target, settings)
 
 
-def _run(
-  problem,
-  optimizer,
-  lrs,
-  seeds_np,
-  steps,
-  batched,
-  dtype,
-  log_points,
-  log_spacing,
-  record_params,
-  tol,
-  target,
-  explode_factor,
-  per_example,
-  chunk,
-  progress,
-  desc,
-):
-  data = _cast_floats(problem.data, dtype)
-  if batched:
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+  """The checked arguments of one :func:`sweep` call."""
+
+  learning_rates: np.ndarray  # float64, (L,)
+  seeds: np.ndarray  # integers, (S,)
+  steps: int
+  dtype: np.dtype
+  batched: bool
+  log_points: int
+  log_spacing: str
+  record_params: bool
+  tol: float
+  explode_factor: float
+  per_example: bool
+  chunk: int
+  progress: bool | None
+  desc: str
+
+
+def _resolve_target(problem, data, target, s: _Settings):
+  """(target cast to the sweep's dtype, "none" | "shared" | "per_problem")."""
+  if target is None:
+    return np.zeros((), s.dtype), "none"
+  target = _cast_floats(target, s.dtype)
+  point_data = jax.tree.map(lambda x: x[0], data) if s.batched else data
+  one = jax.eval_shape(problem.init, jax.random.key(0), point_data)
+  shapes = [np.shape(t) for t in jax.tree.leaves(target)]
+  wanted = [p.shape for p in jax.tree.leaves(one)]
+  if shapes == wanted:
+    return target, "shared"
+  if s.batched and shapes == [(np.shape(jax.tree.leaves(data)[0])[0],) + w for w in wanted]:
+    return target, "per_problem"
+  raise UserInputError(f"target: shapes {shapes} do not match the parameters' {wanted}")
+
+
+def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> SweepResult:
+  data = _cast_floats(problem.data, s.dtype)
+  if s.batched:
     sizes = {np.shape(x)[0] for x in jax.tree.leaves(data)}
     if len(sizes) != 1:
       raise UserInputError(
         f"batched_data: the data leaves have different leading sizes {sorted(sizes)}; "
         "expected one batch axis"
       )
-  target_mode = "none"
-  if target is not None:
-    target = _cast_floats(target, dtype)
-    one = jax.eval_shape(
-      problem.init, jax.random.PRNGKey(0), jax.tree.map(lambda x: x[0], data) if batched else data
-    )
-    shapes = [np.shape(t) for t in jax.tree.leaves(target)]
-    wanted = [p.shape for p in jax.tree.leaves(one)]
-    if shapes == wanted:
-      target_mode = "shared"
-    elif batched and shapes == [(np.shape(jax.tree.leaves(data)[0])[0],) + w for w in wanted]:
-      target_mode = "per_problem"
-    else:
-      raise UserInputError(f"target: shapes {shapes} do not match the parameters' {wanted}")
-  else:
-    target = np.zeros((), dtype)
+  target, target_mode = _resolve_target(problem, data, target, s)
 
   # The cast wrapper must be the same object across calls for the program cache to hit.
-  init_fn = _cast_init(problem.init, dtype)
   static = _Static(
-    problem.loss,
-    init_fn,
-    problem.example_losses,
-    optimizer,
-    per_example,
-    batched,
-    target_mode,
-    record_params,
-    chunk,
+    loss=problem.loss,
+    init=_cast_init(problem.init, s.dtype),
+    example_losses=problem.example_losses,
+    optimizer=optimizer,
+    per_example=s.per_example,
+    batched=s.batched,
+    target_mode=target_mode,
+    record_params=s.record_params,
+    chunk=s.chunk,
   )
   program = _program(static)
   traces_before = program.traces
 
   # Host-side (NumPy) arguments: converting them costs no eager JAX dispatches.
-  lr_arr = np.asarray(lrs).astype(dtype)
-  log_steps = log_step_schedule(steps, log_points, log_spacing)
-  T = np.int32(steps)
-  tol_arr = np.asarray(tol).astype(dtype)
-  carry = program.init(
-    seeds_np.astype(np.uint32), lr_arr, data, np.asarray(explode_factor).astype(dtype), log_steps
-  )
+  lr_arr = s.learning_rates.astype(s.dtype)
+  log_steps = log_step_schedule(s.steps, s.log_points, s.log_spacing)
+  T = np.int32(s.steps)
+  tol_arr = np.asarray(s.tol).astype(s.dtype)
+  explode = np.asarray(s.explode_factor).astype(s.dtype)
+  carry = program.init(s.seeds.astype(np.uint32), lr_arr, data, explode, log_steps)
 
-  show = sys.stderr.isatty() if progress is None else progress
-  n_chunks = math.ceil(steps / chunk)
-  bar = None
-  if show:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=steps, desc=desc, leave=False, file=sys.stderr)
+  show = sys.stderr.isatty() if s.progress is None else s.progress
+  bar = tqdm(total=s.steps, desc=s.desc, leave=False, file=sys.stderr) if show else None
   try:
-    for c in range(n_chunks):
-      carry = program.chunk(carry, np.int32(c * chunk), T, tol_arr, target, log_steps, lr_arr, data)
+    for k0 in range(0, s.steps, s.chunk):
+      carry = program.chunk(carry, np.int32(k0), T, tol_arr, target, log_steps, lr_arr, data)
       if bar is not None:
         jax.block_until_ready(carry[1])  # the loss log: wait for this chunk before the bar moves
-        bar.update(min(chunk, steps - c * chunk))
+        bar.update(min(s.chunk, s.steps - k0))
   finally:
     if bar is not None:
       bar.close()
   out = program.finish(carry, T, tol_arr, target, lr_arr, data)
 
-  axes = ("problem", "learning_rate", "seed") if batched else ("learning_rate", "seed")
+  axes = ("problem", "learning_rate", "seed") if s.batched else ("learning_rate", "seed")
   return SweepResult(
     learning_rates=lr_arr,
-    seeds=seeds_np.astype(np.int32),
+    seeds=s.seeds.astype(np.int32),
     params=out["params"],
     losses=out["losses"],
     log_steps=log_steps,
@@ -627,8 +619,8 @@ def _run(
     diverged_at=out["diverged_at"],
     params_log=out["params_log"],
     axes=axes,
-    steps=int(steps),
-    tol=float(tol),
+    steps=s.steps,
+    tol=s.tol,
     compilations=program.traces - traces_before,
   )
 
