@@ -34,9 +34,10 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -220,71 +221,78 @@ def _bad_character(text: str, i: int, tokens: list[Token]) -> ExpressionError:
 # Syntax tree
 
 
-@dataclass(frozen=True)
+# Trees are walked with explicit stacks, never by recursion: a legal 2000-character expression such
+# as "g+g+...+g" is a chain 1000 nodes deep, past Python's recursion limit (issue 12.4). For the
+# same reason nodes compare by identity (eq=False): dataclass equality and hashing would recurse.
+
+
+@dataclass(frozen=True, eq=False)
 class Node:
   position: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Number(Node):
   value: float
   text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Variable(Node):
   name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Unary(Node):
   op: str
   operand: Node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Binary(Node):
   op: str
   left: Node
   right: Node
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Call(Node):
   name: str
   args: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Literal(Node):
   items: tuple[Node, ...]
 
 
-def _uses_variables(node: Node) -> bool:
-  if isinstance(node, Variable):
-    return True
+def _children(node: Node) -> tuple[Node, ...]:
   if isinstance(node, Unary):
-    return _uses_variables(node.operand)
+    return (node.operand,)
   if isinstance(node, Binary):
-    return _uses_variables(node.left) or _uses_variables(node.right)
-  if isinstance(node, (Call, Literal)):
-    return any(_uses_variables(a) for a in (node.args if isinstance(node, Call) else node.items))
-  return False
+    return (node.left, node.right)
+  if isinstance(node, Call):
+    return node.args
+  if isinstance(node, Literal):
+    return node.items
+  return ()
+
+
+def _walk(node: Node) -> Iterator[Node]:
+  """Every node of the tree under ``node`` (an explicit stack: no recursion)."""
+  stack = [node]
+  while stack:
+    current = stack.pop()
+    yield current
+    stack.extend(_children(current))
+
+
+def _uses_variables(node: Node) -> bool:
+  return any(isinstance(n, Variable) for n in _walk(node))
 
 
 def _names(node: Node) -> set[str]:
-  if isinstance(node, Variable):
-    return {node.name}
-  if isinstance(node, Unary):
-    return _names(node.operand)
-  if isinstance(node, Binary):
-    return _names(node.left) | _names(node.right)
-  if isinstance(node, (Call, Literal)):
-    out: set[str] = set()
-    for a in node.args if isinstance(node, Call) else node.items:
-      out |= _names(a)
-    return out
-  return set()
+  return {n.name for n in _walk(node) if isinstance(n, Variable)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,31 +312,52 @@ def _need_matrix(name: str, x: np.ndarray) -> None:
     raise ValueError(f"{name}() needs a matrix, got shape {x.shape}")
 
 
+# The linear-algebra functions call LAPACK, which must never see inf or NaN: its SVD spins forever
+# on a matrix holding an inf (seen with NumPy 2.4's OpenBLAS: np.linalg.svd([[inf, 1], [1, 1]])
+# never returns, and Ctrl-C cannot stop it inside the call), and it raises on NaN. So non-finite
+# input gives NaN of the right shape without calling LAPACK (NaN in, NaN out, as elsewhere in the
+# language); the grader then fails the claim as not finite.
+
+
+def _all_finite(*arrays: np.ndarray) -> bool:
+  return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
 def _polar(x):
   _need_matrix("polar", x)
+  if not _all_finite(x):
+    return np.full(x.shape, np.nan)
   u, _, vt = np.linalg.svd(x, full_matrices=False)
   return u @ vt
 
 
 def _nuclear(x):
   _need_matrix("nuclear", x)
+  if not _all_finite(x):
+    return np.asarray(np.nan)
   return np.sum(np.linalg.svd(x, compute_uv=False))
 
 
 def _opnorm(x):
   _need_matrix("opnorm", x)
+  if not _all_finite(x):
+    return np.asarray(np.nan)
   return np.max(np.linalg.svd(x, compute_uv=False))
 
 
 def _inv(x):
   if x.ndim != 2 or x.shape[0] != x.shape[1]:
     raise ValueError(f"inv() needs a square matrix, got shape {x.shape}")
+  if not _all_finite(x):
+    return np.full(x.shape, np.nan)
   return np.linalg.inv(x)
 
 
 def _solve(a, b):
   if a.ndim != 2 or a.shape[0] != a.shape[1]:
     raise ValueError(f"solve() needs a square matrix first, got shape {a.shape}")
+  if not _all_finite(a, b):  # the shapes were checked by the evaluator: the result has b's shape
+    return np.full(b.shape, np.nan)
   return np.linalg.solve(a, b)
 
 
@@ -721,17 +750,35 @@ class _Evaluator:
     self.charge(math.prod(out_shape) * left.shape[-1], node)
     return left @ right if compute else None
 
-  def __call__(self, node: Node) -> np.ndarray:
+  def __call__(self, root: Node) -> np.ndarray:
+    """The value of ``root``: children left to right, then the node (a post-order walk with an
+    explicit stack, so a chain of any depth is evaluated without recursion)."""
+    values: list[np.ndarray] = []
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+      node, children_done = stack.pop()
+      children = _children(node)
+      if children and not children_done:
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(children))
+        continue
+      args = values[len(values) - len(children) :]
+      del values[len(values) - len(children) :]
+      values.append(self.apply(node, args))
+    return values[0]
+
+  def apply(self, node: Node, args: list[np.ndarray]) -> np.ndarray:
+    """The value of ``node`` from the values of its children."""
     if isinstance(node, Number):
       return np.asarray(node.value, dtype=np.float64)
     if isinstance(node, Variable):
       return self.env[node.name]
     if isinstance(node, Unary):
-      value = self(node.operand)
+      (value,) = args
       self.charge(value.size, node)
       return -value if node.op == "-" else value
     if isinstance(node, Binary):
-      left, right = self(node.left), self(node.right)
+      left, right = args
       if node.op == "@":
         return self.matmul(node, left, right)
       self.broadcast(node, f"'{node.op}'", left.shape, right.shape)
@@ -745,23 +792,21 @@ class _Evaluator:
         return left / right
       return left**right
     if isinstance(node, Literal):
-      items = [self(item) for item in node.items]
-      shapes = {item.shape for item in items}
+      shapes = {item.shape for item in args}
       if len(shapes) != 1:
         raise ExpressionError(
           f"the entries of the vector at position {node.position} have different shapes "
           f"{sorted(shapes)}",
           node.position,
         )
-      shape = (len(items), *items[0].shape)
+      shape = (len(args), *args[0].shape)
       _check_size(shape, node, "the vector")
       self.charge(math.prod(shape), node)
-      return np.stack(items).astype(np.float64)
+      return np.stack(args).astype(np.float64)
     assert isinstance(node, Call)
-    args = [self(a) for a in node.args]
     if node.name == "ones" and not _uses_variables(node.args[0]) and args[0].ndim == 0:
       k = float(args[0])
-      if k != int(k) or not 1 <= k <= MAX_ONES:
+      if not (math.isfinite(k) and k == int(k) and 1 <= k <= MAX_ONES):  # inf, nan: refused too
         raise ExpressionError(
           f"ones({k:g}) at position {node.position}: k must be a whole number from 1 to {MAX_ONES}",
           node.position,
@@ -786,7 +831,17 @@ class _Evaluator:
 
 
 def _evaluate(node: Node, env: Mapping[str, np.ndarray]) -> np.ndarray:
-  return _Evaluator(env)(node)
+  """Evaluate the tree; only :class:`ExpressionError` comes out.
+
+  The checks above catch what an expression can do wrong; this is the last line for a case they
+  miss, so that one hostile claim is reported as not evaluable rather than crashing the whole sheet.
+  """
+  try:
+    return _Evaluator(env)(node)
+  except ExpressionError:
+    raise
+  except (ArithmeticError, ValueError, TypeError, MemoryError, RecursionError) as e:
+    raise ExpressionError(f"evaluation failed: {type(e).__name__}: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -794,8 +849,8 @@ class Expression:
   """A parsed expression: ``text`` as given, its syntax tree, and the variables it uses."""
 
   text: str
-  root: Node
-  variables: frozenset[str]
+  root: Node = dataclasses.field(repr=False, compare=False)  # compared and shown by its text
+  variables: frozenset[str] = frozenset()
 
   @property
   def is_constant(self) -> bool:
