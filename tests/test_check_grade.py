@@ -5,8 +5,11 @@ Every expected answer below is derived in a comment beside it; counterexamples t
 are re-checked here with NumPy closed forms, independently of jaxopt_hw.duality.
 """
 
+import re
+
 import numpy as np
 import pytest
+import scipy.linalg
 
 from jaxopt_hw.check import grade, sheet
 from jaxopt_hw.errors import UserInputError
@@ -37,6 +40,14 @@ CORRECT_Q1 = {
   ("ball", "spectral"): "-alpha * polar(g)",
 }
 
+# l1 with tied largest |g_i|: any convex combination of the tied vertices is a minimiser; this one
+# takes all of them equally weighted (w = 1 + sign(|g| - ||g||_inf) is 1 exactly at the largest
+# |g_i|, else 0), where onehot_argmax takes the first.
+L1_ALL_TIED = (
+  "-alpha/2 * norminf(g) * sign(g) * (1 + sign(abs(g) - norminf(g)))"
+  " / sum(1 + sign(abs(g) - norminf(g)))"
+)
+
 # Other correct ways to write them, including a different minimiser where it is not unique.
 EQUIVALENT_Q1 = [
   ("penalty", "l2", "-(alpha / 2) * norm2(g) * (g / norm2(g))"),
@@ -50,6 +61,17 @@ EQUIVALENT_Q1 = [
   # linf ball with zero coordinates: any value in [-alpha, alpha] there is optimal; move them by
   # -alpha.
   ("ball", "linf", "-alpha * (sign(g) + 1 - abs(sign(g)))"),
+  # linf penalty, the same tie: any value of size <= (alpha/2)||g||_1 at a zero coordinate.
+  ("penalty", "linf", "-alpha/2 * norm1(g) * (sign(g) + 1 - abs(sign(g)))"),
+  ("penalty", "l1", L1_ALL_TIED),
+  # Rearranged arithmetic: the same minimiser up to rounding.
+  ("penalty", "l2", "-alpha*g/2"),
+  ("penalty", "l2", "-(alpha*g)/2 + 0*g"),
+  ("ball", "l2", "-alpha * g / sqrt(dot(g, g))"),
+  ("penalty", "lp", "-alpha/2 * normp(g, q)**(2 - q) * sign(g) * exp((q - 1) * log(abs(g)))"),
+  ("ball", "lp", "-alpha * (sign(g) * abs(g)**(q-1)) / normp(abs(g)**(q-1), p)"),
+  ("ball", "mahalanobis", "-alpha * inv(M) @ g / sqrt(dot(g, inv(M) @ g))"),
+  ("ball", "spectral", "-alpha * transpose(polar(transpose(g)))"),
 ]
 
 # Plausible wrong answers (what people and models write), each with why it is wrong.
@@ -90,6 +112,83 @@ WRONG_Q1 = [
   ("ball", "l2", "-alpha/2 * g", "the penalty answer given for the ball"),
   ("ball", "spectral", "-alpha * g / opnorm(g)", "scaled, not orthogonalised"),
 ]
+
+
+# Near misses: answers within about 1e-5 of a minimiser. The objective grows with the *square* of
+# the error near its minimum, so these are within 1e-8 of the optimum and passed when Q1 was graded
+# by the objective alone (issue 11.9). Every minimiser has ||u|| = (alpha/2)||g||_* (penalty
+# form), and where the minimiser is unique the update itself is compared: both move linearly with
+# the error.
+# (form, norm, text, why, scale): scale=True when it is the size that is off, False when only the
+# direction is (the size, and for the ball form feasibility, are exact).
+NEAR_MISS_Q1 = [
+  ("penalty", "l2", "-alpha/2.0001*g", "alpha/2 written as alpha/2.0001: 5e-5 short", True),
+  ("penalty", "l2", "-0.5*alpha*g*(1+1e-5)", "1e-5 too long", True),
+  (
+    "penalty",
+    "lp",
+    "-alpha/2 * normp(g, q)**(2 - q) * sign(g) * abs(g)**(q - 1) * 1.00005",
+    "the right lp answer times 1.00005",
+    True,
+  ),
+  ("penalty", "mahalanobis", "-alpha/2 * solve(M, g) * (1 + 1e-5)", "1e-5 too long", True),
+  ("penalty", "spectral", "-alpha/2 * nuclear(g) * polar(g) * 1.00005", "5e-5 too long", True),
+  # Norms whose minimisers tie are graded by the objective, but their size is still unique.
+  ("penalty", "linf", "-alpha/2 * norm1(g) * sign(g) * 1.00005", "5e-5 too long", True),
+  (
+    "penalty",
+    "l1",
+    "-alpha/2 * norminf(g) * sign(g) * onehot_argmax(abs(g)) / 1.00005",
+    "5e-5 short",
+    True,
+  ),
+  # The right size in a direction 1e-5 off (normalised by the norm itself: exactly feasible).
+  (
+    "ball",
+    "l2",
+    "-alpha * (g + 1e-5*norm2(g)*ones(g)) / norm2(g + 1e-5*norm2(g)*ones(g))",
+    "the direction of g tilted by 1e-5",
+    False,
+  ),
+  (
+    "ball",
+    "lp",
+    "-alpha * sign(g) * abs(g)**(q - 1 + 1e-5) / normp(abs(g)**(q - 1 + 1e-5), p)",
+    "the exponent q - 1 off by 1e-5",
+    False,
+  ),
+  (
+    "ball",
+    "mahalanobis",
+    "-alpha * solve(M, g + 1e-5*norm2(g)*ones(g))"
+    " / sqrt(dot(g + 1e-5*norm2(g)*ones(g), solve(M, g + 1e-5*norm2(g)*ones(g))))",
+    "M^-1 g for a gradient tilted by 1e-5",
+    False,
+  ),
+  (
+    "penalty",
+    "l2",
+    "-alpha/2 * norm2(g) * (g + 1e-5*norm2(g)*ones(g)) / norm2(g + 1e-5*norm2(g)*ones(g))",
+    "the right size in a direction tilted by 1e-5",
+    False,
+  ),
+]
+
+
+def _closed_form_update(norm, form, g, alpha, p=None, M=None):
+  """The unique minimiser from NumPy/SciPy closed forms (derivation at the top of this section)."""
+  if norm == "l2":
+    dual, d = np.linalg.norm(g), g / np.linalg.norm(g)
+  elif norm == "lp":
+    q = p / (p - 1)
+    dual = (np.abs(g) ** q).sum() ** (1 / q)
+    d = np.sign(g) * np.abs(g) ** (q - 1) / dual ** (q - 1)
+  elif norm == "mahalanobis":
+    dual = np.sqrt(g @ np.linalg.solve(M, g))
+    d = np.linalg.solve(M, g) / dual
+  else:  # spectral: scipy.linalg.polar's orthogonal factor U V' (independent of our SVD code)
+    dual, d = np.linalg.norm(g, "nuc"), scipy.linalg.polar(g)[0]
+  return -alpha / 2 * dual * d if form == "penalty" else -alpha * d
 
 
 def _closed_form(norm, form, g, alpha, p=None, M=None):
@@ -145,6 +244,73 @@ def test_wrong_q1_answers_fail_with_a_true_counterexample(form, norm, text, why)
   assert objective(np.asarray(cx["true_update"])) == pytest.approx(optimum, rel=1e-9)
   assert cx["optimum"] == pytest.approx(optimum, rel=1e-9)
   assert "g = " in result.details[0] and "optimum:" in result.details[-1]
+
+
+@pytest.mark.parametrize(
+  "form, norm, text, why, scale",
+  NEAR_MISS_Q1,
+  ids=[f"{w[0]}-{w[1]}-{w[3][:30]}" for w in NEAR_MISS_Q1],
+)
+def test_near_misses_fail_though_their_objective_is_within_tolerance(form, norm, text, why, scale):
+  result = grade.grade_update(sheet.update_claim(norm, form, text), trials=TRIALS)
+  assert not result.passed, why
+  cx = result.evidence["counterexample"]
+  g, alpha, p = np.asarray(cx["g"]), cx["alpha"], cx.get("p")
+  M = None if "M" not in cx else np.asarray(cx["M"])
+  u = np.asarray(cx["claim_update"])
+  objective, optimum, value = _closed_form(norm, form, g, alpha, p, M)
+  # Independently of the grader: at this case the objective is within 1e-8 of the optimum, so
+  # objective-only grading passed it (the loophole) ...
+  assert abs(objective(u) - optimum) <= 1e-8 * abs(optimum), (why, cx)
+  # ... yet the claim is off by much more than rounding, in its size or in its direction.
+  if scale:
+    size, dual = value(u), -4 * optimum / alpha if form == "penalty" else None
+    assert abs(size - alpha / 2 * np.sqrt(dual)) > 1e-7 * alpha / 2 * np.sqrt(dual), (why, cx)
+    assert "every minimiser has ||u|| = (alpha/2)*||g||_*" in result.summary
+  else:
+    star = _closed_form_update(norm, form, g, alpha, p, M)
+    assert np.linalg.norm(u - star) > 1e-7 * np.linalg.norm(star), (why, cx)
+    assert "u differs from the unique minimiser" in result.summary
+    if form == "ball":
+      assert value(u) <= alpha * (1 + 1e-12)  # feasible: only the direction is off
+
+
+def test_different_minimisers_both_pass_where_they_tie():
+  # l1 keeps objective (and size) grading where minimisers tie: these two answers differ at every
+  # case with a tied largest |g_i|, and both pass; none is compared with one closed form.
+  cases = grade.q1_cases("l1", TRIALS)
+  env = next(c.env() for c in cases if np.sum(np.abs(c.g) == np.abs(c.g).max()) > 1)
+  first, spread = (
+    sheet.update_claim("l1", "penalty", t) for t in (CORRECT_Q1["penalty", "l1"], L1_ALL_TIED)
+  )
+  assert not np.allclose(first.expression.evaluate(env), spread.expression.evaluate(env))
+  for claim in (first, spread):
+    result = grade.grade_update(claim, trials=TRIALS)
+    assert result.passed and result.evidence["compared_with_unique_minimiser"] == 0
+
+
+def test_unique_minimisers_are_compared_on_every_case_except_ill_conditioned_spectral_ones():
+  for norm in ("l2", "lp", "mahalanobis"):
+    result = grade.grade_update(
+      sheet.update_claim(norm, "ball", CORRECT_Q1["ball", norm]), trials=8
+    )
+    assert result.evidence["compared_with_unique_minimiser"] == result.evidence["cases"]
+  spectral = grade.grade_update(
+    sheet.update_claim("spectral", "ball", CORRECT_Q1["ball", "spectral"]), trials=TRIALS
+  )
+  cases = grade.q1_cases("spectral", TRIALS)
+  # sigma_min >= 1e-4 sigma_max by NumPy's SVD; the fixed [[0, 1], [0, 1]] (rank 1) is not compared.
+  well = sum(np.linalg.cond(c.g) <= 1e4 for c in cases)
+  assert spectral.evidence["compared_with_unique_minimiser"] == well < len(cases)
+
+
+def test_trials_are_bounded():
+  with pytest.raises(UserInputError, match=r"^trials: 10001 is not allowed; allowed: a whole "):
+    grade.q1_cases("l2", trials=grade.MAX_TRIALS + 1)
+  with pytest.raises(UserInputError, match=r"^trials: -1 is not allowed"):
+    grade.grade_update(sheet.update_claim("l2", "penalty", "-alpha/2*g"), trials=-1)
+  with pytest.raises(UserInputError, match=r"^seed: -1 is not allowed; allowed: a whole number"):
+    grade.grade_sheet(sheet.loads("[q1.penalty]\nl2 = '-alpha/2*g'\n"), seed=-1)
 
 
 def test_counterexample_is_the_smallest_case():
@@ -306,14 +472,21 @@ def test_q5_grading_uses_the_given_measurement():
   assert calls == [("all_to_all", 2, 4), ("all_to_all", 3, 9)]
 
 
-def test_too_costly_claim_is_refused_as_a_whole_not_graded():
-  # A 240 x 4096 matrix (under the size limit) built from a short literal, then reused twice.
-  costly = "sum([" + ",".join(["[1]"] * 240) + "] * ones(4096) * 1 * 1)"
-  claim = sheet.message_claim("all_to_all", costly, "p")
-  with pytest.raises(
-    UserInputError, match=r"^q5\.all_to_all\.messages: evaluating the expression takes more than"
-  ):
-    grade.grade_messages(claim, points=[(2, 4)], measure=lambda *a: (2, 4))
+# A 240 x 4096 matrix (under the size limit) built from a short literal, then reused twice.
+COSTLY = "sum([" + ",".join(["[1]"] * 240) + "] * ones(4096) * 1 * 1)"
+
+
+def test_too_costly_claim_is_refused_not_graded():
+  claim = sheet.message_claim("all_to_all", COSTLY, "p")
+  result = grade.grade_messages(claim, points=[(2, 4)], measure=lambda *a: (2, 4))
+  assert result.refused and result.status == "REFUSED" and not result.passed
+  assert result.evidence["reason"].startswith(
+    "q5.all_to_all.messages: evaluating the expression takes more than"
+  )
+  q1 = grade.grade_update(sheet.update_claim("l2", "penalty", f"g * {COSTLY}"), trials=2)
+  assert q1.refused and q1.evidence["reason"].startswith("q1.penalty.l2: evaluating the")
+  q2 = grade.grade_theta(sheet.theta_claim("sgd", f"a * {COSTLY}"), thetas=DERIVED_THETAS, a=A)
+  assert q2.refused and q2.evidence["reason"].startswith("q2.sgd: evaluating the")
 
 
 def test_q5_needs_enough_devices(monkeypatch):
@@ -351,6 +524,7 @@ def test_the_packaged_example_sheet_parses_into_every_item():
       assert (claim.messages.text, claim.message_size.text) == CORRECT_Q5[claim.paradigm]
 
 
+# A sheet whose structure is wrong is refused as a whole, before anything is graded.
 MALFORMED = [
   (
     "[q3]\nx = 1\n",
@@ -362,29 +536,7 @@ MALFORMED = [
   ),
   ("[q1.pealty]\nl2 = '-g'\n", r"^q1: 'pealty' is not valid \(did you mean 'penalty'\?\)"),
   ("[q1]\nl2 = '-g'\n", r"^q1: 'l2' is not valid; forms"),
-  (
-    "[q1.penalty]\nl2 = 3\n",
-    (
-      r"^q1\.penalty\.l2: expected an expression \(a string\), "
-      r"e\.g\. \"-alpha/2 \* g\"; got an integer 3$"
-    ),
-  ),
   ("q1 = 'x'\n", r"^q1: expected a table"),
-  (
-    '[q1.penalty]\nl2 = "-alpha/2 * M @ g"\n',
-    r"^q1\.penalty\.l2: unknown name 'M' at position 12; variables here: alpha, g$",
-  ),
-  (
-    "[q1.penalty]\nl2 = \"__import__('os').system('touch PWNED')\"\n",
-    r"^q1\.penalty\.l2: name '__import__' at position 1 is not allowed",
-  ),
-  ("[q2]\nsgd = [1, 2]\n", r"^q2\.sgd: theta has 3 coordinates; the list has 2$"),
-  (
-    "[q2]\nsgd = [1, true, 2]\n",
-    r"^q2\.sgd\[1\]: expected an expression \(a string\) or a number.*got a boolean True$",
-  ),
-  ("[q2]\nsgd = 0.5\n", r"^q2\.sgd: expected an expression .* or a list of 3 numbers"),
-  ('[q2]\nsgd = ["1/3", "1/", "1"]\n', r"^q2\.sgd\[1\]: the expression ends too early"),
   ("[q2]\nadam = '1'\n", r"^q2: 'adam' is not valid.*methods: sgd, simplified_adam, rescaled_sgd$"),
   (
     "[q5.ring_allreduce]\nmessages = '2*n*(n-1)'\n",
@@ -394,10 +546,6 @@ MALFORMED = [
   (
     "[q5.all_to_all]\nmessages = 'n*(n-1)'\nmessage_size = 'p'\nbytes = 1\n",
     r"^q5\.all_to_all: 'bytes' is not valid; keys: messages, message_size$",
-  ),
-  (
-    "[q5.all_to_all]\nmessages = 'n*(n-1)'\nmessage_size = 'g'\n",
-    r"^q5\.all_to_all\.message_size: unknown name 'g' at position 1.*variables here: n, p$",
   ),
   ("title = 'x'\n", r"^s\.toml: no answers to grade"),
   ("title = 3\n[q2]\nsgd='a'\n", r"^s\.toml: title must be a string"),
@@ -410,9 +558,63 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("text, message", MALFORMED, ids=[m[0][:30] for m in MALFORMED])
-def test_malformed_sheet_is_refused_with_the_item_and_what_is_allowed(text, message):
+def test_malformed_sheet_is_refused_with_the_place_and_what_is_allowed(text, message):
   with pytest.raises(UserInputError, match=message):
     sheet.loads(text, "s.toml")
+
+
+# An item whose answer cannot be read is refused on its own (issue 12.4: one item must never abort
+# the sheet); the reason names the item and what is allowed.
+UNREADABLE_ITEMS = [
+  (
+    "[q1.penalty]\nl2 = 3\n",
+    "q1.penalty.l2",
+    r"^q1\.penalty\.l2: expected an expression \(a string\), e\.g\. \"-alpha/2 \* g\"; got an "
+    r"integer 3$",
+  ),
+  (
+    '[q1.penalty]\nl2 = "-alpha/2 * M @ g"\n',
+    "q1.penalty.l2",
+    r"^q1\.penalty\.l2: unknown name 'M' at position 12; variables here: alpha, g$",
+  ),
+  (
+    "[q1.penalty]\nl2 = \"__import__('os').system('touch PWNED')\"\n",
+    "q1.penalty.l2",
+    r"^q1\.penalty\.l2: name '__import__' at position 1 is not allowed",
+  ),
+  ("[q2]\nsgd = [1, 2]\n", "q2.sgd", r"^q2\.sgd: theta has 3 coordinates; the list has 2$"),
+  (
+    "[q2]\nsgd = [1, true, 2]\n",
+    "q2.sgd",
+    r"^q2\.sgd\[1\]: expected an expression \(a string\) or a number.*got a boolean True$",
+  ),
+  ("[q2]\nsgd = 0.5\n", "q2.sgd", r"^q2\.sgd: expected an expression .* or a list of 3 numbers"),
+  (
+    '[q2]\nsgd = ["1/3", "1/", "1"]\n',
+    "q2.sgd",
+    r"^q2\.sgd\[1\]: the expression ends too early",
+  ),
+  (
+    "[q5.all_to_all]\nmessages = 'n*(n-1)'\nmessage_size = 'g'\n",
+    "q5.all_to_all",
+    r"^q5\.all_to_all\.message_size: unknown name 'g' at position 1.*variables here: n, p$",
+  ),
+]
+# A correct item of another question, added to each sheet above: it must still be read.
+_OTHER = {"q1": "[q2]\nsgd = 'a / dot(a, a)'\n", "q2": "[q1.ball]\nlinf = '-alpha * sign(g)'\n"}
+
+
+@pytest.mark.parametrize(
+  "text, key, message", UNREADABLE_ITEMS, ids=[m[0][:30] for m in UNREADABLE_ITEMS]
+)
+def test_an_unreadable_item_is_refused_alone_and_the_rest_is_read(text, key, message):
+  other = _OTHER["q2"] if text.startswith("[q2]") else _OTHER["q1"]
+  parsed = sheet.loads(text + other, "s.toml")
+  (refused,) = parsed.refused
+  assert refused.key == key and re.match(message, refused.reason), refused.reason
+  assert len(parsed.claims) == 2  # the other item is there, parsed
+  result = grade.grade_claim(refused)
+  assert result.status == "REFUSED" and result.evidence["reason"] == refused.reason
 
 
 def test_a_sheet_may_hold_any_subset():
@@ -436,5 +638,18 @@ def test_report_formats_and_serialises():
 
   data = json.loads(json.dumps(report.to_dict()))
   assert (
-    data["counts"] == {"pass": 0, "fail": 1, "total": 1} and data["items"][0]["status"] == "FAIL"
+    data["counts"] == {"pass": 0, "fail": 1, "refused": 0, "total": 1}
+    and data["items"][0]["status"] == "FAIL"
   )
+
+
+def test_report_counts_refused_items_apart_from_failures():
+  refused = grade.grade_claim(sheet.loads("[q2]\nsgd = 'a.T'\n").claims[0])
+  failed = grade.grade_messages(
+    sheet.message_claim("all_to_all", "n*n", "p"), points=[(2, 4)], measure=lambda *a: (2, 4)
+  )
+  report = grade.Report([refused, failed])
+  assert report.refused == [refused] and not report.passed
+  assert report.format_text().endswith("0 of 2 items pass; 1 fail, 1 refused.")
+  assert "REFUSED  q2.sgd" in report.format_text()
+  assert report.to_dict()["counts"] == {"pass": 0, "fail": 1, "refused": 1, "total": 2}

@@ -2,8 +2,9 @@
 
 * :mod:`jaxopt_hw.check.expr`: the safe expression language the claims are written in;
 * :mod:`jaxopt_hw.check.sheet`: the TOML answer sheet;
-* :mod:`jaxopt_hw.check.grade`: grading (Q1 by the objective, Q2 against the experiment, Q5 against
-  the message counts measured from compiled programs);
+* :mod:`jaxopt_hw.check.grade`: grading (Q1 by what every minimiser satisfies, and against the
+  minimiser where it is unique; Q2 against the experiment; Q5 against the message counts measured
+  from compiled programs);
 * :mod:`jaxopt_hw.check.cli`: the command line.
 
 Example::

@@ -52,10 +52,15 @@ def _common(parser: argparse.ArgumentParser, q1: bool) -> None:
       type=int,
       default=None,
       metavar="N",
-      help="random Q1 cases per item, after the fixed small ones (default: 200)",
+      help=f"random Q1 cases per item, after the fixed small ones: 0 to {grade.MAX_TRIALS} "
+      f"(default: {grade.DEFAULT_TRIALS})",
     )
     parser.add_argument(
-      "--seed", type=int, default=0, metavar="S", help="seed of the random Q1 cases (default: 0)"
+      "--seed",
+      type=int,
+      default=0,
+      metavar="S",
+      help="seed of the random Q1 cases, a whole number >= 0 (default: 0)",
     )
 
 
@@ -67,10 +72,11 @@ def _sheet_parser() -> argparse.ArgumentParser:
     f"       {PROG} theta --method METHOD EXPR | X1 X2 X3\n"
     f"       {PROG} messages --paradigm PARADIGM --messages EXPR --message-size EXPR",
     description="Grade claimed answers to the homework against the experiments: Q1 updates by "
-    "their objective over many random gradients, Q2 converged thetas against the experiment, Q5 "
-    "message counts against the compiled programs. Prints PASS/FAIL per item with the evidence; "
-    "exit status 0 only if every item passes (1 if one fails, 2 for input that cannot be "
-    "graded).",
+    "their objective and size (and, where the minimiser is unique, against it) over many random "
+    "gradients, Q2 converged thetas against the experiment, Q5 message counts against the "
+    "compiled programs. Prints PASS/FAIL per item with the evidence (REFUSED for an answer that "
+    "cannot be read or evaluated within the limits; the other items are still graded); exit "
+    "status 0 only if every item passes (1 if one fails, 2 for input that cannot be graded).",
     epilog=_EXAMPLES
     + "\n"
     + _LANGUAGE
@@ -91,8 +97,9 @@ def _sheet_parser() -> argparse.ArgumentParser:
 def _update_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
     prog=f"{PROG} update",
-    description="Grade one claimed Q1 update u by its objective: penalty form argmin g.u + "
-    "(1/alpha)||u||^2, ball form argmin g.u subject to ||u|| <= alpha.",
+    description="Grade one claimed Q1 update u by its objective and size, and against the "
+    "minimiser where it is unique: penalty form argmin g.u + (1/alpha)||u||^2, ball form argmin "
+    "g.u subject to ||u|| <= alpha.",
     epilog=_LANGUAGE,
     formatter_class=argparse.RawDescriptionHelpFormatter,
     allow_abbrev=False,
@@ -176,19 +183,22 @@ def _protect_expressions(parser: argparse.ArgumentParser, argv: list[str]) -> li
   return options + (["--"] + positionals if positionals else [])
 
 
-def _print(report, as_json: bool) -> int:
+def _exit_status(report: grade.Report) -> int:
+  """0 when every item passes, 2 when one could not be graded (its reason on stderr), else 1."""
+  refused = report.refused
+  if refused:
+    more = f" (and {len(refused) - 1} more refused; see the report)" if refused[1:] else ""
+    print(f"error: {refused[0].evidence['reason']}{more}", file=sys.stderr)
+    return EXIT_USAGE
+  return 0 if report.passed else EXIT_FAIL
+
+
+def _print(report: grade.Report, as_json: bool) -> int:
   if as_json:
     print(json.dumps(report.to_dict(), indent=2))
   else:
     print(report.format_text())
-  return 0 if report.passed else EXIT_FAIL
-
-
-def _trials(args) -> int:
-  trials = grade.DEFAULT_TRIALS if args.trials is None else args.trials
-  if trials < 0:
-    raise UserInputError(f"--trials: {trials} is negative; give 0 or more random cases")
-  return trials
+  return _exit_status(report)
 
 
 def _run(argv: list[str]) -> int:
@@ -204,37 +214,41 @@ def _run(argv: list[str]) -> int:
   else:
     parser = _sheet_parser()
     args = parser.parse_args(argv)
+  if command == "update" or command not in SUBCOMMANDS:  # the Q1 commands: --trials, --seed
+    trials = grade.check_trials(
+      grade.DEFAULT_TRIALS if args.trials is None else args.trials, "--trials"
+    )
+    seed = grade.check_seed(args.seed, "--seed")
 
   configure()  # float64 and emulated CPU devices (Q5), before JAX starts; harmless if it has
   source = "<command line>"
+  # One claim: an answer outside the language is refused here (exit 2, one line), labelled with
+  # the item's key as in a sheet (q1.penalty.l2, q2.sgd, q5.ring_allreduce.messages).
   if command == "update":
-    claim = sheet_lib.update_claim(args.norm, args.form, args.expression, field="update")
-    report = grade.Report([grade.grade_update(claim, trials=_trials(args), seed=args.seed)], source)
+    claim = sheet_lib.update_claim(args.norm, args.form, args.expression)
+    report = grade.Report([grade.grade_update(claim, trials=trials, seed=seed)], source)
   elif command == "theta":
     value = args.values[0] if len(args.values) == 1 else list(args.values)
-    claim = sheet_lib.theta_claim(args.method, value, field="theta")
+    claim = sheet_lib.theta_claim(args.method, value)
     report = grade.Report([grade.grade_theta(claim)], source)
   elif command == "messages":
-    claim = sheet_lib.message_claim(
-      args.paradigm, args.messages, args.message_size, field="messages"
-    )
+    claim = sheet_lib.message_claim(args.paradigm, args.messages, args.message_size)
     report = grade.Report([grade.grade_messages(claim)], source)
   else:
     sheet = sheet_lib.load(args.answers)
-    trials = _trials(args)
     if args.json:
-      return _print(grade.grade_sheet(sheet, trials=trials, seed=args.seed), as_json=True)
+      return _print(grade.grade_sheet(sheet, trials=trials, seed=seed), as_json=True)
     # Text: print each verdict as soon as it is known (Q1 takes a few seconds per item).
     width = grade.key_width(c.key for c in sheet.claims)
     print(grade.format_header(sheet.source, sheet.title), flush=True)
     report = grade.grade_sheet(
       sheet,
       trials=trials,
-      seed=args.seed,
+      seed=seed,
       on_result=lambda r: print(grade.format_item(r, width), flush=True),
     )
-    print(grade.format_footer(report.results))
-    return 0 if report.passed else EXIT_FAIL
+    print(grade.format_footer(report.results), flush=True)
+    return _exit_status(report)
   return _print(report, args.json)
 
 
@@ -249,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
   except SystemExit as e:  # argparse: --help (0) or a usage error (2, message already printed)
     return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
+  except KeyboardInterrupt:  # Ctrl-C while grading (`python -m jaxopt_hw.check.cli`)
+    print("interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -19,15 +19,19 @@ A sheet holds any subset of these items; only those present are graded::
 
 Variables: Q1 ``g`` (a vector; a matrix for ``spectral``) and ``alpha``, plus ``p`` and its dual
 exponent ``q = p/(p-1)`` for ``lp``, and the positive-definite ``M`` for ``mahalanobis``; Q2 ``a``;
-Q5 ``n`` (workers) and ``p`` (parameters). Every expression is parsed when the sheet is loaded, so a
-malformed sheet is refused (a :class:`~jaxopt_hw.errors.UserInputError` naming the item) before any
-grading starts.
+Q5 ``n`` (workers) and ``p`` (parameters). Every expression is parsed when the sheet is loaded.
+A sheet whose structure is wrong (not TOML, an unknown question, form, norm, method, paradigm or
+key, a paradigm missing a key) is refused as a whole (a :class:`~jaxopt_hw.errors.UserInputError`
+naming the place) before any grading starts. An item whose *answer* cannot be read (outside the
+expression language, the wrong type, a θ of the wrong length) becomes a :class:`RefusedClaim`
+carrying that one-line error: it is reported as refused, and the other items are still graded.
 """
 
 from __future__ import annotations
 
+import functools
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +110,17 @@ class MessageClaim:
     return f"messages = {self.messages.text}; message_size = {self.message_size.text}"
 
 
-Claim = UpdateClaim | ThetaClaim | MessageClaim
+@dataclass(frozen=True)
+class RefusedClaim:
+  """An item whose answer could not be read: ``reason`` is the one-line error (it starts with the
+  item's field, e.g. ``q1.penalty.l2: unknown name 'h' at position 8 ...``)."""
+
+  key: str
+  claim: str
+  reason: str
+
+
+Claim = UpdateClaim | ThetaClaim | MessageClaim | RefusedClaim
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,11 @@ class Sheet:
   claims: tuple[Claim, ...]
   source: str = "<sheet>"
   title: str = ""
+
+  @property
+  def refused(self) -> tuple[RefusedClaim, ...]:
+    """The items whose answer could not be read."""
+    return tuple(c for c in self.claims if isinstance(c, RefusedClaim))
 
 
 def _type_name(value) -> str:
@@ -209,6 +228,23 @@ def message_claim(paradigm: str, messages, message_size, field: str | None = Non
   )
 
 
+def _shown(value) -> str:
+  """An answer as it was written, for the report."""
+  if isinstance(value, str):
+    return value
+  if isinstance(value, list):
+    return "[" + ", ".join(v if isinstance(v, str) else repr(v) for v in value) + "]"
+  return repr(value)
+
+
+def _item(key: str, shown: str, build: Callable[[], Claim]) -> Claim:
+  """``build()``, or a :class:`RefusedClaim` when the item's answer cannot be read."""
+  try:
+    return build()
+  except UserInputError as e:
+    return RefusedClaim(key, shown, str(e))
+
+
 def parse_sheet(data: Mapping, source: str = "<sheet>") -> Sheet:
   """Check a sheet read from TOML and parse every claim in it."""
   data = _table(data, source, "the answer sheet")
@@ -230,13 +266,25 @@ def parse_sheet(data: Mapping, source: str = "<sheet>") -> Sheet:
         for norm in table:
           if norm not in NORMS:
             raise unknown_choice(f"q1.{form}", norm, NORMS, what="norms")
-        claims += [update_claim(norm, form, table[norm]) for norm in NORMS if norm in table]
+        claims += [
+          _item(
+            f"q1.{form}.{norm}",
+            _shown(table[norm]),
+            functools.partial(update_claim, norm, form, table[norm]),
+          )
+          for norm in NORMS
+          if norm in table
+        ]
   if "q2" in data:
     q2 = _table(data["q2"], "q2", "method = theta")
     for method in q2:
       if method not in METHODS:
         raise unknown_choice("q2", method, METHODS, what="methods")
-    claims += [theta_claim(method, q2[method]) for method in METHODS if method in q2]
+    claims += [
+      _item(f"q2.{method}", _shown(q2[method]), functools.partial(theta_claim, method, q2[method]))
+      for method in METHODS
+      if method in q2
+    ]
   if "q5" in data:
     q5 = _table(data["q5"], "q5", "tables [q5.<paradigm>]")
     for paradigm in q5:
@@ -255,7 +303,14 @@ def parse_sheet(data: Mapping, source: str = "<sheet>") -> Sheet:
         raise UserInputError(
           f"{field}: missing {', '.join(missing)}; a paradigm needs both messages and message_size"
         )
-      claims.append(message_claim(paradigm, table["messages"], table["message_size"]))
+      messages, size = table["messages"], table["message_size"]
+      claims.append(
+        _item(
+          field,
+          f"messages = {_shown(messages)}; message_size = {_shown(size)}",
+          functools.partial(message_claim, paradigm, messages, size),
+        )
+      )
   if not claims:
     raise UserInputError(
       f"{source}: no answers to grade; give at least one of [q1.penalty], [q1.ball], [q2], "
@@ -311,6 +366,7 @@ __all__ = [
   "NORMS",
   "PARADIGMS",
   "QUESTIONS",
+  "RefusedClaim",
   "Sheet",
   "ThetaClaim",
   "UpdateClaim",
