@@ -83,8 +83,10 @@ Q1_RTOL = 1e-8
 SPECTRAL_RCOND = 1e-4
 #: Q1: random cases per item (after the fixed small cases).
 DEFAULT_TRIALS = 200
-#: Q1: most random cases per item. The cases and their references are kept in memory (a few kB
-#: each), and grading takes about 40 ms per case: 10000 is about 7 minutes per item.
+#: Q1: most random cases per item (a billion grew memory until the process was killed, issue
+#: 12.12). The cases and their references are kept in memory, a few kB each: at 10000, Mahalanobis
+#: (the largest) adds ~0.2 GB and grades in ~30 s, spectral (the slowest, ~17 ms a case) in ~3 min,
+#: on a 2-core CPU.
 MAX_TRIALS = 10_000
 #: Q2: a claimed coordinate passes when |claim − θ| <= THETA_ATOL + THETA_RTOL·|θ|.
 THETA_RTOL = 1e-4
