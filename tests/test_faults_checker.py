@@ -285,3 +285,21 @@ def test_an_inline_claim_error_names_the_item_by_its_key(argv, start, capsys):
   assert cli.main(argv) == 2
   err = capsys.readouterr().err
   assert err.startswith(start) and err.count("\n") == 1
+
+
+# --- found while probing the above: claims that overflow ------------------------------------------
+
+
+def test_a_claim_whose_objective_overflows_is_graded_fail_not_a_crash():
+  # max|u| = 1e200 exactly, so ||u||^2 overflows: a Python float's ** raised OverflowError.
+  result = grade.grade_update(sheet.update_claim("linf", "penalty", "-1e200*sign(g)"), trials=4)
+  assert result.status == "FAIL" and "the objective overflows" in result.summary
+
+
+def test_an_objective_of_inf_minus_inf_fails_on_every_case_where_it_happens():
+  # Right for dimensions <= 3, astronomically wrong from 4 on: there g.u = -inf and ||u||^2 = inf,
+  # so the objective is NaN, which compares false with every bound and used to pass.
+  claim = sheet.update_claim("l2", "penalty", "-alpha/2*g - 1e308*sign(g)*max(size(g) - 3, 0)")
+  result = grade.grade_update(claim, trials=50)
+  wrong = sum(c.g.size >= 4 for c in grade.q1_cases("l2", trials=50))
+  assert result.evidence["failed"] == wrong > 0

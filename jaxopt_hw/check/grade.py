@@ -415,9 +415,11 @@ def _q1_verdict(claim: UpdateClaim, case: Q1Case, ref: _Reference) -> dict:
   alpha = case.alpha
   with jax.enable_x64(True):
     size = _norm_value(ref.norm, u)
-  inner = float(np.sum(case.g * u))
+  with np.errstate(all="ignore"):  # a finite claim may still overflow here: caught just below
+    inner = float(np.sum(case.g * u))
   if claim.form == "penalty":
-    objective = inner + size**2 / alpha
+    # size * size, not size**2: a Python float's ** raises OverflowError where * gives inf.
+    objective = inner + size * size / alpha
     optimum = -alpha / 4.0 * ref.dual**2
     true_u = ref.penalty_step
     feasible = True
@@ -433,7 +435,8 @@ def _q1_verdict(claim: UpdateClaim, case: Q1Case, ref: _Reference) -> dict:
     size_gap = 0.0  # the objective of the ball form is already linear in the size
   gap = _relative(objective, optimum)
   # The distance to the unique minimiser, in the Frobenius norm, relative to its size.
-  distance = float(np.linalg.norm(u - true_u) / np.linalg.norm(true_u)) if ref.unique else None
+  with np.errstate(all="ignore"):
+    distance = float(np.linalg.norm(u - true_u) / np.linalg.norm(true_u)) if ref.unique else None
   out.update(
     objective=objective,
     optimum=optimum,
@@ -446,6 +449,9 @@ def _q1_verdict(claim: UpdateClaim, case: Q1Case, ref: _Reference) -> dict:
   )
   if not feasible:
     out.update(ok=False, reason=f"infeasible: ||u|| = {size:.6g} > alpha = {alpha:.6g}")
+  elif not math.isfinite(objective):
+    # inf - inf is NaN, and NaN compares false with every bound below: never let it through.
+    out.update(ok=False, reason=f"the objective overflows ({objective:.6g}; ||u|| = {size:.6g})")
   elif gap > Q1_RTOL:
     out.update(ok=False, reason=f"the objective is above the optimum (relative gap {gap:.3g})")
   elif gap < -Q1_RTOL:
