@@ -112,7 +112,11 @@ def run_footer(out: Path, seconds: float) -> str:
   arrays = sorted(p.name for p in Path(out).glob("*.npz"))
   figures = f"{len(pngs)} figure{'s' if len(pngs) != 1 else ''} (PNG)"
   if arrays:
-    figures += f" with the data behind {len(arrays)} of them (.npz)"
+    figures += (
+      " and the arrays behind them (.npz)"
+      if len(arrays) == len(pngs)
+      else f" and the arrays behind {len(arrays)} of them (.npz)"
+    )
   lines = [
     f"total {_seconds(seconds)}; wrote {out}{os.sep}: report.md (the full report), results.json, "
     f"{figures}"

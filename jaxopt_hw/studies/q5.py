@@ -232,12 +232,12 @@ def run(config: Config, ctx):
   for name in names:
     c = measured[name][(n, p)]
     seen = f"{_fmt_int(c.messages)} × {_fmt_int(c.message_size)} at n = {n}, p = {p:,}"
-    how = "one all-reduce" if name == "pmean" else f"formula = measured at {len(grid)} (n, p)"
+    how = "; one all-reduce" if name == "pmean" else f", and at {len(grid) - 1} more (n, p)"
     summary.append(
       SummaryLine(
         f"Q5 {LABELS[name].replace('`', '')}",
         f"{FORMULAS[name][0]} messages of {FORMULAS[name][1]}",
-        f"{seen}; {how}",
+        seen + how,
         verdicts[name],
       )
     )
