@@ -1,6 +1,8 @@
 """`jaxopt-hw`: run the homework report, list experiments, grade answers, run benchmarks.
 
-    jaxopt-hw run [CONFIG ...] [--out DIR] [--set key=value ...] [--force]
+    jaxopt-hw run [CONFIG ...] [--out DIR] [--set key=value ...] [--force] [--verbose]
+    jaxopt-hw run [CONFIG ...] [--set key=value ...] --print-config | --dry-run
+    jaxopt-hw plot RUN_DIR [--out DIR]
     jaxopt-hw list
     jaxopt-hw check ANSWERS.toml | check update ... | check theta ...
     jaxopt-hw bench {sweep,collectives} [--json] ...
@@ -14,30 +16,75 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from collections.abc import Sequence
 
-from jaxopt_hw import runner
+from jaxopt_hw import report, runner
 from jaxopt_hw.bench import BENCHMARKS
-from jaxopt_hw.config import is_runnable, packaged_configs
+from jaxopt_hw.config import describe, is_runnable, packaged_configs
 from jaxopt_hw.errors import UserInputError, unknown_choice
 from jaxopt_hw.platform import configure
-from jaxopt_hw.studies import STUDIES
+from jaxopt_hw.studies import STUDIES, figures
 
-# Everything above is free of JAX, so `--help` and `list` stay fast; the modules of `check` and
-# `bench` load JAX and are imported only when their command runs (importlib, below).
+# Everything above is free of JAX, so `--help`, `list` and `plot` stay fast; the modules of `check`
+# and `bench` load JAX and are imported only when their command runs (importlib, below).
 
 EXIT_USAGE = 2
 
 
 def _run(args: argparse.Namespace) -> int:
+  if args.print_config or args.dry_run:
+    return _check_only(args)
+  start = time.perf_counter()
   out = runner.run(
     args.configs,
     overrides=args.set,
     out_dir=args.out,
     force=args.force,
     show_progress=sys.stderr.isatty() and not args.no_progress,
+    echo=print,
+    verbose=args.verbose,
   )
-  print(f"wrote {out / 'results.json'}, {out / 'report.md'} and figures", file=sys.stderr)
+  print(report.run_footer(out, time.perf_counter() - start))
+  return 0
+
+
+def _check_only(args: argparse.Namespace) -> int:
+  """--print-config and --dry-run: resolve and check every setting, run nothing."""
+  built = runner.resolve(args.configs, args.set)
+  if args.print_config:
+    print(config_text(built))
+  if args.dry_run:
+    print(
+      f"dry run: {len(built)} experiment{'s' if len(built) != 1 else ''} configured correctly ("
+      + ", ".join(name for name, _, _ in built)
+      + "); nothing was run or written."
+    )
+  return 0
+
+
+def config_text(built) -> str:
+  """The resolved settings of every experiment as ``KEY = VALUE`` lines (what ``--set KEY=VALUE``
+  takes), each with its type, default and allowed values."""
+  blocks = []
+  for name, config, source in built:
+    rows = describe(config, prefix=name)
+    pairs = [f"{r.key} = {r.value}" for r in rows]
+    width = min(max(map(len, pairs)), 56)
+    lines = [f"# {STUDIES[name].title} (from {source})"]
+    for pair, r in zip(pairs, rows):
+      lines.append(f"{pair.ljust(width)}  # {r.type}; default {r.default}; {r.allowed}")
+    blocks.append("\n".join(lines))
+  return "\n\n".join(blocks)
+
+
+def _plot(args: argparse.Namespace) -> int:
+  written = figures.redraw(args.run_dir, args.out)
+  folder = written[0].parent
+  print(
+    f"redrew {len(written)} figure{'s' if len(written) != 1 else ''} in {folder}: "
+    + ", ".join(p.name for p in written)
+  )
   return 0
 
 
@@ -94,8 +141,34 @@ def _parser() -> argparse.ArgumentParser:
   )
   run.add_argument("--force", action="store_true", help="replace an existing output folder")
   run.add_argument("--no-progress", action="store_true", help="no progress bars")
+  run.add_argument(
+    "--verbose",
+    action="store_true",
+    help="print each study's whole section of report.md, not only its summary",
+  )
+  run.add_argument(
+    "--print-config",
+    action="store_true",
+    help="print every setting (after --set) with its type, default and allowed values; run nothing",
+  )
+  run.add_argument(
+    "--dry-run", action="store_true", help="check the configs and --set overrides; run nothing"
+  )
   run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
   run.set_defaults(handler=_run)
+
+  plot = sub.add_parser(
+    "plot",
+    help="redraw the figures of a finished run from its saved arrays (no computation)",
+    description=(
+      "Redraw every figure of a run folder from the arrays saved beside it (<figure>.npz), "
+      "without JAX."
+    ),
+  )
+  plot.add_argument("run_dir", metavar="RUN_DIR", help="the folder a `jaxopt-hw run` wrote")
+  plot.add_argument("--out", metavar="DIR", help="write the PNGs here (default: RUN_DIR)")
+  plot.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+  plot.set_defaults(handler=_plot)
 
   lst = sub.add_parser("list", help="list experiments, packaged configs and benchmarks")
   lst.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)

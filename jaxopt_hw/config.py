@@ -20,6 +20,7 @@ suite (``include = ["hw2_q1.toml", ...]``, paths relative to the file).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import tomllib
 import types
@@ -170,6 +171,54 @@ def to_dict(config) -> dict:
     return v
 
   return plain(dataclasses.asdict(config))
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldInfo:
+  """One setting of a Config, as `jaxopt-hw run --print-config` shows it (values as TOML)."""
+
+  key: str
+  type: str
+  value: str
+  default: str
+  allowed: str
+
+
+def _toml(value) -> str:
+  """``value`` written as the TOML value ``--set key=VALUE`` reads back."""
+  if isinstance(value, bool):
+    return "true" if value else "false"
+  if isinstance(value, str):
+    return json.dumps(value, ensure_ascii=False)
+  if isinstance(value, (tuple, list)):
+    return "[" + ", ".join(_toml(v) for v in value) + "]"
+  return repr(value)
+
+
+_ANY = {bool: "true or false", int: "any integer", float: "any finite number", str: "any string"}
+
+
+def describe(config, prefix: str = "") -> list[FieldInfo]:
+  """Every setting of the Config instance ``config`` (nested tables flattened to dotted keys, as
+  ``--set`` names them): its type, value, default and what is allowed (from the field's metadata,
+  else what the type allows)."""
+  return _describe(config, type(config)(), prefix)
+
+
+def _describe(config, default, prefix: str) -> list[FieldInfo]:
+  hints = typing.get_type_hints(type(config))
+  dot = f"{prefix}." if prefix else ""
+  out = []
+  for f in dataclasses.fields(config):
+    tp, value, dflt = hints[f.name], getattr(config, f.name), getattr(default, f.name)
+    if dataclasses.is_dataclass(tp):
+      out += _describe(value, dflt, f"{dot}{f.name}")
+      continue
+    rule = f.metadata.get(_CHECK)
+    kind = _type_name(tp).split(" ", 1)[1]
+    allowed = rule[1] if rule else _ANY.get(tp, f"any {kind}")
+    out.append(FieldInfo(f"{dot}{f.name}", kind, _toml(value), _toml(dflt), allowed))
+  return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Writing results: atomic files, JSON-ready values and the markdown report."""
+"""Writing results: atomic files, JSON-ready values, the markdown report, the terminal summary."""
 
 from __future__ import annotations
 
@@ -74,6 +74,55 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
   """A GitHub markdown table; cells are shown with ``str`` (format numbers before)."""
   lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
   lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def _seconds(seconds: float) -> str:
+  if seconds < 60:
+    return f"{seconds:.1f} s"
+  minutes, rest = divmod(round(seconds), 60)
+  return f"{minutes} min {rest:02d} s"
+
+
+def summary_lines(lines: Sequence) -> list[str]:
+  """A study's :class:`~jaxopt_hw.studies.SummaryLine` s as aligned terminal lines: the question,
+  the answer, what was measured, the verdict."""
+  if not lines:
+    return []
+  cells = [(ln.question, ln.answer, ln.measured, ln.verdict) for ln in lines]
+  widths = [max(len(row[i]) for row in cells) for i in range(3)]
+  return [
+    "  "
+    + "  ".join(c.ljust(w) for c, w in zip(row[:3], widths))
+    + (f"  {row[3]}" if row[3] else "")
+    for row in cells
+  ]
+
+
+def study_summary(title: str, result, seconds: float, verbose: bool = False) -> str:
+  """What the terminal shows when a study has finished: its title and time, then its summary lines
+  (with ``verbose``, its whole section of report.md first)."""
+  text = "\n".join([f"{title} ({_seconds(seconds)})", *summary_lines(result.summary)]) + "\n"
+  return f"{result.markdown.strip()}\n\n{text}" if verbose else text
+
+
+def run_footer(out: Path, seconds: float) -> str:
+  """The last lines of `jaxopt-hw run`: the total time, what was written where, how to redraw."""
+  pngs = sorted(p.name for p in Path(out).glob("*.png"))
+  arrays = sorted(p.name for p in Path(out).glob("*.npz"))
+  figures = f"{len(pngs)} figure{'s' if len(pngs) != 1 else ''} (PNG)"
+  if arrays:
+    figures += (
+      " and the arrays behind them (.npz)"
+      if len(arrays) == len(pngs)
+      else f" and the arrays behind {len(arrays)} of them (.npz)"
+    )
+  lines = [
+    f"total {_seconds(seconds)}; wrote {out}{os.sep}: report.md (the full report), results.json, "
+    f"{figures}"
+  ]
+  if arrays:
+    lines.append(f"redraw the figures without recomputing: jaxopt-hw plot {out}")
   return "\n".join(lines)
 
 

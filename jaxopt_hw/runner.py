@@ -1,4 +1,5 @@
-"""Runs studies and writes their results: ``results.json``, ``report.md`` and PNG figures.
+"""Runs studies and writes their results: ``results.json``, ``report.md``, and each figure as a
+PNG with its data beside it (``.npz``, see :mod:`jaxopt_hw.studies.figures`).
 
 Nothing is written in place: the whole output folder is built under a temporary name beside the
 target and renamed into place when every study has finished, so an interrupted or failed run leaves
@@ -7,11 +8,13 @@ no half-written file, and an existing folder is replaced only when asked (``forc
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from jaxopt_hw import config as cfg
 from jaxopt_hw import report
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.platform import device_summary
-from jaxopt_hw.studies import STUDIES, StudyResult, get_study
+from jaxopt_hw.studies import STUDIES, StudyResult, figures, get_study
 
 
 class StudyContext:
@@ -83,6 +86,46 @@ def build_configs(specs: Sequence[cfg.ExperimentSpec]) -> list[tuple[str, object
   return built
 
 
+def resolve(config_refs: Sequence[str] = (), overrides: Sequence[str] = ()):
+  """(name, checked Config, source) of every experiment that ``config_refs`` (default: the homework
+  report) and ``overrides`` name; raises :class:`UserInputError` on the first problem."""
+  refs = list(config_refs) or [cfg.DEFAULT_CONFIG]
+  return build_configs(cfg.apply_overrides(cfg.read_specs(refs, list(STUDIES)), overrides))
+
+
+@dataclasses.dataclass
+class StudyRecord:
+  """What running one study took and left: its time (figures included) and its PNG files."""
+
+  seconds: float
+  figures: list[str]
+
+
+def write_figures(folder: Path, result: StudyResult) -> list[str]:
+  """Save every figure's arrays (``<name>.npz``) in ``folder`` and draw its PNG from them."""
+  return [figures.write_figure(folder, name, arrays) for name, arrays in result.arrays.items()]
+
+
+def run_one(module, config, ctx: StudyContext) -> tuple[StudyResult, StudyRecord]:
+  """Run one study, write its figures, and time both."""
+  start = time.perf_counter()
+  result = module.run(config, ctx)
+  drawn = write_figures(ctx.out_dir, result)
+  return result, StudyRecord(time.perf_counter() - start, ctx.figures + drawn)
+
+
+def run_meta(records: dict[str, StudyRecord], summaries: dict[str, StudyResult]) -> dict:
+  """The entries of ``results.json``'s ``meta`` about what each study took and concluded."""
+  return {
+    "seconds": {name: round(r.seconds, 3) for name, r in records.items()},
+    "figures": {name: r.figures for name, r in records.items()},
+    "summary": {
+      name: [dataclasses.asdict(line) for line in result.summary]
+      for name, result in summaries.items()
+    },
+  }
+
+
 def default_out_dir(config_refs: Sequence[str]) -> Path:
   """``runs/<first config's stem>-<UTC time>``: a new folder each run, so nothing is overwritten."""
   stem = Path(config_refs[0]).stem if config_refs else Path(cfg.DEFAULT_CONFIG).stem
@@ -97,15 +140,16 @@ def run(
   force: bool = False,
   show_progress: bool = False,
   echo: Callable[[str], None] = print,
+  verbose: bool = False,
 ) -> Path:
   """Run the experiments named by ``config_refs`` (default: the homework report) into ``out_dir``.
 
-  Returns the output folder. Raises :class:`UserInputError` for bad configs, overrides or an
-  existing output folder (without ``force``) before any study starts.
+  After each study, ``echo`` gets its summary (and, with ``verbose``, its section of report.md
+  first). Returns the output folder. Raises :class:`UserInputError` for bad configs, overrides or
+  an existing output folder (without ``force``) before any study starts.
   """
   refs = list(config_refs) or [cfg.DEFAULT_CONFIG]
-  specs = cfg.apply_overrides(cfg.read_specs(refs, list(STUDIES)), overrides)
-  built = build_configs(specs)
+  built = resolve(refs, overrides)
   out = Path(out_dir) if out_dir is not None else default_out_dir(refs)
   if out.exists() and not force:
     raise UserInputError(
@@ -117,22 +161,23 @@ def run(
   out.parent.mkdir(parents=True, exist_ok=True)
   staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
   try:
-    sections, results, meta_configs, seeds = [], {}, {}, {}
+    sections, results, meta_configs, seeds, records, done = [], {}, {}, {}, {}, {}
     for name, config, source in built:
-      module = get_study(name)
       ctx = StudyContext(staging, name, show_progress=show_progress)
       ctx.log(f"running ({source})")
-      result = module.run(config, ctx)
+      result, records[name] = run_one(get_study(name), config, ctx)
+      done[name] = result
       results[name] = report.jsonable(result.results)
       meta_configs[name] = {"source": source, "settings": cfg.to_dict(config)}
       seeds[name] = list(result.seeds)
       sections.append(result.markdown)
-      echo(result.markdown)
+      echo(report.study_summary(STUDIES[name].title, result, records[name].seconds, verbose))
     meta = {
       **device_summary(),
       "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
       "configs": meta_configs,
       "seeds": seeds,
+      **run_meta(records, done),
     }
     report.write_json(staging / "results.json", {"meta": meta, **results})
     report.write_text(staging / "report.md", report.render_markdown(meta, sections))
@@ -164,12 +209,14 @@ def run_study(
 ) -> StudyResult:
   """Run one study with ``settings`` over its defaults (the entry point of experiments/ scripts).
 
-  Figures go to ``out_dir`` when given (created if needed), else to a temporary folder.
+  Figures (PNG and their ``.npz`` arrays) go to ``out_dir`` when given (created if needed), else to
+  a temporary folder.
   """
   module = get_study(name)
   config = cfg.load(module.Config, settings or {}, prefix=name)
   if out_dir is None:
     with tempfile.TemporaryDirectory() as tmp:
-      return module.run(config, StudyContext(Path(tmp), name, show_progress=show_progress))
+      return run_one(module, config, StudyContext(Path(tmp), name, show_progress=show_progress))[0]
   Path(out_dir).mkdir(parents=True, exist_ok=True)
-  return module.run(config, StudyContext(Path(out_dir), name, show_progress=show_progress))
+  ctx = StudyContext(Path(out_dir), name, show_progress=show_progress)
+  return run_one(module, config, ctx)[0]

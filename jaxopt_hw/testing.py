@@ -12,6 +12,10 @@ Example::
     # SGD from 0 stays in span(a), so it converges to the min-norm solution a/‖a‖².
     testing.assert_converged_to(result, a / (a @ a), atol=1e-10)
 
+The helper's own frames are hidden from pytest's tracebacks (``__tracebackhide__``), so a failure
+shows your test's line and the message. An ``expected`` whose pytree structure differs from the
+parameters' (a dict against an array, other keys) is refused with a ``ValueError`` naming both.
+
 A failure lists every grid point that missed, by how much and where (here with
 ``learning_rates=[0.001, 0.5, 1.2]`` and ``steps=50``; its first line is wrapped here)::
 
@@ -35,6 +39,7 @@ __all__ = ["assert_converged_to", "max_errors"]
 def _flatten(tree, grid_ndim: int):
   """(grid..., total) array of every leaf's entries, and a label per entry (e.g. ``[1]``,
   ``['w'][0, 2]``)."""
+  __tracebackhide__ = True
   leaves_with_path = jax.tree_util.tree_flatten_with_path(tree)[0]
   flats, labels = [], []
   for path, leaf in leaves_with_path:
@@ -52,14 +57,16 @@ def _compare(params, expected, grid_ndim: int):
 
   ``expected`` is the parameters of one point (broadcast over the grid) or carries the grid axes.
   """
+  __tracebackhide__ = True
   got, labels = _flatten(params, grid_ndim)
   par_leaves = jax.tree.leaves(params)
-  if len(par_leaves) == 1 and isinstance(expected, (list, tuple)):
+  if len(par_leaves) == 1 and _leaf_paths(params) == [""] and isinstance(expected, (list, tuple)):
     expected = np.asarray(expected, np.float64)  # a list of numbers for array parameters
   exp_leaves = jax.tree.leaves(expected)
-  if len(exp_leaves) != len(par_leaves):
+  if _leaf_paths(expected) != _leaf_paths(params):
     raise ValueError(
-      f"expected has {len(exp_leaves)} leaves; the parameters have {len(par_leaves)}"
+      "expected does not have the pytree structure of the parameters; expected: "
+      f"{_structure(expected)}; parameters: {_structure(params)}"
     )
   exp_flat = []
   for e, p in zip(exp_leaves, par_leaves):
@@ -81,11 +88,28 @@ def _compare(params, expected, grid_ndim: int):
   return np.abs(got.astype(np.float64) - exp), got.astype(np.float64), exp, labels
 
 
+def _leaf_paths(tree) -> list[str]:
+  """The path of every leaf (``""`` for a tree that is one array), in order."""
+  __tracebackhide__ = True
+  return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def _structure(tree) -> str:
+  """A pytree's layout in words: "one array (ndarray)" or "a dict with leaves ['b'], ['w']"."""
+  __tracebackhide__ = True
+  paths = _leaf_paths(tree)
+  if paths == [""]:
+    return f"one array ({type(tree).__name__})"
+  shown = ", ".join(paths[:8]) + (f", ... ({len(paths)} in all)" if len(paths) > 8 else "")
+  return f"a {type(tree).__name__} with leaves {shown or '(none)'}"
+
+
 def max_errors(result, expected, *, grid_ndim: int | None = None) -> np.ndarray:
   """The largest |θ − expected| of each grid point (float64, grid-shaped; NaN if θ has a NaN).
 
   ``result`` is a :class:`~jaxopt_hw.sweep.SweepResult` or a pytree with ``grid_ndim`` leading axes.
   """
+  __tracebackhide__ = True
   if hasattr(result, "params") and hasattr(result, "axes"):
     params, grid_ndim = result.params, len(result.axes)
   else:
@@ -95,6 +119,7 @@ def max_errors(result, expected, *, grid_ndim: int | None = None) -> np.ndarray:
 
 
 def _point_name(index, axes, coords) -> str:
+  __tracebackhide__ = True
   parts = []
   for axis, i in zip(axes, index):
     values = coords.get(axis)
@@ -134,7 +159,9 @@ def assert_converged_to(
   Raises:
     AssertionError: listing each failing point (its learning rate / seed / problem), the largest
       error, at which entry, and the values there; or that it diverged, and at which step.
+    ValueError: ``expected`` does not have the parameters' pytree structure or shapes.
   """
+  __tracebackhide__ = True  # pytest shows the caller's line, not this helper's source
   if hasattr(result, "params") and hasattr(result, "diverged"):
     params = result.params
     axes = tuple(result.axes)

@@ -2,18 +2,20 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from jaxopt_hw import cli, runner
 from jaxopt_hw import config as cfg
-from jaxopt_hw.studies import STUDIES, StudyInfo
+from jaxopt_hw.studies import STUDIES, StudyInfo, SummaryLine, figures
 
 
 @dataclass(frozen=True)
@@ -27,16 +29,29 @@ def _fake_run(config, ctx):
   fig = Figure()
   ax = fig.subplots()
   ax.plot([0, 1], [1, 0])
-  png = ctx.save_figure("curve", fig)
+  png = ctx.save_figure("curve", fig)  # a ready-made figure (no arrays): still supported
   if config.fail == "interrupt":
     raise KeyboardInterrupt
   if config.fail == "error":
     raise RuntimeError("study broke")
   return runner.StudyResult(
-    results={"lr": config.learning_rate, "nan": float("nan"), "arr": __import__("numpy").arange(3)},
-    markdown=f"## Fake\n\nlearning rate {config.learning_rate}\n\n![curve]({png})",
+    results={"lr": config.learning_rate, "nan": float("nan"), "arr": np.arange(3)},
+    markdown=f"## Fake\n\nlearning rate {config.learning_rate}\n\n![curve]({png})\n\n"
+    "| a | b |\n|---|---|\n| 1 | 2 |\n\n![line](fake_line.png)",
     seeds=[config.seed],
+    summary=[
+      SummaryLine.check("Q0 the rate", "lr = 1/2", f"lr = {config.learning_rate}", True),
+      SummaryLine.check("Q0 the seed", "seed = 0", f"seed = {config.seed}", config.seed == 0),
+      SummaryLine("Q0 a model", "42 messages", "42 (model)", "model"),
+    ],
+    arrays={"fake_line": {"x": np.arange(4.0), "y": np.arange(4.0) * config.learning_rate}},
   )
+
+
+def _draw_fake_line(a):
+  fig = Figure()
+  fig.subplots().plot(a["x"], a["y"])
+  return fig
 
 
 @pytest.fixture
@@ -46,6 +61,7 @@ def fake_study(monkeypatch, tmp_path):
   module.Config, module.run = FakeConfig, _fake_run
   monkeypatch.setitem(sys.modules, "fake_study", module)
   monkeypatch.setitem(STUDIES, "fake", StudyInfo("fake_study", "Fake", "a study for the CLI tests"))
+  monkeypatch.setitem(figures.FIGURES, "fake_line", _draw_fake_line)
   conf = tmp_path / "fake.toml"
   conf.write_text('experiment = "fake"\nseed = 7\n')
   monkeypatch.chdir(tmp_path)
@@ -61,17 +77,55 @@ def test_run_writes_results_report_and_figures(fake_study, tmp_path, capsys):
   assert (
     cli.main(["run", str(fake_study), "--out", str(out), "--set", "fake.learning_rate=0.25"]) == 0
   )
-  assert sorted(p.name for p in out.iterdir()) == ["curve.png", "report.md", "results.json"]
+  assert sorted(p.name for p in out.iterdir()) == FILES
   results = json.loads((out / "results.json").read_text())
   assert results["fake"] == {"lr": 0.25, "nan": None, "arr": [0, 1, 2]}
   meta = results["meta"]
   assert meta["seeds"] == {"fake": [7]}
   assert meta["configs"]["fake"]["settings"] == {"seed": 7, "learning_rate": 0.25, "fail": ""}
   assert {"jax_version", "device_kind", "backend"} <= set(meta)
+  assert meta["figures"] == {"fake": ["curve.png", "fake_line.png"]}
+  assert isinstance(meta["seconds"]["fake"], float) and meta["seconds"]["fake"] >= 0
+  assert [line["verdict"] for line in meta["summary"]["fake"]] == ["agrees", "DIFFERS", "model"]
   report = (out / "report.md").read_text()
   assert "learning rate 0.25" in report and "jaxopt-hw check" in report
-  assert "learning rate 0.25" in capsys.readouterr().out, "the tables are printed too"
   assert _leftovers(tmp_path) == []
+
+
+FILES = ["curve.png", "fake_line.npz", "fake_line.png", "report.md", "results.json"]
+
+
+def test_run_prints_a_short_summary_not_the_report(fake_study, tmp_path, capsys):
+  out = tmp_path / "out"
+  assert (
+    cli.main(["run", str(fake_study), "--out", str(out), "--set", "fake.learning_rate=0.25"]) == 0
+  )
+  printed = capsys.readouterr().out
+  lines = printed.splitlines()
+  # no raw markdown: no headings, tables or image links
+  assert not any(ln.startswith(("#", "|", "![")) for ln in lines), printed
+  assert "learning rate 0.25" not in printed
+  # the study's title with its time, then one line per summary item: question, answer, measured,
+  # verdict
+  assert re.fullmatch(r"Fake \(\d+\.\d s\)", lines[0]), lines[0]
+  assert re.fullmatch(r"  Q0 the rate +lr = 1/2 +lr = 0\.25 +agrees", lines[1]), lines[1]
+  assert re.fullmatch(r"  Q0 the seed +seed = 0 +seed = 7 +DIFFERS", lines[2]), lines[2]
+  assert re.fullmatch(r"  Q0 a model +42 messages +42 \(model\) +model", lines[3]), lines[3]
+  # the columns line up
+  assert lines[1].index("lr = 1/2") == lines[2].index("seed = 0") == lines[3].index("42 messages")
+  assert lines[1].index("lr = 0.25") == lines[2].index("seed = 7") == lines[3].index("42 (model)")
+  footer = "\n".join(lines[-2:])
+  assert re.search(r"^total \d+\.\d s; wrote " + re.escape(str(out)), footer, re.M), footer
+  assert "report.md" in footer and "results.json" in footer and "2 figures" in footer
+  assert f"jaxopt-hw plot {out}" in footer
+
+
+def test_verbose_prints_each_section_of_the_report_and_the_summary(fake_study, tmp_path, capsys):
+  out = tmp_path / "out"
+  assert cli.main(["run", str(fake_study), "--out", str(out), "--verbose"]) == 0
+  printed = capsys.readouterr().out
+  assert "## Fake\n\nlearning rate 0.5" in printed and "![line](fake_line.png)" in printed
+  assert re.search(r"^  Q0 the rate +lr = 1/2 +lr = 0\.5 +agrees$", printed, re.M)
 
 
 def test_default_output_folder_is_new_each_run(fake_study, tmp_path):
@@ -88,7 +142,7 @@ def test_existing_output_is_kept_without_force_and_replaced_with_it(fake_study, 
   assert "already exists; pass --force" in capsys.readouterr().err
   assert (out / "precious.txt").read_text() == "keep me"
   assert cli.main(["run", str(fake_study), "--out", str(out), "--force"]) == 0
-  assert sorted(p.name for p in out.iterdir()) == ["curve.png", "report.md", "results.json"]
+  assert sorted(p.name for p in out.iterdir()) == FILES
   assert _leftovers(tmp_path) == []
 
 
@@ -233,3 +287,79 @@ def test_the_default_report_refuses_bad_settings_before_running(
   err = capsys.readouterr().err.strip()
   assert err.startswith(message), err
   assert "\n" not in err and not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# --print-config and --dry-run
+
+
+def _all_keys(cls, prefix):
+  """Every dotted key of a Config dataclass, read from its fields (nested tables flattened)."""
+  import dataclasses
+  import typing
+
+  keys = []
+  hints = typing.get_type_hints(cls)
+  for f in dataclasses.fields(cls):
+    if dataclasses.is_dataclass(hints[f.name]):
+      keys += _all_keys(hints[f.name], f"{prefix}.{f.name}")
+    else:
+      keys.append(f"{prefix}.{f.name}")
+  return keys
+
+
+def test_print_config_shows_every_key_type_default_and_allowed_values(fake_study, tmp_path, capsys):
+  args = ["run", str(fake_study), "--out", str(tmp_path / "o"), "--set", "fake.learning_rate=0.25"]
+  assert cli.main([*args, "--print-config"]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0] == f"# Fake (from {fake_study})"
+  # the file sets seed = 7, --set the learning rate; the defaults come from FakeConfig
+  assert re.fullmatch(r"fake\.seed = 7 +# integer; default 0; any integer", lines[1]), lines[1]
+  assert re.fullmatch(
+    r"fake\.learning_rate = 0\.25 +# number; default 0\.5; must be > 0", lines[2]
+  ), lines[2]
+  assert re.fullmatch(
+    r'fake\.fail = "" +# string; default ""; allowed: , interrupt, error', lines[3]
+  ), lines[3]
+  assert len(lines) == 4
+  assert not (tmp_path / "o").exists(), "nothing runs"
+
+
+def test_print_config_of_the_homework_lists_every_field_and_each_line_is_a_valid_set(
+  tmp_path, capsys
+):
+  from jaxopt_hw.studies import q1, q2, q5
+
+  assert cli.main(["run", "--print-config"]) == 0
+  printed = capsys.readouterr().out
+  pairs = [ln.split("  #")[0].strip() for ln in printed.splitlines() if ln and ln[0] != "#"]
+  keys = [pair.split(" = ")[0] for pair in pairs]
+  assert keys == _all_keys(q1.Config, "q1") + _all_keys(q2.Config, "q2") + _all_keys(
+    q5.Config, "q5"
+  )
+  # every line, given back as --set KEY=VALUE, is accepted and changes nothing
+  sets = [arg for pair in pairs for arg in ("--set", pair.replace(" = ", "=", 1))]
+  assert cli.main(["run", "--dry-run", *sets]) == 0
+  specs = cfg.apply_overrides(
+    cfg.read_specs([cfg.DEFAULT_CONFIG], list(STUDIES)),
+    [pair.replace(" = ", "=", 1) for pair in pairs],
+  )
+  assert runner.build_configs(specs) == runner.resolve()
+  assert "q2.sgd.learning_rate = 0.5" in printed and "q1.norms = [" in printed
+
+
+def test_dry_run_checks_everything_and_runs_nothing(fake_study, tmp_path, capsys, monkeypatch):
+  def must_not_run(config, ctx):
+    raise AssertionError("--dry-run ran a study")
+
+  monkeypatch.setattr(sys.modules["fake_study"], "run", must_not_run)
+  out = tmp_path / "o"
+  assert cli.main(["run", str(fake_study), "--out", str(out), "--dry-run"]) == 0
+  assert capsys.readouterr().out.strip() == (
+    "dry run: 1 experiment configured correctly (fake); nothing was run or written."
+  )
+  assert not out.exists() and not (tmp_path / "runs").exists()
+  assert cli.main(["run", str(fake_study), "--dry-run", "--set", "fake.learning_rate=-1"]) == 2
+  assert capsys.readouterr().err.strip() == (
+    "error: fake.learning_rate: -1.0 is not allowed; must be > 0"
+  )

@@ -153,6 +153,12 @@ def test_data_parallel_study_reports_curves_equal_to_one_device(tmp_path):
     assert len(r["losses"]) == 5 and r["max_abs_param_diff_vs_single_device"] < 1e-12
     np.testing.assert_allclose(r["losses"], reference, rtol=1e-12)
   assert (tmp_path / "data_parallel_loss.png").stat().st_size > 0
+  from jaxopt_hw.studies import figures
+
+  saved = figures.load_arrays(tmp_path / "data_parallel_loss.npz")
+  assert saved["labels"].tolist() == ["ring all-reduce", "parameter server"]
+  np.testing.assert_array_equal(saved["reference_losses"], reference)
+  assert [line.verdict for line in result.summary] == ["agrees", "agrees"]
 
 
 def test_data_parallel_study_refuses_a_batch_that_does_not_split(tmp_path):

@@ -9,7 +9,8 @@ import pytest
 
 from jaxopt_hw import problems, testing
 from jaxopt_hw.engine import sweep
-from jaxopt_hw.runner import StudyContext
+from jaxopt_hw.runner import StudyContext, write_figures
+from jaxopt_hw.studies import figures
 from jaxopt_hw.studies import implicit_bias as ib
 
 
@@ -146,6 +147,7 @@ def test_simplified_adam_with_one_example_lands_on_the_min_linf_interpolant(sche
 def test_study_reports_where_each_method_lands(tmp_path):
   config = ib.Config(n=4, d=16, seeds=4, sgd_steps=2000, rescaled_steps=2000, adam_steps=3000)
   result = ib.run(config, StudyContext(tmp_path, "implicit_bias"))
+  write_figures(tmp_path, result)
   json.dumps(result.results, allow_nan=False)
   methods = result.results["methods"]
   assert set(methods) == {"sgd", "simplified_adam", "rescaled_sgd"}
@@ -155,6 +157,15 @@ def test_study_reports_where_each_method_lands(tmp_path):
   assert result.seeds == [0, 1, 2, 3]
   assert result.markdown.startswith(f"## {ib.TITLE}")
   assert (tmp_path / "implicit_bias_distances.png").stat().st_size > 0
+  saved = figures.load_arrays(tmp_path / "implicit_bias_distances.npz")
+  assert saved["distances"].shape == (3, 3, 4)  # methods × references × seeds
+  # SGD's distances to min ‖θ‖₂, per seed, are what results.json reports
+  np.testing.assert_array_equal(
+    saved["distances"][0, 0], methods["sgd"]["relative_distance"]["min_l2"]["per_seed"]
+  )
+  verdicts = {line.question: line.verdict for line in result.summary}
+  assert verdicts["SGD (full batch), n < d"] == "agrees"
+  assert verdicts["rescaled-feature SGD, n < d"] == "agrees"
 
 
 def test_config_errors_are_one_line():

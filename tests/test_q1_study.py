@@ -3,7 +3,10 @@ projections against SciPy (float64)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -11,12 +14,19 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from jaxopt_hw import cli, runner
+from jaxopt_hw import cli, duality, runner
 from jaxopt_hw import config as cfg
 from jaxopt_hw.duality import NORMS
-from jaxopt_hw.studies import q1
+from jaxopt_hw.studies import figures, q1
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hw2_q1.toml"
+TINY_SETTINGS = {
+  "trials": 3,
+  "dims": [3],
+  "matrix_shapes": ["3x2"],
+  "alphas": [0.5],
+  "pgd_steps": 80,
+}
 TINY = [
   "--set",
   "q1.trials=3",
@@ -31,9 +41,18 @@ TINY = [
 ]
 
 
-def test_cli_run_prints_every_row_with_gaps_below_tolerance(tmp_path, capsys):
-  out = tmp_path / "q1"
-  assert cli.main(["run", str(CONFIG), "--out", str(out), "--no-progress", *TINY]) == 0
+@pytest.fixture(scope="module")
+def q1_run(tmp_path_factory):
+  """One tiny Q1 run through the CLI, shared by the tests below: (its folder, what it printed)."""
+  out = tmp_path_factory.mktemp("q1") / "run"
+  printed = io.StringIO()
+  with contextlib.redirect_stdout(printed):
+    assert cli.main(["run", str(CONFIG), "--out", str(out), "--no-progress", *TINY]) == 0
+  return out, printed.getvalue()
+
+
+def test_cli_run_writes_every_row_with_gaps_below_tolerance_and_prints_a_summary(q1_run):
+  out, printed = q1_run
   results = json.loads((out / "results.json").read_text())["q1"]
   rows = results["rows"]
   expected_rows = {
@@ -44,19 +63,75 @@ def test_cli_run_prints_every_row_with_gaps_below_tolerance(tmp_path, capsys):
   assert {(r["norm"], r["form"]) for r in rows} == expected_rows
   for r in rows:
     assert set(r) >= {"norm", "form", "closed_form", "optimizer", "max_relative_gap", "trials"}
-    assert isinstance(r["max_relative_gap"], float) and r["max_relative_gap"] < 1e-5, r
+    assert isinstance(r["max_relative_gap"], float) and r["max_relative_gap"] < 1e-10, r
     assert r["max_closed_form_beaten_by"] < 1e-9, r  # the numerical minimiser never wins
     assert r["trials"] == 3 and r["passed"] is True
   assert results["all_gaps_below_tolerance"] is True
   checks = results["unsquared_penalty"]["checks"]
   assert {c["has_minimiser"] for c in checks if c["alpha_times_dual_norm"] < 1} == {True}
   assert {c["has_minimiser"] for c in checks if c["alpha_times_dual_norm"] > 1} == {False}
-  printed = capsys.readouterr().out
-  assert (
-    "## Q1: steepest descent under a norm" in printed
-    and "| linf | ball | u = −α·sign(g) |" in printed
-  )
-  assert "Every gap is below 1e-05" in (out / "report.md").read_text()
+  assert printed.startswith("Q1: steepest descent under a norm (")
+  assert re.search(r"^  Q1\(a\) ‖·‖₂, penalty +u = −\(α/2\)·g: .* agrees$", printed, re.M), printed
+  assert re.search(r"^  Q1\(b\) ‖·‖∞, un-squared .* agrees$", printed, re.M), printed
+  report = (out / "report.md").read_text()
+  assert "| linf | ball | u = −α·sign(g) |" in report
+  assert "Every gap is below 1e-10" in report and "![norm balls and steepest steps]" in report
+
+
+def test_a_penalty_step_0_3_percent_too_long_fails(monkeypatch):
+  # At u = (1 + δ)u* the penalty objective is −(α/4)‖g‖*²(1 − δ²): a relative gap of δ² = 9e-6,
+  # which a tolerance of 1e-5 let pass; float64 rounding of the objectives is ~1e-11.
+  right = duality.penalty_step
+  monkeypatch.setattr(duality, "penalty_step", lambda g, alpha, norm: 1.003 * right(g, alpha, norm))
+  settings = {**TINY_SETTINGS, "norms": ["l2"], "forms": ["penalty"]}
+  result = runner.run_study("q1", settings, show_progress=False)
+  (row,) = result.results["rows"]
+  np.testing.assert_allclose(row["max_relative_gap"], 0.003**2, rtol=1e-6)
+  assert row["passed"] is False and result.results["all_gaps_below_tolerance"] is False
+  (line,) = [ln for ln in result.summary if ln.question.startswith("Q1(a)")]
+  assert line.verdict == "DIFFERS"
+  assert "**Some gaps are not below 1e-10.**" in result.markdown
+
+
+def test_the_tolerance_is_above_the_rounding_estimate_of_the_default_config():
+  # ε·(1.2⁵⁰·max(√d, √κ) + 3·d·κ) with d = 16 (dims) vs 5·2 = 10 (matrices), κ = 100:
+  # 2.22e-16·(9100·10 + 4800) ≈ 2.1e-11
+  eps = np.finfo(np.float64).eps
+  expected = eps * (1.2**50 * 10 + 3 * 16 * 100)
+  assert q1.rounding_estimate(q1.Config()) == pytest.approx(expected, rel=1e-12)
+  assert expected < q1.Config().tolerance == 1e-10
+
+
+def test_the_figure_data_are_the_balls_and_the_minimisers_in_two_dimensions(q1_run):
+  out, _ = q1_run
+  a = figures.load_arrays(out / "q1_unit_balls.npz")
+  assert str(a["figure"]) == "q1_unit_balls" and (out / "q1_unit_balls.png").stat().st_size
+  labels = a["labels"].tolist()
+  assert labels == ["ℓ₂", "ℓ∞", "ℓ₁", "ℓp, p = 1.5", "ℓp, p = 3", "Mahalanobis, M = [2 0.8; 0.8 1]"]
+  M = np.array([[2.0, 0.8], [0.8, 1.0]])
+  norms = [  # written here with NumPy, independently of jaxopt_hw.duality
+    lambda x: np.linalg.norm(x, axis=-1),
+    lambda x: np.abs(x).max(-1),
+    lambda x: np.abs(x).sum(-1),
+    lambda x: (np.abs(x) ** 1.5).sum(-1) ** (1 / 1.5),
+    lambda x: (np.abs(x) ** 3).sum(-1) ** (1 / 3),
+    lambda x: np.sqrt(np.einsum("...i,ij,...j->...", x, M, x)),
+  ]
+  g, alpha = a["g"], float(a["alpha"])
+  # brute force on a fine 2-D grid: the minimisers of the penalty objective and of gᵀΔ on the ball
+  axis = np.linspace(-1.5, 1.5, 1201)
+  grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+  h = axis[1] - axis[0]
+  for k, norm in enumerate(norms):
+    np.testing.assert_allclose(norm(a["balls"][k]), alpha, rtol=1e-12)  # the boundary ‖Δ‖ = α
+    inside = grid[norm(grid) <= alpha]
+    assert g @ a["ball_steps"][k] <= (inside @ g).min() + 1e-12
+    assert norm(a["ball_steps"][k]) == pytest.approx(alpha, rel=1e-12)
+    objective = grid @ g + norm(grid) ** 2 / alpha
+    best = grid[np.argmin(objective)]
+    np.testing.assert_allclose(a["penalty_steps"][k], best, atol=2 * h)
+    value = g @ a["penalty_steps"][k] + norm(a["penalty_steps"][k]) ** 2 / alpha
+    assert value <= objective.min() + 1e-12
 
 
 def test_packaged_config_is_the_study_default():

@@ -14,7 +14,7 @@ import pytest
 
 from jaxopt_hw import families, problems, testing
 from jaxopt_hw.engine import sweep
-from jaxopt_hw.studies import q2
+from jaxopt_hw.studies import figures, q2
 from jaxopt_hw.transforms import rescale
 from jaxopt_hw.transforms.simplified_adam import simplified_adam
 
@@ -227,7 +227,7 @@ def test_step_size_map_brackets_the_derived_stability_thresholds():
 
 
 def test_study_runs_and_reports_each_theta(tmp_path):
-  from jaxopt_hw.runner import StudyContext
+  from jaxopt_hw.runner import StudyContext, write_figures
 
   config = q2.Config(
     sgd=q2.SGDConfig(grid=(0.1, 0.5), steps=500),
@@ -248,5 +248,39 @@ def test_study_runs_and_reports_each_theta(tmp_path):
     assert result.results[key]["all_converged"]
   assert result.markdown.startswith("## Q2: where optimizers converge")
   assert "[0.333333, 3.33333, 33.3333]" in result.markdown
-  for name in ("q2_trajectories.png", "q2_loss_curves.png", "q2_step_size_map.png"):
-    assert (tmp_path / name).stat().st_size > 0 and f"]({name})" in result.markdown
+  names = ("q2_trajectories", "q2_loss_curves", "q2_step_size_map")
+  assert set(result.arrays) == set(names)
+  assert write_figures(tmp_path, result) == [f"{name}.png" for name in names]
+  for name in names:
+    assert (tmp_path / f"{name}.png").stat().st_size > 0 and f"]({name}.png)" in result.markdown
+
+  # the terminal summary: each question's derived θ beside the measured one
+  lines = {line.question: line for line in result.summary}
+  assert lines["Q2(c) rescaled features"].answer == "θ = 1/(d·a_j) = [0.3333, 3.333, 33.33]"
+  assert lines["Q2(c) rescaled features"].measured.startswith("θ = [0.3333, 3.333, 33.33]")
+  assert {line.verdict for line in result.summary} == {"agrees"}
+
+  # the arrays behind the figures hold the runs, with human names
+  trajectories = figures.load_arrays(tmp_path / "q2_trajectories.npz")
+  assert trajectories["labels"].tolist() == ["SGD", "simplified Adam", "rescaled-feature SGD"]
+  np.testing.assert_allclose(trajectories["theta_sgd"][-1], THETA_SGD, atol=F64_ATOL)
+  np.testing.assert_allclose(trajectories["derived_rescaled_sgd"], THETA_RESCALED, rtol=1e-15)
+  step_map = figures.load_arrays(tmp_path / "q2_step_size_map.npz")
+  assert "rescaled_sgd" not in " ".join(step_map["labels"].tolist())
+  np.testing.assert_allclose(step_map["fractions"].sum(axis=1), 1.0)  # the outcomes partition
+
+  # every panel has axis labels and human titles; θ₃'s scale shows every method
+  for name, arrays in result.arrays.items():
+    fig = figures.FIGURES[name](arrays)
+    for ax in fig.axes:
+      assert ax.get_xlabel() and ax.get_ylabel(), (name, ax.get_title())
+      assert "_" not in ax.get_title(), (name, ax.get_title())  # human names, not identifiers
+  fig = figures.draw_q2_trajectories(result.arrays["q2_trajectories"])
+  theta3 = fig.axes[2]
+  low, high = theta3.get_ylim()
+  # derived limits of θ₃: 0.0099 (SGD), 0.90 (Adam), 33.3 (rescaled): every one inside the axis,
+  # and apart on it (on a linear axis up to 33 the two small ones would be 3e-4 of it apart)
+  limits = [THETA_SGD[2], THETA_ADAM[2], THETA_RESCALED[2]]
+  assert all(low < v < high for v in limits)
+  shown = theta3.transData.transform([(1, v) for v in limits])[:, 1]
+  assert np.min(np.diff(np.sort(shown))) > 0.1 * theta3.bbox.height

@@ -1,6 +1,10 @@
 """jaxopt_hw.testing: the converged-θ assertion users put in their own tests, and its message."""
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -96,3 +100,69 @@ def test_long_failure_lists_are_cut():
     and lines[6] == "  ... and 25 more"
     and lines[7] == "30 points checked; none passed."
   )
+
+
+@pytest.mark.parametrize(
+  "params, expected, message",
+  [
+    (
+      np.zeros((2, 3)),
+      {"w": np.zeros(3)},
+      "expected does not have the pytree structure of the parameters; expected: a dict with "
+      "leaves ['w']; parameters: one array (ndarray)",
+    ),
+    (
+      {"w": np.zeros((2, 3)), "b": np.zeros((2, 1))},
+      {"w": np.zeros(3), "bias": np.zeros(1)},
+      "expected: a dict with leaves ['bias'], ['w']; parameters: a dict with leaves ['b'], ['w']",
+    ),
+    (
+      {"w": np.zeros((2, 3))},
+      [0.0, 0.0, 0.0],
+      "expected: a list with leaves [0], [1], [2]; parameters: a dict with leaves ['w']",
+    ),
+  ],
+  ids=["dict against an array", "other keys", "list against a dict"],
+)
+def test_an_expected_of_another_structure_is_refused(params, expected, message):
+  with pytest.raises(ValueError) as info:
+    testing.assert_converged_to(params, expected)
+  assert message in str(info.value)
+  with pytest.raises(ValueError, match="pytree structure"):
+    testing.max_errors(params, expected, grid_ndim=1)
+
+
+def test_matching_structures_are_accepted():
+  # dict against dict (keys in any order), tuple against list, a list of numbers for one array
+  params = {"b": np.ones((1, 2)), "w": np.zeros((1, 3))}
+  testing.assert_converged_to(params, {"w": np.zeros(3), "b": np.ones(2)})
+  testing.assert_converged_to((np.ones((1, 2)), np.zeros((1, 1))), [np.ones(2), np.zeros(1)])
+  testing.assert_converged_to(np.ones((1, 2)), [1, 1])
+
+
+FAILING_TEST = """
+import numpy as np
+from jaxopt_hw import testing
+
+def test_it():
+  testing.assert_converged_to(np.array([[1.0, 2.0]]), [1.0, 0.0], atol=1e-6)
+"""
+
+
+def test_a_failure_shows_the_callers_line_and_the_message_not_the_helpers_source(tmp_path):
+  (tmp_path / "test_user.py").write_text(FAILING_TEST)
+  proc = subprocess.run(
+    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py"],
+    capture_output=True,
+    text=True,
+    cwd=tmp_path,
+    timeout=120,
+    env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+  )
+  out = proc.stdout
+  assert proc.returncode == 1, out
+  assert "testing.assert_converged_to(np.array([[1.0, 2.0]])" in out  # the user's own line
+  assert "point=0: max |error| 2 at [1] (got 2, expected 0)" in out  # and the message
+  # none of the helper's frames: no line of its source, no location inside it
+  assert "testing.py" not in out and "def assert_converged_to" not in out, out
+  assert "raise AssertionError" not in out, out

@@ -21,10 +21,17 @@ Relative gap = (closed-form objective − numerical objective) / |numerical obje
 reports the largest |gap| over all trials (two-sided: small only if the numerical minimiser
 converged to the same value), and results.json also keeps the largest positive gap (how much the
 numerical minimiser beat the closed form; ≤ 0 up to rounding if the closed form is optimal).
+
+A row passes when its largest |gap| is below ``tolerance`` (1e-10). Both objectives are float64
+computations; :func:`rounding_estimate` bounds their rounding to first order (≈ 2e-11 for the
+default config), so a correct closed form always passes, while a penalty step whose length is off by
+a factor 1 + δ raises the objective by δ² of the optimum (the objective is quadratic along the ray)
+and fails from δ ≈ 1e-5 on; a ball step off by δ leaves the ball or loses δ at first order.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -37,7 +44,7 @@ from jaxopt_hw import config as cfg
 from jaxopt_hw import duality
 from jaxopt_hw.names import FORMS, NORMS
 from jaxopt_hw.report import markdown_table
-from jaxopt_hw.studies import STUDIES, StudyResult
+from jaxopt_hw.studies import STUDIES, StudyResult, SummaryLine
 
 NAME = "q1"
 TITLE = STUDIES[NAME].title
@@ -104,8 +111,36 @@ class Config:
   mahalanobis_condition: float = field(default=100.0, metadata=cfg.at_least(1.0))
   #: Projected-gradient steps of the numerical minimiser.
   pgd_steps: int = field(default=100, metadata=cfg.at_least(10))
-  #: Acceptance: every row's largest relative gap must be below this.
-  tolerance: float = field(default=1e-5, metadata=cfg.positive())
+  #: Acceptance: every row's largest relative gap must be below this (above the float64 rounding
+  #: of the objectives, :func:`rounding_estimate`).
+  tolerance: float = field(default=1e-10, metadata=cfg.positive())
+
+
+#: PGD's largest step is 1.2⁵⁰ ≈ 9.1e3 times r/‖g‖₂ (:func:`projected_gradient_ball_min`).
+PGD_STEP_CAP = 1.2**50
+
+
+def rounding_estimate(config: Config) -> float:
+  """A first-order bound on the float64 rounding in the relative gap between the two objectives.
+
+  With ε = 2.2e-16, d the largest number of entries and κ the Mahalanobis condition number (1
+  without that norm):
+
+  * the numerical minimiser: PGD's last steps leave the ball by up to 1.2⁵⁰·r, and the projection
+    back cancels that length, so x carries an absolute error ≈ 1.2⁵⁰·ε·r; gᵀx then moves by
+    ‖g‖₂·1.2⁵⁰·ε·r, relative to the optimum r‖g‖*: 1.2⁵⁰·ε·‖g‖₂/‖g‖* ≤ 1.2⁵⁰·ε·max(√d, √κ)
+    (‖g‖₂ ≤ √d·‖g‖* for the ℓ1 and ℓp (p < 2) balls, ≤ √λmax(M)·‖g‖_M⁻¹ for Mahalanobis);
+  * the closed form and both objectives: sums of d products lose d·ε relative to Σ|gᵢuᵢ|, which is
+    |gᵀu| for the sign-aligned steps and at most κ·|gᵀu| for M⁻¹g (also the Cholesky solve's
+    error); the penalty adds −2φ and φ to make φ (factor 3): 3·d·κ·ε.
+  """
+  eps = float(np.finfo(np.float64).eps)
+  sizes = list(config.dims) if set(config.norms) - {"spectral"} else []
+  if "spectral" in config.norms:
+    sizes += [int(m) * int(n) for m, n in (_SHAPE.match(s).groups() for s in config.matrix_shapes)]
+  d = max(sizes)
+  kappa = config.mahalanobis_condition if "mahalanobis" in config.norms else 1.0
+  return eps * (PGD_STEP_CAP * max(math.sqrt(d), math.sqrt(kappa)) + 3 * d * kappa)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,11 +480,30 @@ def _run(config: Config, ctx):
     "checks": _unsquared_checks(config, rng),
   }
   all_passed = all(r["passed"] for r in results_rows)
+  rounding = rounding_estimate(config)
   sizes = []
   if any(r.norm != "spectral" for r in rows):
     sizes.append("dimensions " + ", ".join(str(d) for d in config.dims))
   if any(r.norm == "spectral" for r in rows):
     sizes.append("matrix shapes " + ", ".join(config.matrix_shapes))
+  arrays = {}
+  drawable = [r for r in rows if r.norm != "spectral"]
+  if drawable:
+    arrays["q1_unit_balls"] = _figure_arrays(drawable)
+  tolerance_text = (
+    f"Tolerance {config.tolerance:g}: the float64 rounding of the two objectives is at most about "
+    f"{rounding:.0e} here (PGD's last steps overshoot the ball by up to 1.2⁵⁰ ≈ 9·10³ radii and "
+    "the projection cancels that, ≈ 1.2⁵⁰·ε·max(√d, √κ); the sums of d products and the "
+    "Mahalanobis solve add ≈ 3·d·κ·ε; ε = 2.2e-16, d the largest size, κ the Mahalanobis "
+    "condition; `jaxopt_hw.studies.q1.rounding_estimate`). A penalty step of the right direction "
+    "but length off by a factor 1 + δ has a gap of δ², so lengths off by more than "
+    f"{math.sqrt(config.tolerance):.0e} fail."
+  )
+  if rounding >= config.tolerance:
+    tolerance_text += (
+      f" **This configuration's rounding estimate ({rounding:.0e}) is not below the tolerance: a "
+      "failure may be rounding.**"
+    )
   markdown = "\n\n".join(
     [
       f"## {TITLE}",
@@ -471,16 +525,128 @@ def _run(config: Config, ctx):
       + f" Largest: {worst_overall:.1e}. The closed form was never beaten by more than "
       f"{max(r['max_closed_form_beaten_by'] for r in results_rows):.1e} (rounding), and it meets "
       "the dual-norm identities (penalty optimum −(α/4)‖g‖*², ball optimum −α‖g‖*) to "
-      f"{max(r['max_dual_identity_error'] for r in results_rows):.1e}.",
+      f"{max(r['max_dual_identity_error'] for r in results_rows):.1e}. " + tolerance_text,
       UNSQUARED_TEXT,
     ]
+    + (
+      [
+        "The steps in two dimensions, for one gradient: the ball step is where the level line "
+        "of gᵀΔ touches the ball; the penalty step points the same way, (1/2)‖g‖* as far "
+        "(the spectral norm needs matrices: not drawn).\n\n"
+        "![norm balls and steepest steps](q1_unit_balls.png)"
+      ]
+      if drawable
+      else []
+    )
   )
   results = {
     "rows": results_rows,
     "unsquared_penalty": unsquared,
     "tolerance": config.tolerance,
+    "rounding_estimate": rounding,
     "all_gaps_below_tolerance": all_passed,
     "gap_definition": "(closed-form objective - numerical objective) / |numerical objective|; "
     "max_relative_gap is the max of |gap| over trials, max_closed_form_beaten_by the max of gap",
   }
-  return StudyResult(results=results, markdown=markdown, seeds=[config.seed])
+  return StudyResult(
+    results=results,
+    markdown=markdown,
+    seeds=[config.seed],
+    summary=_summary(results_rows, unsquared["checks"]),
+    arrays=arrays,
+  )
+
+
+# ---------------------------------------------------------------------------------------------
+# The terminal summary and the figure.
+
+
+def _summary(rows: list[dict], unsquared: list[dict]) -> list[SummaryLine]:
+  by_key = {(r["norm"], r["form"]): r for r in rows}
+  lines = []
+  for key, question in [
+    (("l2", "penalty"), "Q1(a) ‖·‖₂, penalty"),
+    (("linf", "penalty"), "Q1(b) ‖·‖∞, penalty"),
+  ]:
+    if key in by_key:
+      r = by_key[key]
+      lines.append(
+        SummaryLine.check(
+          question,
+          f"{r['closed_form']}: {r['optimizer']}",
+          f"gap ≤ {r['max_relative_gap']:.1g} on {r['trials']} gradients",
+          r["passed"],
+        )
+      )
+  linf = [c for c in unsquared if c["norm"] == "linf"]
+  if linf:
+    lines.append(
+      SummaryLine.check(
+        "Q1(b) ‖·‖∞, un-squared",
+        "a minimiser iff ‖g‖₁ ≤ 1/α, else unbounded below",
+        "α‖g‖₁ = "
+        + ", ".join(f"{c['alpha_times_dual_norm']:g}" for c in linf)
+        + " → "
+        + ", ".join("bounded" if _bounded(c) else "unbounded" for c in linf),
+        all(_bounded(c) == (c["alpha_times_dual_norm"] <= 1) for c in linf),
+      )
+    )
+  for form, question, answer in [
+    ("penalty", "Q1 penalty, other norms", "u = −(α/2)·‖g‖*·d(g)"),
+    ("ball", "Q1 ball, every norm", "u = −α·d(g) (−α·sign(g) for ℓ∞, −α·UVᵀ spectral)"),
+  ]:
+    group = [
+      r for r in rows if r["form"] == form and (form == "ball" or r["norm"] not in ("l2", "linf"))
+    ]
+    if group:
+      lines.append(
+        SummaryLine.check(
+          question,
+          answer,
+          f"gap ≤ {max(r['max_relative_gap'] for r in group):.1g} on {len(group)} norms",
+          all(r["passed"] for r in group),
+        )
+      )
+  return lines
+
+
+def _bounded(check: dict) -> bool:
+  """Whether the un-squared objective stayed ≥ 0 (to rounding) along the ray and at random points;
+  unbounded below shows as a value falling linearly along −t·d(g)."""
+  floor = -1e-9 * max(1.0, *map(abs, check["objective_along_ray"]))
+  return min(check["objective_along_ray"]) >= floor and check["lowest_at_random_points"] >= floor
+
+
+_FIGURE_G = (1.0, 0.45)
+_FIGURE_ALPHA = 1.0
+_FIGURE_M = ((2.0, 0.8), (0.8, 1.0))
+_FIGURE_LABELS = {"l2": "ℓ₂", "linf": "ℓ∞", "l1": "ℓ₁"}
+
+
+def _figure_arrays(rows: list[_Row]) -> dict:
+  """The balls {‖Δ‖ ≤ α} in 2-D and both steps for one gradient (float64)."""
+  g = jnp.asarray(_FIGURE_G, jnp.float64)
+  angles = np.linspace(0, 2 * np.pi, 721)  # every 0.5°: the corners of the ℓ1 and ℓ∞ balls too
+  directions = jnp.asarray(np.stack([np.cos(angles), np.sin(angles)], axis=-1))
+  labels, balls, penalty, ball = [], [], [], []
+  for row in rows:
+    if row.norm == "mahalanobis":
+      norm = duality.MahalanobisNorm(jnp.asarray(_FIGURE_M, jnp.float64))
+      labels.append(
+        "Mahalanobis, M = [" + "; ".join(" ".join(f"{x:g}" for x in r) for r in _FIGURE_M) + "]"
+      )
+    else:
+      norm = duality.get_norm(row.norm, p=row.p)
+      labels.append(f"ℓp, p = {row.p:g}" if row.norm == "lp" else _FIGURE_LABELS[row.norm])
+    values = jax.vmap(norm.value)(directions)
+    balls.append(_FIGURE_ALPHA * directions / values[:, None])
+    penalty.append(duality.penalty_step(g, _FIGURE_ALPHA, norm))
+    ball.append(duality.ball_step(g, _FIGURE_ALPHA, norm))
+  return {
+    "labels": np.asarray(labels),
+    "balls": np.asarray(jnp.stack(balls)),
+    "g": np.asarray(g),
+    "alpha": np.asarray(_FIGURE_ALPHA),
+    "penalty_steps": np.asarray(jnp.stack(penalty)),
+    "ball_steps": np.asarray(jnp.stack(ball)),
+  }

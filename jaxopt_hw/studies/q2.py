@@ -26,14 +26,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from jaxopt_hw import config as cfg
 from jaxopt_hw.families import HOMEWORK_SETTINGS, sweep_method
 from jaxopt_hw.names import METHODS, SCHEDULES
 from jaxopt_hw.problems import HOMEWORK_A, derived_thetas, stability_thresholds
 from jaxopt_hw.report import markdown_table
-from jaxopt_hw.studies import STUDIES, StudyResult, sweep_progress
+from jaxopt_hw.studies import STUDIES, StudyResult, SummaryLine, sweep_progress
 
 NAME = "q2"
 TITLE = STUDIES[NAME].title
@@ -42,6 +41,14 @@ LABELS = {
   "sgd": "SGD",
   "simplified_adam": "simplified Adam",
   "rescaled_sgd": "rescaled-feature SGD",
+}
+#: The step-size map's cases (keys of results.json's "step_size_map") as figures and tables name
+#: them.
+STEP_SIZE_MAP_LABELS = {
+  "sgd": "SGD, constant α",
+  "rescaled_sgd": "rescaled-feature SGD, constant α",
+  "simplified_adam (constant)": "simplified Adam, constant α",
+  "simplified_adam (α/(t+1))": "simplified Adam, α/(t+1)",
 }
 SCHEDULE_TEXT = {
   "constant": "α",
@@ -418,13 +425,59 @@ def run(config: Config, ctx):
   step_map = _step_size_map(config, ctx) if config.step_size_map.enabled else {}
   results["step_size_map"] = step_map
 
-  figures = _plot(ctx, config, runs, const_run, derived, step_map)
+  arrays = _figure_arrays(config, runs, const_run, derived, step_map)
+  figures = [
+    (alt, f"{name}.png")
+    for alt, name in [
+      ("trajectories", "q2_trajectories"),
+      ("loss curves", "q2_loss_curves"),
+      ("step-size map", "q2_step_size_map"),
+    ]
+    if name in arrays
+  ]
   markdown = _markdown(config, results, derived, schedule_rows, step_map, figures)
   return StudyResult(
     results=results,
     markdown=markdown,
     seeds=list(range(config.step_size_map.seeds)) if config.step_size_map.enabled else [0],
+    summary=_summary(config, results, derived, step_map),
+    arrays=arrays,
   )
+
+
+def _summary(config, results, derived, step_map) -> list[SummaryLine]:
+  lines = []
+  for method, question in [
+    ("sgd", "Q2(a) SGD from θ₀ = 0"),
+    ("simplified_adam", "Q2(b) simplified Adam"),
+    ("rescaled_sgd", "Q2(c) rescaled features"),
+  ]:
+    res = results[method]
+    error = res["max_error"]
+    lines.append(
+      SummaryLine.check(
+        question,
+        f"θ = {DERIVED_TEXT[method]} = {_fmt_vec(derived[method], 4)}",
+        f"θ = {_fmt_vec(res['theta'], 4)}, max error {_fmt_err(error)}",
+        error is not None and error <= config.tol,
+      )
+    )
+  for key, question, formula in [
+    ("sgd", "Q2(a) stable step sizes", "1/‖a‖²"),
+    ("rescaled_sgd", "Q2(c) stable step sizes", "1/d"),
+  ]:
+    e = step_map.get(key)
+    if e and e["derived_threshold"] is not None and e["bracket"] is not None:
+      lo, hi = e["bracket"]
+      lines.append(
+        SummaryLine.check(
+          question,
+          f"α < {formula} = {e['derived_threshold']:.6g}",
+          f"stability lost between α = {lo:.6g} and {hi:.6g}",
+          lo <= e["derived_threshold"] <= hi,
+        )
+      )
+  return lines
 
 
 def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str:
@@ -523,7 +576,8 @@ def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str
     )
   if step_map:
     mrows = []
-    for label, e in step_map.items():
+    for key, e in step_map.items():
+      label = STEP_SIZE_MAP_LABELS[key]
       conv = e["converging_learning_rates"]
       conv_text = (
         f"{min(conv):.3g} … {max(conv):.3g} ({len(conv)} of {len(e['learning_rates'])})"
@@ -562,111 +616,41 @@ def _markdown(config, results, derived, schedule_rows, step_map, figures) -> str
   return "\n\n".join(parts)
 
 
-def _plot(ctx, config, runs, const_run, derived, step_map):
-  figures = []
-  d = len(config.a)
-  colors = {"sgd": "C0", "simplified_adam": "C1", "rescaled_sgd": "C2"}
+def _figure_arrays(config, runs, const_run, derived, step_map) -> dict:
+  """The arrays behind Q2's figures (drawn by :mod:`jaxopt_hw.studies.figures`)."""
   chosen = {}
   for method in METHODS:
-    m = getattr(config, method)
     lrs = np.asarray(runs[method].learning_rates, np.float64)
-    chosen[method] = int(np.argmin(np.abs(lrs - m.learning_rate)))
-
-  fig = Figure(figsize=(4.2 * d, 3.6))
-  axes = fig.subplots(1, d, squeeze=False)
-  for j in range(d):
-    ax = axes[0, j]
-    for method in METHODS:
-      r = runs[method]
-      steps = np.asarray(r.log_steps)
-      theta = np.asarray(r.params_log, np.float64)[chosen[method], 0, :, j]
-      ax.plot(np.maximum(steps, 0.5), theta, color=colors[method], label=LABELS[method])
-      ax.axhline(derived[method][j], color=colors[method], linestyle="--", linewidth=0.8)
-    if const_run is not None:
-      label, r = const_run
-      ax.plot(
-        np.maximum(np.asarray(r.log_steps), 0.5),
-        np.asarray(r.params_log, np.float64)[0, 0, :, j],
-        color="C3",
-        alpha=0.7,
-        linewidth=0.8,
-        label=f"simplified Adam, {label}",
-      )
-    ax.set_xscale("log")
-    ax.set_xlabel("step (0 shown at 0.5)")
-    ax.set_title(f"θ_{j + 1}")
-    ax.grid(True, alpha=0.3)
-  axes[0, 0].legend(fontsize=7)
-  fig.suptitle("trajectories (dashed: derived limits)")
-  figures.append(("trajectories", ctx.save_figure("q2_trajectories", fig)))
-
-  fig = Figure(figsize=(6, 4))
-  ax = fig.subplots()
+    chosen[method] = int(np.argmin(np.abs(lrs - getattr(config, method).learning_rate)))
+  names = {"methods": np.asarray(METHODS), "labels": np.asarray([LABELS[m] for m in METHODS])}
+  trajectories, losses = dict(names), dict(names)
   for method in METHODS:
     r = runs[method]
-    loss = np.asarray(r.losses, np.float64)[chosen[method], 0]
-    ax.plot(
-      np.maximum(np.asarray(r.log_steps), 0.5),
-      np.maximum(loss, 1e-300),
-      color=colors[method],
-      label=LABELS[method],
-    )
+    steps = np.asarray(r.log_steps)
+    trajectories[f"steps_{method}"] = losses[f"steps_{method}"] = steps
+    trajectories[f"theta_{method}"] = np.asarray(r.params_log, np.float64)[chosen[method], 0]
+    trajectories[f"derived_{method}"] = np.asarray(derived[method], np.float64)
+    losses[f"loss_{method}"] = np.asarray(r.losses, np.float64)[chosen[method], 0]
   if const_run is not None:
     label, r = const_run
-    ax.plot(
-      np.maximum(np.asarray(r.log_steps), 0.5),
-      np.maximum(np.asarray(r.losses, np.float64)[0, 0], 1e-300),
-      color="C3",
-      linewidth=0.8,
-      label=f"simplified Adam, {label}",
-    )
-  ax.set_xscale("log")
-  ax.set_yscale("log")
-  ax.set_ylim(1e-33, 10)
-  ax.set_xlabel("step")
-  ax.set_ylabel("loss (1 − aᵀθ)²")
-  ax.grid(True, alpha=0.3)
-  ax.legend(fontsize=7)
-  figures.append(("loss curves", ctx.save_figure("q2_loss_curves", fig)))
-
+    for d in (trajectories, losses):
+      d["extra_label"] = np.asarray(f"simplified Adam, {label}")
+      d["extra_steps"] = np.asarray(r.log_steps)
+    trajectories["extra_theta"] = np.asarray(r.params_log, np.float64)[0, 0]
+    losses["extra_loss"] = np.asarray(r.losses, np.float64)[0, 0]
+  arrays = {"q2_trajectories": trajectories, "q2_loss_curves": losses}
   if step_map:
-    fig = Figure(figsize=(7, 1.6 * len(step_map) + 0.6))
-    axes = fig.subplots(len(step_map), 1, sharex=True, squeeze=False)
-    for ax, (label, e) in zip(axes[:, 0], step_map.items()):
-      lrs = np.asarray(e["learning_rates"])
-      stack = [
-        e["fraction_converged"],
-        e["fraction_stable"],
-        e["fraction_growing"],
-        e["fraction_diverged"],
-      ]
-      ax.stackplot(
-        lrs,
-        *stack,
-        colors=["#4caf50", "#ffeb3b", "#ff9800", "#e53935"],
-        labels=[
-          "converged",
-          "not converged, loss below its start",
-          "not converged, loss above its start",
-          "diverged",
-        ],
-      )
-      if e["derived_threshold"] is not None:
-        ax.axvline(
-          e["derived_threshold"], color="k", linestyle="--", linewidth=1, label="derived threshold"
-        )
-      ax.set_xscale("log")
-      ax.set_ylim(0, 1)
-      ax.set_ylabel("fraction\nof seeds", fontsize=8)
-      ax.set_title(label, fontsize=9)
-    fig.legend(
-      *axes[0, 0].get_legend_handles_labels(),
-      fontsize=7,
-      loc="lower center",
-      ncol=3,
-      bbox_to_anchor=(0.5, 1.0),
-    )
-    axes[-1, 0].set_xlabel("learning rate α (α₀ for schedules)")
-    fig.tight_layout()
-    figures.append(("step-size map", ctx.save_figure("q2_step_size_map", fig)))
-  return figures
+    outcomes = ["converged", "stable", "growing", "diverged"]  # figures.STEP_SIZE_OUTCOMES' order
+
+    def threshold(value):
+      return np.nan if value is None else value
+
+    entries = list(step_map.values())
+    arrays["q2_step_size_map"] = {
+      "labels": np.asarray([STEP_SIZE_MAP_LABELS[k] for k in step_map]),
+      "learning_rates": np.asarray(entries[0]["learning_rates"]),
+      "fractions": np.asarray([[e[f"fraction_{o}"] for o in outcomes] for e in entries]),
+      "derived_thresholds": np.asarray([threshold(e["derived_threshold"]) for e in entries]),
+      "measured_thresholds": np.asarray([threshold(e["measured_threshold"]) for e in entries]),
+    }
+  return arrays
