@@ -80,15 +80,19 @@ def test_default_output_folder_is_new_each_run(fake_study, tmp_path):
   assert made.name.startswith("fake-") and (made / "results.json").is_file()
 
 
-def test_existing_output_is_kept_without_force_and_replaced_with_it(fake_study, tmp_path, capsys):
+def test_existing_output_is_kept_without_force_and_a_previous_run_replaced_with_it(
+  fake_study, tmp_path, capsys
+):
   out = tmp_path / "out"
-  out.mkdir()
-  (out / "precious.txt").write_text("keep me")
-  assert cli.main(["run", str(fake_study), "--out", str(out)]) == 2
+  assert cli.main(["run", str(fake_study), "--out", str(out)]) == 0
+  assert cli.main(["run", str(fake_study), "--out", str(out), "--set", "fake.seed=8"]) == 2
   assert "already exists; pass --force" in capsys.readouterr().err
-  assert (out / "precious.txt").read_text() == "keep me"
-  assert cli.main(["run", str(fake_study), "--out", str(out), "--force"]) == 0
+  assert json.loads((out / "results.json").read_text())["meta"]["seeds"] == {"fake": [7]}
+  assert (
+    cli.main(["run", str(fake_study), "--out", str(out), "--force", "--set", "fake.seed=8"]) == 0
+  )
   assert sorted(p.name for p in out.iterdir()) == ["curve.png", "report.md", "results.json"]
+  assert json.loads((out / "results.json").read_text())["meta"]["seeds"] == {"fake": [8]}
   assert _leftovers(tmp_path) == []
 
 
