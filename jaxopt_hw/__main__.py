@@ -11,7 +11,8 @@ import sys
 
 
 def entry() -> None:
-  signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+  if hasattr(signal, "pthread_sigmask"):  # POSIX
+    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
   from jaxopt_hw.cli import main  # imported once the signals wait (the CLI entry's exception)
 
   sys.exit(main())

@@ -199,6 +199,8 @@ class _SignalGuard:
   def install(cls) -> _SignalGuard | None:
     if threading.current_thread() is not threading.main_thread():
       return None
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: Python's own handling
+      return None
     guard = cls()
     guard.hold()
     read_fd, write_fd = os.pipe()
@@ -215,11 +217,11 @@ class _SignalGuard:
   def arm(self) -> None:
     """Unblock the signals; one that waited is raised now (by ``pthread_sigmask`` itself)."""
     self.armed = True
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, EXIT_SIGNAL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, tuple(EXIT_SIGNAL))
 
   def hold(self) -> None:
     self.armed = False
-    signal.pthread_sigmask(signal.SIG_BLOCK, EXIT_SIGNAL)
+    signal.pthread_sigmask(signal.SIG_BLOCK, tuple(EXIT_SIGNAL))
 
   def _handle(self, signum: int, frame) -> None:
     if self.first is None:
@@ -236,8 +238,12 @@ class _SignalGuard:
     self._unraisablehook(unraisable)
 
   def _watch(self, read_fd: int, main_thread: int) -> None:
-    while not ((data := os.read(read_fd, 1)) and data[0] in EXIT_SIGNAL):
-      pass
+    while True:
+      data = os.read(read_fd, 1)
+      if not data:
+        return
+      if data[0] in EXIT_SIGNAL:
+        break
     signum = data[0]
     deadline = time.monotonic() + self.GRACE_S
     while (left := deadline - time.monotonic()) > 0:
