@@ -36,16 +36,24 @@ STRESS_STUDY = textwrap.dedent(
 
   @dataclass(frozen=True)
   class Config:
-    hang: bool = False
+    mode: str = "loop"
 
   def run(config, ctx):
-    ctx.log("working")
-    if config.hang:  # one XLA loop of 2**62 steps: JAX waits for it without polling for signals
+    if config.mode == "compile":  # one long XLA compile (a 300-step program, unrolled)
+      def f(x):
+        for i in range(300):
+          x = jnp.sin(x) * (i + 1.0) + jnp.cos(x[::-1])
+        return x
+      lowered = jax.jit(f).lower(jnp.ones(64))
+      ctx.log("compiling")
+      lowered.compile()
+    if config.mode == "hang":  # one XLA loop of 2**62 steps: JAX waits without polling for signals
       step = lambda c: (c[0] + 1, c[1] * 1.0000001)
       loop = jax.jit(lambda: jax.lax.while_loop(lambda c: c[0] < 2**62, step, (0, 1.0)))
       compiled = loop.lower().compile()
       ctx.log("looping")
       compiled()
+    ctx.log("working")
     for i in itertools.count():
       n = 1 + i % 64  # a new shape: a new program to compile
       jax.jit(lambda x: jnp.cumsum(jnp.sin(x) @ jnp.cos(x).T, axis=0))(jnp.ones((n, n)))
@@ -124,12 +132,7 @@ def assert_stopped_cleanly(
 
 def test_a_signal_while_compiling_and_writing_figures_stops_cleanly(tmp_path):
   # Several delays, so the signal lands in a compile, in a figure being written, between them.
-  for signum, delay in [
-    (signal.SIGINT, 0.2),
-    (signal.SIGTERM, 0.45),
-    (signal.SIGINT, 0.7),
-    (signal.SIGTERM, 0.95),
-  ]:
+  for signum, delay in [(signal.SIGINT, 0.25), (signal.SIGTERM, 0.6)]:
     folder = tmp_path / f"{signal.Signals(signum).name}-after-{delay}"
     folder.mkdir()
     program = stress(folder)
@@ -137,6 +140,18 @@ def test_a_signal_while_compiling_and_writing_figures_stops_cleanly(tmp_path):
     time.sleep(delay)
     program.proc.send_signal(signum)
     assert_stopped_cleanly(*program.finish(), signum, folder)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_inside_an_xla_compile_does_not_crash_the_teardown(tmp_path, signum):
+  # Issue 11.1's segmentation fault, made certain: the signal lands while XLA compiles on its
+  # thread pool. Python's KeyboardInterrupt left that compile running into the interpreter's
+  # teardown, which freed the client under it (exit -11 every time on the base commit).
+  program = stress(tmp_path, "--set", "stress.mode='compile'")
+  program.wait_for("[stress] compiling")
+  time.sleep(0.3)
+  program.proc.send_signal(signum)
+  assert_stopped_cleanly(*program.finish(), signum, tmp_path)
 
 
 def test_ctrl_c_on_the_homework_report_exits_130_and_keeps_the_previous_run(tmp_path):
@@ -172,7 +187,7 @@ def test_ctrl_c_during_start_up_exits_130_without_an_import_traceback(tmp_path):
 def test_a_signal_while_stuck_in_native_code_stops_within_the_grace_period(tmp_path):
   # The main thread waits for XLA and never returns to Python, so no Python handler can run: the
   # watchdog stops the program after its grace period and removes the unfinished output itself.
-  program = stress(tmp_path, "--set", "stress.hang=true")
+  program = stress(tmp_path, "--set", "stress.mode='hang'")
   program.wait_for("[stress] looping")
   time.sleep(0.3)
   program.proc.send_signal(signal.SIGTERM)
