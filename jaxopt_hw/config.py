@@ -240,12 +240,12 @@ def _read_toml(text: str, source: str) -> dict:
     raise ConfigError(f"{source}: not valid TOML ({e})") from None
   except RecursionError:  # tomllib reads nested arrays and inline tables recursively
     data = None
-  if data is None or _depth(data) > MAX_DEPTH:
+  if data is None or _nesting(data) > MAX_DEPTH:
     raise ConfigError(f"{source}: values nested more than {MAX_DEPTH} deep; no config needs that")
   return data
 
 
-def _depth(value) -> int:
+def _nesting(value) -> int:
   """How deep lists and tables nest in ``value`` (a scalar: 0), without recursion."""
   deepest, stack = 0, [(value, 0)]
   while stack:
@@ -380,7 +380,7 @@ def parse_override(text: str) -> tuple[list[str], typing.Any]:
     value = raw.strip()
   except RecursionError:
     value = None
-  if value is None or _depth(value) > MAX_DEPTH:
+  if value is None or _nesting(value) > MAX_DEPTH:
     raise ConfigError(f"--set {key}: the value nests more than {MAX_DEPTH} deep")
   return key.split("."), value
 
