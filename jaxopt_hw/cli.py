@@ -6,7 +6,8 @@
     jaxopt-hw bench {sweep,collectives} [--json] ...
 
 Errors a user can cause print one line (``error: ...``) and exit with status 2; ``--debug`` shows
-the traceback instead.
+the traceback instead. Ctrl-C and SIGTERM stop the program cleanly with status 130 and 143 (see
+:func:`main`).
 """
 
 from __future__ import annotations
