@@ -13,13 +13,21 @@ live in the field's metadata::
 reports the first problem as a :class:`ConfigError` that names the field, the value and what is
 allowed, suggesting the nearest key for a typo.
 
+Checks between fields live in an optional ``validate(self)`` method of the Config, which raises
+:class:`ConfigError` naming the full key; :func:`load` runs it, so every experiment of a run is
+checked before the first one starts.
+
 A config *file* is either one experiment (``experiment = "q2"`` and the Config's fields) or a
-suite (``include = ["hw2_q1.toml", ...]``, paths relative to the file).
+suite (``include = ["hw2_q1.toml", ...]``, paths relative to the file). Files are UTF-8 TOML of at
+most :data:`MAX_CONFIG_BYTES` bytes, values nest at most :data:`MAX_DEPTH` deep, lists hold at most
+:data:`MAX_LIST_ITEMS` entries and integers fit in 32 bits; anything else is refused with one line
+naming the file or the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 import tomllib
@@ -34,6 +42,16 @@ from jaxopt_hw.errors import UserInputError, did_you_mean
 _CHECK = "jaxopt_hw.check"
 
 DEFAULT_CONFIG = "hw2.toml"
+
+#: A config file is a few settings (the shipped ones are under 2 kB); a bigger one is a mistake.
+MAX_CONFIG_BYTES = 1 << 20
+#: Tables and lists nested deeper than this are no config (the studies' go 3 deep).
+MAX_DEPTH = 32
+#: The longest list a field takes: grids, dimensions, seeds (results.json grows with them).
+MAX_LIST_ITEMS = 10_000
+#: Integers are 32-bit: step counts and seeds become int32 on the device (the engine's loop
+#: counters, jaxopt_hw/engine.py), where a bigger one overflows after the study has started.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 class ConfigError(UserInputError):
@@ -83,6 +101,10 @@ def non_empty() -> dict:
   return check(lambda vs: len(vs) > 0, "must not be empty")
 
 
+def non_empty_positive() -> dict:
+  return check(lambda vs: len(vs) > 0 and all(v > 0 for v in vs), "a non-empty list of numbers > 0")
+
+
 # ---------------------------------------------------------------------------------------------
 # Building a Config from a mapping.
 
@@ -96,6 +118,22 @@ def _type_name(tp) -> str:
   return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
+def _describe(value) -> str:
+  """What a TOML value is, in words: "an integer", "a string", ..."""
+  kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "a list"}
+  kinds |= {tuple: "a list", dict: "a table", datetime.datetime: "a date-time"}
+  kinds |= {datetime.date: "a date", datetime.time: "a time"}
+  return kinds.get(type(value), "a " + type(value).__name__)
+
+
+def _shown(value, limit: int = 60) -> str:
+  """``repr(value)``, cut to ``limit`` characters so that an error stays one short line."""
+  text = repr(list(value) if isinstance(value, tuple) else value)
+  if len(text) <= limit:
+    return text
+  return text[:limit] + (" ...]" if text[0] == "[" else " ...")
+
+
 def _coerce(value, tp, name: str):
   """``value`` as type ``tp``, or a ConfigError naming ``name``."""
   origin = typing.get_origin(tp)
@@ -105,13 +143,17 @@ def _coerce(value, tp, name: str):
   if dataclasses.is_dataclass(tp):
     if not isinstance(value, Mapping):
       raise ConfigError(
-        f"{name}: {value!r} is a {type(value).__name__}; expected a table with keys "
+        f"{name}: {_shown(value)} is {_describe(value)}; expected a table with keys "
         f"{sorted(f.name for f in dataclasses.fields(tp))}"
       )
     return load(tp, value, prefix=name)
   if origin is tuple:
     if not isinstance(value, (list, tuple)):
-      raise ConfigError(f"{name}: {value!r} is not a list; expected {_type_name(tp)}")
+      raise ConfigError(f"{name}: {_shown(value)} is not a list; expected {_type_name(tp)}")
+    if len(value) > MAX_LIST_ITEMS:
+      raise ConfigError(
+        f"{name}: a list of {len(value)} entries is not allowed; at most {MAX_LIST_ITEMS}"
+      )
     (elem,) = typing.get_args(tp)[:1]
     return tuple(_coerce(v, elem, f"{name}[{i}]") for i, v in enumerate(value))
   ok = {
@@ -123,7 +165,11 @@ def _coerce(value, tp, name: str):
   if ok is None:
     raise TypeError(f"config field {name} has an unsupported type {tp!r}")
   if not ok:
-    raise ConfigError(f"{name}: {value!r} is a {type(value).__name__}; expected {_type_name(tp)}")
+    raise ConfigError(f"{name}: {_shown(value)} is {_describe(value)}; expected {_type_name(tp)}")
+  if tp is int and not INT_MIN <= value <= INT_MAX:
+    raise ConfigError(
+      f"{name}: {value} is not allowed; integers must be between {INT_MIN} and {INT_MAX} (32 bits)"
+    )
   if tp is float:
     value = float(value)
     if not math.isfinite(value):
@@ -154,10 +200,12 @@ def load(cls, mapping: Mapping | None = None, prefix: str = ""):
     if rule is not None:
       fn, allowed = rule
       if not fn(value):
-        shown = list(value) if isinstance(value, tuple) else value
-        raise ConfigError(f"{dot}{name}: {shown!r} is not allowed; {allowed}")
+        raise ConfigError(f"{dot}{name}: {_shown(value)} is not allowed; {allowed}")
     values[name] = value
-  return cls(**values)
+  config = cls(**values)
+  if hasattr(config, "validate"):
+    config.validate()
+  return config
 
 
 def to_dict(config) -> dict:
@@ -202,17 +250,17 @@ def describe(config, prefix: str = "") -> list[FieldInfo]:
   """Every setting of the Config instance ``config`` (nested tables flattened to dotted keys, as
   ``--set`` names them): its type, value, default and what is allowed (from the field's metadata,
   else what the type allows)."""
-  return _describe(config, type(config)(), prefix)
+  return _describe_fields(config, type(config)(), prefix)
 
 
-def _describe(config, default, prefix: str) -> list[FieldInfo]:
+def _describe_fields(config, default, prefix: str) -> list[FieldInfo]:
   hints = typing.get_type_hints(type(config))
   dot = f"{prefix}." if prefix else ""
   out = []
   for f in dataclasses.fields(config):
     tp, value, dflt = hints[f.name], getattr(config, f.name), getattr(default, f.name)
     if dataclasses.is_dataclass(tp):
-      out += _describe(value, dflt, f"{dot}{f.name}")
+      out += _describe_fields(value, dflt, f"{dot}{f.name}")
       continue
     rule = f.metadata.get(_CHECK)
     kind = _type_name(tp).split(" ", 1)[1]
@@ -236,9 +284,40 @@ class ExperimentSpec:
 
 def _read_toml(text: str, source: str) -> dict:
   try:
-    return tomllib.loads(text)
+    data = tomllib.loads(text)
   except tomllib.TOMLDecodeError as e:
     raise ConfigError(f"{source}: not valid TOML ({e})") from None
+  except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+    data = None
+  if data is None or _nesting(data) > MAX_DEPTH:
+    raise ConfigError(f"{source}: values nested more than {MAX_DEPTH} deep; no config needs that")
+  return data
+
+
+def _nesting(value) -> int:
+  """How deep lists and tables nest in ``value`` (a scalar: 0), without recursion."""
+  deepest, stack = 0, [(value, 0)]
+  while stack:
+    v, d = stack.pop()
+    if isinstance(v, dict):
+      v = list(v.values())
+    if isinstance(v, list):
+      deepest = max(deepest, d + 1)
+      if d + 1 <= MAX_DEPTH:
+        stack.extend((x, d + 1) for x in v)
+  return deepest
+
+
+def _decode(data: bytes, shown: str) -> str:
+  if len(data) > MAX_CONFIG_BYTES:
+    raise ConfigError(f"{shown}: over {MAX_CONFIG_BYTES} bytes, too big for a config")
+  try:
+    return data.decode("utf-8")
+  except UnicodeDecodeError as e:
+    raise ConfigError(
+      f"{shown}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); TOML files are "
+      "UTF-8"
+    ) from None
 
 
 _PACKAGED = "<packaged>"
@@ -254,12 +333,18 @@ def _read_source(ref: str, base) -> tuple[str, str, object]:
   if base != _PACKAGED:
     path = Path(ref) if base is None else Path(base) / ref
     if path.is_file():
-      return path.read_text(encoding="utf-8"), str(path), path.parent
+      try:
+        with open(path, "rb") as f:
+          data = f.read(MAX_CONFIG_BYTES + 1)
+      except OSError as e:
+        raise ConfigError(f"config: cannot read {str(path)!r}: {e.strerror or e}") from None
+      return _decode(data, str(path)), str(path), path.parent
     if base is not None or Path(ref).name != ref:
       raise ConfigError(f"config: {str(path)!r} is not a file")
   packaged = packaged_dir().joinpath(name)
   if packaged.is_file():
-    return packaged.read_text(encoding="utf-8"), f"{_PACKAGED}/{name}", _PACKAGED
+    shown = f"{_PACKAGED}/{name}"
+    return _decode(packaged.read_bytes(), shown), shown, _PACKAGED
   raise ConfigError(
     f"config: {ref!r} is neither a file nor a packaged config; "
     f"packaged: {', '.join(packaged_configs())}"
@@ -305,7 +390,11 @@ def read_specs(
         )
       includes = data["include"]
       if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        raise ConfigError(f"{shown}: include = {includes!r}; expected a list of config file names")
+        raise ConfigError(
+          f"{shown}: include = {_shown(includes)}; expected a list of config file names"
+        )
+      if not includes:
+        raise ConfigError(f"{shown}: include = []; a suite must include at least one config")
       specs += read_specs(includes, known, folder, _depth + 1)
       continue
     name = data.pop("experiment", None)
@@ -338,6 +427,10 @@ def parse_override(text: str) -> tuple[list[str], typing.Any]:
     value = tomllib.loads(f"v = {raw.strip()}")["v"]
   except tomllib.TOMLDecodeError:
     value = raw.strip()
+  except RecursionError:
+    value = None
+  if value is None or _nesting(value) > MAX_DEPTH:
+    raise ConfigError(f"--set {key}: the value nests more than {MAX_DEPTH} deep")
   return key.split("."), value
 
 

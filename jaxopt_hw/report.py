@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,20 +22,39 @@ def write_atomic(path: Path, write: Callable, binary: bool = False) -> None:
   """Write ``path`` through a temporary file in the same folder, then rename it into place.
 
   ``write`` receives the open temporary file. A reader never sees a half-written ``path``: it is
-  either the old file or the complete new one.
+  either the old file or the complete new one, and the temporary file is removed whatever stops the
+  write (an error, a full disk, Ctrl-C). The file gets the permissions of any new file (0o666 less
+  the user's umask), not ``mkstemp``'s private 0o600. An ``OSError`` names ``path``.
   """
   path = Path(path)
-  fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+  tmp = None
   try:
+    tmp, fd = _create_temporary(path)
     with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
       write(f)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
+    tmp = None
+  except OSError as e:
+    if e.filename is None:  # a write to the open file (a full disk): say which file
+      e.filename = str(path)
     raise
+  finally:
+    if tmp is not None and os.path.lexists(tmp):
+      os.unlink(tmp)
+
+
+def _create_temporary(path: Path) -> tuple[Path, int]:
+  """A new file ``.<name>.<random>.tmp`` beside ``path``, opened for writing: (its path, its fd)."""
+  for _ in range(100):
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+      # O_EXCL: never another's file; mode 0o666 is narrowed by the umask, as for any new file.
+      return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+      continue
+  raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def write_text(path: Path, text: str) -> None:

@@ -134,15 +134,19 @@ def test_default_output_folder_is_new_each_run(fake_study, tmp_path):
   assert made.name.startswith("fake-") and (made / "results.json").is_file()
 
 
-def test_existing_output_is_kept_without_force_and_replaced_with_it(fake_study, tmp_path, capsys):
+def test_existing_output_is_kept_without_force_and_a_previous_run_replaced_with_it(
+  fake_study, tmp_path, capsys
+):
   out = tmp_path / "out"
-  out.mkdir()
-  (out / "precious.txt").write_text("keep me")
-  assert cli.main(["run", str(fake_study), "--out", str(out)]) == 2
+  assert cli.main(["run", str(fake_study), "--out", str(out)]) == 0
+  assert cli.main(["run", str(fake_study), "--out", str(out), "--set", "fake.seed=8"]) == 2
   assert "already exists; pass --force" in capsys.readouterr().err
-  assert (out / "precious.txt").read_text() == "keep me"
-  assert cli.main(["run", str(fake_study), "--out", str(out), "--force"]) == 0
+  assert json.loads((out / "results.json").read_text())["meta"]["seeds"] == {"fake": [7]}
+  assert (
+    cli.main(["run", str(fake_study), "--out", str(out), "--force", "--set", "fake.seed=8"]) == 0
+  )
   assert sorted(p.name for p in out.iterdir()) == FILES
+  assert json.loads((out / "results.json").read_text())["meta"]["seeds"] == {"fake": [8]}
   assert _leftovers(tmp_path) == []
 
 
@@ -185,7 +189,7 @@ def test_an_interrupted_or_failed_run_leaves_no_file_and_keeps_old_results(
       ["--set", "fake.learning_rate=-1e-3"],
       "error: fake.learning_rate: -0.001 is not allowed; must be > 0",
     ),
-    (["--set", "fake.seed=x"], "error: fake.seed: 'x' is a str; expected an integer"),
+    (["--set", "fake.seed=x"], "error: fake.seed: 'x' is a string; expected an integer"),
     (
       ["--set", "fak.seed=1"],
       (
@@ -278,6 +282,24 @@ def test_list_names_experiments_configs_sheets_and_benchmarks(capsys):
     ),
     ("q2.sgd.steps=1.5", "error: q2.sgd.steps: 1.5 is a float; expected an integer"),
     ("q5.n=0", "error: q5.n: 0"),
+    # issue 12.8: crashed with OverflowError after the study had started
+    (
+      "q2.sgd.steps=3000000000",
+      "error: q2.sgd.steps: 3000000000 is not allowed; integers must be between -2147483648 and "
+      "2147483647 (32 bits)",
+    ),
+    ("q2.sgd.steps=1e20", "error: q2.sgd.steps: 1e+20 is a float; expected an integer"),
+    ("q2.sgd.steps=100000000000000000000", "error: q2.sgd.steps: 100000000000000000000 is not"),
+    # issue 12.9: a 10-million-point grid made a 190 MB results.json
+    (
+      "q2.step_size_map.points=10000000",
+      "error: q2.step_size_map.points: 10000000 is not allowed; must be between 2 and 10000",
+    ),
+    # issue 12.14: an empty grid silently became [learning_rate]
+    ("q2.sgd.grid=[]", "error: q2.sgd.grid: [] is not allowed; a non-empty list of numbers > 0"),
+    ("q2.simplified_adam.grid=[]", "error: q2.simplified_adam.grid: [] is not allowed"),
+    ("q2.rescaled_sgd.grid=[]", "error: q2.rescaled_sgd.grid: [] is not allowed"),
+    ("q1.norms=[3]", "error: q1.norms[0]: 3 is an integer; expected a string"),
   ],
 )
 def test_the_default_report_refuses_bad_settings_before_running(
@@ -363,3 +385,68 @@ def test_dry_run_checks_everything_and_runs_nothing(fake_study, tmp_path, capsys
   assert capsys.readouterr().err.strip() == (
     "error: fake.learning_rate: -1.0 is not allowed; must be > 0"
   )
+
+
+@pytest.mark.parametrize(
+  "overrides, message",
+  [
+    # issue 12.7: Q5 ran first, then the run failed naming `norm:`; lp and mahalanobis passed the
+    # check but cannot work on a model's parameters (no p, no M).
+    (
+      ["data_parallel.optimizer=steepest", "data_parallel.norm=l3"],
+      "error: data_parallel.norm: 'l3' is not allowed; allowed: l2, linf, l1, spectral",
+    ),
+    (["data_parallel.norm=lp"], "error: data_parallel.norm: 'lp' is not allowed"),
+    (["data_parallel.norm=mahalanobis"], "error: data_parallel.norm: 'mahalanobis' is not allowed"),
+    (
+      ["data_parallel.batch=63"],
+      "error: data_parallel.batch: 63 is not allowed with n = 4; the batch must split into n "
+      "equal shards (a multiple of 4)",
+    ),
+  ],
+)
+def test_every_field_of_every_experiment_is_checked_before_the_first_runs(
+  tmp_path, capsys, overrides, message
+):
+  args = ["run", "hw2_q5", "data_parallel", "--out", str(tmp_path / "o")]
+  assert cli.main([*args, *(a for o in overrides for a in ("--set", o))]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith(message), err
+  assert "[q5] running" not in err and "\n" not in err and not (tmp_path / "o").exists()
+
+
+def test_an_implicit_bias_config_that_is_not_over_parameterised_is_refused_before_running(
+  tmp_path, capsys
+):
+  args = ["run", "hw2_q5", "implicit_bias", "--out", str(tmp_path / "o")]
+  assert cli.main([*args, "--set", "implicit_bias.n=64"]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err == (
+    "error: implicit_bias.n: 64 is not allowed; must be smaller than d = 64 (over-parameterised)"
+  )
+
+
+@pytest.mark.parametrize(
+  "content, message",
+  [
+    (  # offset 32 = len('experiment = "q1"\n') + len('seed = 1 # caf') = 18 + 14
+      b'experiment = "q1"\nseed = 1 # caf\xe9\n',
+      "not UTF-8 text (byte 0xe9 at offset 32); TOML files are UTF-8",
+    ),
+    (b"include = []\n", "include = []; a suite must include at least one config"),
+    (
+      b'experiment = "q1"\ndims = ' + b"[" * 5000 + b"]" * 5000,
+      "values nested more than 32 deep; no config needs that",
+    ),
+  ],
+)
+def test_a_config_file_that_cannot_be_read_is_one_line_and_exit_2(
+  tmp_path, capsys, content, message
+):
+  # issue 12.9 (non-UTF-8: UnicodeDecodeError, exit 1; 5,000-deep arrays: RecursionError) and
+  # 12.14 (`include = []` exited 0 with an empty report).
+  conf = tmp_path / "c.toml"
+  conf.write_bytes(content)
+  assert cli.main(["run", str(conf), "--out", str(tmp_path / "o")]) == 2
+  assert capsys.readouterr().err.strip() == f"error: {conf}: {message}"
+  assert not (tmp_path / "o").exists()

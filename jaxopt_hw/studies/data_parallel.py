@@ -20,7 +20,7 @@ from jaxopt_hw import config as cfg
 from jaxopt_hw.distributed import accounting
 from jaxopt_hw.distributed import data_parallel as dp
 from jaxopt_hw.errors import UserInputError
-from jaxopt_hw.names import AGGREGATORS, FORMS
+from jaxopt_hw.names import AGGREGATORS, FORMS, NORMS
 from jaxopt_hw.report import markdown_table
 from jaxopt_hw.studies import STUDIES, StudyResult, SummaryLine
 from jaxopt_hw.transforms.steepest import steepest_descent
@@ -36,6 +36,9 @@ LABELS = {
   "pmean": "lax.pmean",
 }
 OPTIMIZERS = ("sgd", "adam", "steepest")
+#: The norms steepest descent can use here: lp needs p and mahalanobis needs M, which a model's
+#: parameters do not come with.
+STEEPEST_NORMS = tuple(n for n in NORMS if n not in ("lp", "mahalanobis"))
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,18 @@ class Config:
   learning_rate: float = field(default=0.1, metadata=cfg.positive())
   #: Steepest descent (optimizer = "steepest"): its norm and form; with the spectral norm the
   #: non-matrix leaves (biases) step in the ℓ2 norm.
-  norm: str = "l2"
+  norm: str = field(default="l2", metadata=cfg.one_of(*STEEPEST_NORMS))
   form: str = field(default="penalty", metadata=cfg.one_of(*FORMS))
   dtype: str = field(default="float32", metadata=cfg.one_of("float32", "float64"))
   seed: int = field(default=0, metadata=cfg.at_least(0))
+
+  def validate(self) -> None:
+    """The checks between fields, run before any study starts (config.load)."""
+    if self.batch % self.n:
+      raise UserInputError(
+        f"data_parallel.batch: {self.batch} is not allowed with n = {self.n}; the batch must "
+        f"split into n equal shards (a multiple of {self.n})"
+      )
 
 
 def make_optimizer(config: Config):
@@ -68,11 +79,7 @@ def make_optimizer(config: Config):
 
 
 def run(config: Config, ctx):
-  if config.batch % config.n:
-    raise UserInputError(
-      f"data_parallel.batch: {config.batch} is not allowed with n = {config.n}; the batch must "
-      f"split into n equal shards (a multiple of {config.n})"
-    )
+  config.validate()
   dtype = jnp.dtype(config.dtype)
   x, y = dp.regression_data(
     jax.random.key(config.seed), config.batch, config.features, config.outputs, dtype

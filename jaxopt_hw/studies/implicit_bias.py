@@ -85,6 +85,10 @@ class Config:
   #: Also run every method on one-example problems (n = 1), where simplified Adam has a closed form.
   single_example_check: bool = True
 
+  def validate(self) -> None:
+    """The checks between fields, run before any study starts (config.load)."""
+    _check_config(self)
+
 
 def _check_config(config: Config) -> None:
   if config.n >= config.d:

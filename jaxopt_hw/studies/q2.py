@@ -71,7 +71,7 @@ _RESCALED = HOMEWORK_SETTINGS["rescaled_sgd"]
 class SGDConfig:
   learning_rate: float = field(default=_SGD.learning_rate, metadata=cfg.positive())
   grid: tuple[float, ...] = field(
-    default=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95), metadata=cfg.each_positive()
+    default=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95), metadata=cfg.non_empty_positive()
   )
   steps: int = field(default=_SGD.steps, metadata=cfg.positive())
 
@@ -84,7 +84,7 @@ class SimplifiedAdamConfig:
     default=_ADAM.decay_rate,
     metadata=cfg.check(lambda v: 0 < v < 1, "must be strictly between 0 and 1"),
   )
-  grid: tuple[float, ...] = field(default=(0.1, 0.25, 0.5, 1.0), metadata=cfg.each_positive())
+  grid: tuple[float, ...] = field(default=(0.1, 0.25, 0.5, 1.0), metadata=cfg.non_empty_positive())
   steps: int = field(default=_ADAM.steps, metadata=cfg.positive())
 
 
@@ -92,7 +92,7 @@ class SimplifiedAdamConfig:
 class RescaledSGDConfig:
   learning_rate: float = field(default=_RESCALED.learning_rate, metadata=cfg.positive())
   grid: tuple[float, ...] = field(
-    default=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3), metadata=cfg.each_positive()
+    default=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3), metadata=cfg.non_empty_positive()
   )
   steps: int = field(default=_RESCALED.steps, metadata=cfg.positive())
 
@@ -102,15 +102,16 @@ class StepSizeMapConfig:
   enabled: bool = True
   lr_min: float = field(default=1e-3, metadata=cfg.positive())
   lr_max: float = field(default=10.0, metadata=cfg.positive())
-  points: int = field(default=161, metadata=cfg.at_least(2))
-  seeds: int = field(default=8, metadata=cfg.positive())
+  #: points × seeds runs per sweep, each kept in memory and in results.json: bounded.
+  points: int = field(default=161, metadata=cfg.in_range(2, 10_000))
+  seeds: int = field(default=8, metadata=cfg.in_range(1, 100))
   steps: int = field(default=4000, metadata=cfg.positive())
   #: θ₀ ~ N(0, init_scale²·I) per seed (the threshold does not depend on θ₀).
   init_scale: float = field(default=1.0, metadata=cfg.positive())
   #: a point counts as converged when its loss is at most this from some step to the end.
   loss_tol: float = field(default=1e-12, metadata=cfg.positive())
   #: a linear grid of this many points between the coarse bracket of each stability threshold.
-  refine_points: int = field(default=101, metadata=cfg.at_least(2))
+  refine_points: int = field(default=101, metadata=cfg.in_range(2, 10_000))
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class Config:
   dtype: str = field(default="float64", metadata=cfg.one_of("float32", "float64"))
   #: a grid point has converged when max|θ − θ*| <= tol at the end.
   tol: float = field(default=1e-8, metadata=cfg.positive())
-  log_points: int = field(default=120, metadata=cfg.at_least(2))
+  log_points: int = field(default=120, metadata=cfg.in_range(2, 10_000))
   compare_schedules: bool = True
   sgd: SGDConfig = SGDConfig()
   simplified_adam: SimplifiedAdamConfig = SimplifiedAdamConfig()
