@@ -22,7 +22,11 @@ Proof of the first: gᵀΔ ≥ −‖g‖*‖Δ‖ (definition of the dual norm)
 Every function here is pure ``jax.numpy`` on a single array of any shape (vector norms see the array
 as one flat vector; the spectral norm needs a 2-D array), works under ``jit``, ``vmap`` and
 ``grad``, and returns arrays in the dtype of its input (bfloat16 and float16 are computed in float32
-and cast back). A zero gradient gives a zero dual map and a zero step, never NaN.
+and cast back; integer gradients are promoted to the default float, as optax promotes them). A zero
+gradient gives a zero dual map and a zero step, never NaN; a gradient with a NaN or an inf entry
+gives a step that is NaN there (and everywhere the norm couples the entries), at once, never a
+silent 0 or a hang. Norms scale by max|g| before squaring, so float32 gradients of 1e-20 or 1e20
+give the right step.
 
 Add a norm by subclassing :class:`Norm` and writing ``value``, ``dual`` and ``dual_map``; every step
 and objective here, the optax transform :func:`jaxopt_hw.transforms.steepest_descent` and the Q1
@@ -51,9 +55,21 @@ from jaxopt_hw.validation import check_number
 DEFAULT_NS_STEPS = 30
 
 
+def float_dtype(dtype):
+  """The dtype an update of a ``dtype`` gradient has: ``dtype`` itself when it is a float, else the
+  default float (float32, or float64 with ``jax_enable_x64``) — integer and boolean gradients are
+  promoted the way optax promotes them (its ``sgd`` multiplies them by a weakly typed learning
+  rate), never cast back to integers (which truncated every step to 0)."""
+  dtype = jnp.dtype(dtype)
+  if jnp.issubdtype(dtype, jnp.floating):
+    return dtype
+  return jnp.result_type(dtype, 1.0)
+
+
 def _compute_dtype(dtype):
-  """float32 for bfloat16/float16 inputs (sums in 8 bits of mantissa are too coarse), else dtype."""
-  return jnp.promote_types(dtype, jnp.float32)
+  """float32 for bfloat16/float16 inputs (sums in 8 bits of mantissa are too coarse), else the
+  update dtype."""
+  return jnp.promote_types(float_dtype(dtype), jnp.float32)
 
 
 def _up(x):
@@ -61,16 +77,37 @@ def _up(x):
   return x.astype(_compute_dtype(x.dtype))
 
 
+def _out(x):
+  """The dtype of the result for an input ``x`` (see :func:`float_dtype`)."""
+  return float_dtype(jnp.asarray(x).dtype)
+
+
+# The guarded operations below guard an exact 0 only: a NaN or an inf goes through them and comes
+# out as NaN (NaN in, NaN out), so a faulty gradient shows in the update instead of vanishing.
+
+
 def _safe_sqrt(s):
-  """sqrt with a zero (not NaN) gradient at 0."""
-  positive = s > 0
-  return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, 1)), 0)
+  """sqrt with a zero (not NaN) gradient at 0; NaN stays NaN."""
+  zero = s == 0
+  return jnp.where(zero, 0, jnp.sqrt(jnp.where(zero, 1, s)))
 
 
 def _safe_div(num, den):
-  """num / den where den > 0, else 0 (used where num is 0 whenever den is)."""
-  positive = den > 0
-  return jnp.where(positive, num / jnp.where(positive, den, 1), 0)
+  """num / den, and 0 where den == 0 exactly (used where num is 0 whenever den is)."""
+  zero = den == 0
+  return jnp.where(zero, 0, num / jnp.where(zero, 1, den))
+
+
+def _max_abs(x):
+  """max|x_i| (0 for an empty array); NaN when any entry is NaN, inf when one is infinite."""
+  return jnp.max(jnp.abs(x), initial=0)
+
+
+def _scaled(x):
+  """(m, x/m) with m = max|x_i|: squares of x/m neither underflow nor overflow (1e-20² is 0 and
+  1e20² is inf in float32). x = 0 gives (0, 0); a NaN or inf entry makes x/m NaN."""
+  m = _max_abs(x)
+  return m, _safe_div(x, m)
 
 
 def inner(g, u):
@@ -116,19 +153,19 @@ class L2Norm(Norm):
   name = "l2"
 
   def value(self, x):
-    x32 = _up(x)
-    return _safe_sqrt(jnp.sum(x32 * x32)).astype(jnp.asarray(x).dtype)
+    m, b = _scaled(_up(x))
+    return (m * _safe_sqrt(jnp.sum(b * b))).astype(_out(x))
 
   def dual(self, g):
     return self.value(g)
 
   def dual_and_map(self, g):
-    g32 = _up(g)
-    n = _safe_sqrt(jnp.sum(g32 * g32))
-    return n, _safe_div(g32, n)
+    m, b = _scaled(_up(g))
+    r = _safe_sqrt(jnp.sum(b * b))  # ‖g‖₂/max|g| in [1, √n] (0 for g = 0)
+    return m * r, _safe_div(b, r)
 
   def dual_map(self, g):
-    return self.dual_and_map(g)[1].astype(jnp.asarray(g).dtype)
+    return self.dual_and_map(g)[1].astype(_out(g))
 
 
 class LinfNorm(Norm):
@@ -141,19 +178,18 @@ class LinfNorm(Norm):
   name = "linf"
 
   def value(self, x):
-    x = jnp.asarray(x)
-    return jnp.max(jnp.abs(x), initial=0).astype(x.dtype)
+    return _max_abs(_up(x)).astype(_out(x))
 
   def dual(self, g):
-    g = jnp.asarray(g)
-    return jnp.sum(jnp.abs(_up(g))).astype(g.dtype)
+    return jnp.sum(jnp.abs(_up(g))).astype(_out(g))
 
   def dual_and_map(self, g):
     g32 = _up(g)
-    return jnp.sum(jnp.abs(g32)), jnp.sign(g32)
+    # sign(±inf) = ±1 would hide an overflowed gradient: a non-finite entry steps by NaN
+    return jnp.sum(jnp.abs(g32)), jnp.where(jnp.isfinite(g32), jnp.sign(g32), jnp.nan)
 
   def dual_map(self, g):
-    return jnp.sign(jnp.asarray(g))
+    return self.dual_and_map(g)[1].astype(_out(g))
 
 
 class L1Norm(Norm):
@@ -168,23 +204,23 @@ class L1Norm(Norm):
   name = "l1"
 
   def value(self, x):
-    x = jnp.asarray(x)
-    return jnp.sum(jnp.abs(_up(x))).astype(x.dtype)
+    return jnp.sum(jnp.abs(_up(x))).astype(_out(x))
 
   def dual(self, g):
-    g = jnp.asarray(g)
-    return jnp.max(jnp.abs(g), initial=0).astype(g.dtype)
+    return _max_abs(_up(g)).astype(_out(g))
 
   def dual_and_map(self, g):
     g32 = _up(g)
     a = jnp.abs(g32)
-    m = jnp.max(a, initial=0)
+    m = _max_abs(g32)
     top = (a == m) & (m > 0)
     count = jnp.sum(top)
-    return m, jnp.where(top, jnp.sign(g32) / jnp.maximum(count, 1).astype(g32.dtype), 0)
+    direction = jnp.where(top, jnp.sign(g32) / jnp.maximum(count, 1).astype(g32.dtype), 0)
+    # a NaN or inf anywhere decides the argmax: the whole step is NaN, never a finite guess
+    return m, jnp.where(jnp.isfinite(m), direction, jnp.nan)
 
   def dual_map(self, g):
-    return self.dual_and_map(g)[1].astype(jnp.asarray(g).dtype)
+    return self.dual_and_map(g)[1].astype(_out(g))
 
 
 def _check_p(p):
@@ -224,39 +260,35 @@ class LpNorm(Norm):
 
   @staticmethod
   def _norm(x32, r):
-    a = jnp.abs(x32)
-    m = jnp.max(a, initial=0)
-    b = _safe_div(a, m)
+    m, b = _scaled(jnp.abs(x32))
     s = jnp.sum(_safe_pow(b, r))
-    return m * jnp.where(s > 0, jnp.where(s > 0, s, 1) ** (1 / r), 0)
+    zero = s == 0
+    return m * jnp.where(zero, 0, jnp.where(zero, 1, s) ** (1 / r))
 
   def value(self, x):
-    x = jnp.asarray(x)
-    return self._norm(_up(x), self.p).astype(x.dtype)
+    return self._norm(_up(x), self.p).astype(_out(x))
 
   def dual(self, g):
-    g = jnp.asarray(g)
-    return self._norm(_up(g), self.q).astype(g.dtype)
+    return self._norm(_up(g), self.q).astype(_out(g))
 
   def dual_and_map(self, g):
     g32 = _up(g)
-    a = jnp.abs(g32)
-    m = jnp.max(a, initial=0)
-    b = _safe_div(a, m)  # in [0, 1], max 1 when g != 0
+    m, b = _scaled(jnp.abs(g32))  # b in [0, 1], max 1 when g != 0
     s = jnp.sum(_safe_pow(b, self.q))  # (‖g‖_q / m)^q, >= 1 when g != 0
-    s_safe = jnp.where(s > 0, s, 1)
-    dual = jnp.where(s > 0, m * s_safe ** (1 / self.q), 0)
+    zero = s == 0
+    s_safe = jnp.where(zero, 1, s)
+    dual = jnp.where(zero, 0, m * s_safe ** (1 / self.q))
     direction = jnp.sign(g32) * _safe_pow(b, self.q - 1) / s_safe ** ((self.q - 1) / self.q)
     return dual, direction
 
   def dual_map(self, g):
-    return self.dual_and_map(g)[1].astype(jnp.asarray(g).dtype)
+    return self.dual_and_map(g)[1].astype(_out(g))
 
 
 def _safe_pow(b, r):
-  """b**r for b >= 0, with 0**r = 0 and a finite gradient at 0."""
-  positive = b > 0
-  return jnp.where(positive, jnp.where(positive, b, 1) ** r, 0)
+  """b**r for b >= 0, with 0**r = 0 and a finite gradient at 0; NaN stays NaN."""
+  zero = b == 0
+  return jnp.where(zero, 0, jnp.where(zero, 1, b) ** r)
 
 
 class MahalanobisNorm(Norm):
@@ -368,23 +400,22 @@ class MahalanobisNorm(Norm):
   def value(self, x):
     x = jnp.asarray(x)
     self._check_size(x)
-    v = _up(x).ravel()
-    return _safe_sqrt(jnp.maximum(v @ self._apply(v), 0)).astype(x.dtype)
+    m, v = _scaled(_up(x).ravel())  # ‖x‖_M = m·‖x/m‖_M: no squares of tiny or huge entries
+    return (m * _safe_sqrt(jnp.maximum(v @ self._apply(v), 0))).astype(_out(x))
 
   def dual(self, g):
-    g = jnp.asarray(g)
-    return self.dual_and_map(g)[0].astype(g.dtype)
+    return self.dual_and_map(g)[0].astype(_out(g))
 
   def dual_and_map(self, g):
     g = jnp.asarray(g)
     self._check_size(g)
-    v = _up(g).ravel()
+    m, v = _scaled(_up(g).ravel())
     w = self._solve(v)
-    n = _safe_sqrt(jnp.maximum(v @ w, 0))
-    return n, _safe_div(w, n).reshape(g.shape)
+    n = _safe_sqrt(jnp.maximum(v @ w, 0))  # ‖g‖_{M⁻¹}/m; M⁻¹g/‖g‖_{M⁻¹} = w/n
+    return m * n, _safe_div(w, n).reshape(g.shape)
 
   def dual_map(self, g):
-    return self.dual_and_map(g)[1].astype(jnp.asarray(g).dtype)
+    return self.dual_and_map(g)[1].astype(_out(g))
 
 
 def newton_schulz_polar(G, steps: int = DEFAULT_NS_STEPS):
@@ -403,6 +434,7 @@ def newton_schulz_polar(G, steps: int = DEFAULT_NS_STEPS):
   transpose = X.shape[0] > X.shape[1]
   if transpose:
     X = X.T
+  _, X = _scaled(X)  # divide by max|G| before squaring: 1e-20² underflows to 0 in float32
   X = _safe_div(X, _safe_sqrt(jnp.sum(X * X)))
 
   def step(_, X):
@@ -460,14 +492,15 @@ class SpectralNorm(Norm):
 
   def value(self, x):
     self._check_2d(x)
-    x = jnp.asarray(x)
-    if x.size == 0:
-      return jnp.zeros((), x.dtype)
-    return jnp.linalg.svd(_up(x), compute_uv=False)[0].astype(x.dtype)
+    x32 = _up(x)
+    if x32.size == 0:
+      return jnp.zeros((), _out(x))
+    m, X, ok = _svd_input(x32)
+    s = jnp.linalg.svd(X, compute_uv=False)
+    return _svd_result(m, m * s[0], ok).astype(_out(x))
 
   def dual(self, g):
-    g = jnp.asarray(g)
-    return self.dual_and_map(g)[0].astype(g.dtype)
+    return self.dual_and_map(g)[0].astype(_out(g))
 
   def dual_and_map(self, g):
     self._check_2d(g)
@@ -477,18 +510,33 @@ class SpectralNorm(Norm):
     if self.method == "newton_schulz":
       Q = newton_schulz_polar(g32, self.ns_steps)
       return jnp.sum(g32 * Q), Q
-    # G = 0 would give SVD derivatives 0/0: decompose a harmless stand-in and return 0 instead.
-    nonzero = jnp.any(g32 != 0)
-    stand_in = jnp.eye(*g32.shape, dtype=g32.dtype) * jnp.arange(
-      1, g32.shape[1] + 1, dtype=g32.dtype
-    )
-    U, s, Vt = jnp.linalg.svd(jnp.where(nonzero, g32, stand_in), full_matrices=False)
+    m, X, ok = _svd_input(g32)
+    U, s, Vt = jnp.linalg.svd(X, full_matrices=False)
     tol = s[0] * max(g32.shape) * jnp.finfo(g32.dtype).eps
     keep = (s > tol).astype(g32.dtype)
-    return jnp.where(nonzero, jnp.sum(s), 0), jnp.where(nonzero, (U * keep) @ Vt, 0)
+    return _svd_result(m, m * jnp.sum(s), ok), _svd_result(m, (U * keep) @ Vt, ok)
 
   def dual_map(self, g):
-    return self.dual_and_map(g)[1].astype(jnp.asarray(g).dtype)
+    return self.dual_and_map(g)[1].astype(_out(g))
+
+
+def _svd_input(g32):
+  """(m, X, ok): what to hand LAPACK's SVD for the matrix g32, with m = max|g32|.
+
+  X = g32/m (singular values in [1/√n, √n]: no underflow or overflow inside the SVD) when ``ok``
+  (g32 is finite and non-zero), else a harmless stand-in: G = 0 would give SVD derivatives 0/0,
+  and a matrix holding an inf makes LAPACK's SVD spin forever (issue 12.1). :func:`_svd_result`
+  then returns 0 for G = 0 and NaN for a non-finite G.
+  """
+  m = _max_abs(g32)
+  ok = jnp.isfinite(m) & (m > 0)
+  stand_in = jnp.eye(*g32.shape, dtype=g32.dtype) * jnp.arange(1, g32.shape[1] + 1, dtype=g32.dtype)
+  return m, jnp.where(ok, _safe_div(g32, jnp.where(ok, m, 1)), stand_in), ok
+
+
+def _svd_result(m, value, ok):
+  """``value`` where the SVD saw the real matrix; 0 for G = 0; NaN for a G with NaN or inf."""
+  return jnp.where(ok, value, jnp.where(m == 0, 0, jnp.nan).astype(value.dtype))
 
 
 def get_norm(
@@ -572,7 +620,7 @@ def penalty_step(g, alpha, norm) -> jax.Array:
   """
   g = jnp.asarray(g)
   dual, direction = as_norm(norm).dual_and_map(g)
-  return (-jnp.asarray(alpha, dual.dtype) * unit_step(dual, direction, "penalty")).astype(g.dtype)
+  return (-jnp.asarray(alpha, dual.dtype) * unit_step(dual, direction, "penalty")).astype(_out(g))
 
 
 def ball_step(g, alpha, norm) -> jax.Array:
@@ -583,7 +631,7 @@ def ball_step(g, alpha, norm) -> jax.Array:
   """
   g = jnp.asarray(g)
   dual, direction = as_norm(norm).dual_and_map(g)
-  return (-jnp.asarray(alpha, direction.dtype) * unit_step(dual, direction, "ball")).astype(g.dtype)
+  return (-jnp.asarray(alpha, direction.dtype) * unit_step(dual, direction, "ball")).astype(_out(g))
 
 
 def penalty_objective(g, u, alpha, norm) -> jax.Array:
@@ -642,8 +690,8 @@ def unsquared_penalty_step(g, alpha, norm) -> UnsquaredPenaltySolution:
   # ‖g‖* = 1/α is a tie decided in floating point: accept it within a few ulps.
   bounded = dual * jnp.asarray(alpha, dual.dtype) <= 1 + 8 * jnp.finfo(dual.dtype).eps
   minimum = jnp.where(bounded, 0.0, -jnp.inf).astype(dual.dtype)
-  update = jnp.where(bounded, jnp.zeros_like(g), jnp.full_like(g, jnp.nan))
-  return UnsquaredPenaltySolution(bounded, minimum, update, (-direction).astype(g.dtype))
+  update = jnp.where(bounded, jnp.zeros(g.shape, _out(g)), jnp.full(g.shape, jnp.nan, _out(g)))
+  return UnsquaredPenaltySolution(bounded, minimum, update, (-direction).astype(_out(g)))
 
 
 def unsquared_penalty_objective(g, u, alpha, norm) -> jax.Array:

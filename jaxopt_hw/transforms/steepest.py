@@ -128,6 +128,8 @@ class _Plan:
     """The step for α = 1 with the sign flipped (:func:`jaxopt_hw.duality.unit_step`), per leaf
     dtype: ½‖g‖*·d(g) for the penalty form, d(g) for the ball."""
     self.check(grads)
+    # integer gradients are promoted as optax promotes them (ravel_pytree would cast back to int)
+    grads = jax.tree.map(lambda g: jnp.asarray(g, duality.float_dtype(jnp.result_type(g))), grads)
     if self.norm_tree is not None:
       return jax.tree.map(lambda n, g: self._leaf_direction(g, n), self.norm_tree, grads)
     if self.per_leaf:
@@ -141,7 +143,7 @@ class _Plan:
       pairs = [self._leaf_norm(g).dual_and_map(jnp.asarray(g)) for g in leaves]
       dual = sum(d for d, _ in pairs)
       steps = [
-        duality.unit_step(dual.astype(m.dtype), m, self.form).astype(jnp.asarray(g).dtype)
+        duality.unit_step(dual.astype(m.dtype), m, self.form).astype(g.dtype)
         for g, (_, m) in zip(leaves, pairs)
       ]
       return jax.tree.unflatten(treedef, steps)
@@ -273,7 +275,8 @@ def steepest_descent(
 
   **Non-unique minimisers** (documented in :mod:`jaxopt_hw.duality`): ℓ1 splits the step equally
   among coordinates tied for the largest |g_i|; ℓ∞ leaves coordinates with g_i = 0 at 0; spectral
-  uses U_rV_rᵀ over the non-zero singular values. A zero gradient gives a zero update, never NaN.
+  uses U_rV_rᵀ over the non-zero singular values. A zero gradient gives a zero update, never NaN;
+  a NaN or inf in the gradient gives NaN in the update (as optax's rules propagate NaN), at once.
 
   **Dtypes.** Updates have the dtype of each gradient leaf; bfloat16/float16 are computed in
   float32.
