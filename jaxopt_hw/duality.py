@@ -48,9 +48,10 @@ from optax.contrib import MuonDimensionNumbers
 
 from jaxopt_hw import numerics, polar
 from jaxopt_hw.errors import UserInputError, unknown_choice
-from jaxopt_hw.names import (
+from jaxopt_hw.names import (  # noqa: F401 (NORMS: the homework's norms, imported from here too)
   ALL_NORMS,
   FORMS,
+  NORMS,
   NS_PRECONDITIONINGS,
   SPECTRAL_METHODS,
 )

@@ -176,17 +176,31 @@ class _Plan:
       return [self._resolve(self.specs, path, leaf) for path, leaf in with_paths]
     if callable(self.specs):
       return [self._resolve(self.specs(path, leaf), path, leaf) for path, leaf in with_paths]
-    try:  # a pytree of specs, a prefix of the parameters' structure
-      spread = jax.tree.map(
-        lambda spec, sub: jax.tree.map(lambda _: spec, sub), self.specs, tree, is_leaf=_is_spec
-      )
-    except (ValueError, TypeError) as e:
+    # a pytree of specs, matched to the leaves by key path (a spec on a prefix of a leaf's path
+    # covers it), so a dict of specs fits a flax nnx.State and its Variables' ".value" nodes
+    specs = [
+      (_keys(path), spec)
+      for path, spec in jax.tree_util.tree_flatten_with_path(self.specs, is_leaf=_is_spec)[0]
+    ]
+    used = set()
+    out = []
+    for path, leaf in with_paths:
+      keys = _keys(path)
+      matches = [(len(k), i) for i, (k, _) in enumerate(specs) if keys[: len(k)] == k]
+      if not matches:
+        raise UserInputError(
+          f"norm: no norm given for leaf {jax.tree_util.keystr(tuple(path)) or '<root>'}; the "
+          "pytree of norms must cover every parameter (or give a callable or 'auto')"
+        )
+      i = max(matches)[1]
+      used.add(i)
+      out.append(self._resolve(specs[i][1], path, leaf))
+    unused = [k for i, (k, _) in enumerate(specs) if i not in used]
+    if unused and with_paths:
       raise UserInputError(
-        "norm: the pytree of norms must have the parameters' structure (or a prefix of it): "
-        + str(e).splitlines()[0]
-      ) from None
-    specs = jax.tree.leaves(spread, is_leaf=_is_spec)
-    return [self._resolve(s, path, leaf) for s, (path, leaf) in zip(specs, with_paths)]
+        f"norm: the pytree of norms names {'/'.join(map(str, unused[0]))}, which is not a parameter"
+      )
+    return out
 
   # -- checks that need the parameters' shapes (run at init and again at trace time of update)
   def check(self, tree) -> None:
@@ -267,6 +281,24 @@ class _Plan:
 
 
 _SPECTRAL = ("spectral", "rms_spectral")
+
+
+def _keys(path) -> tuple:
+  """A key path as plain names and indices, without the ``.value`` of flax Variables."""
+  out = []
+  for key in path:
+    if isinstance(key, jax.tree_util.DictKey):
+      out.append(key.key)
+    elif isinstance(key, jax.tree_util.GetAttrKey):
+      if key.name not in ("value", "raw_value"):
+        out.append(key.name)
+    elif isinstance(key, jax.tree_util.SequenceKey):
+      out.append(key.idx)
+    elif isinstance(key, jax.tree_util.FlattenedIndexKey):
+      out.append(key.key)
+    else:
+      out.append(str(key))
+  return tuple(out)
 
 
 def _is_pytree(x) -> bool:
