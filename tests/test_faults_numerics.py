@@ -61,18 +61,18 @@ _HANG_SCRIPT = textwrap.dedent(
   """
   import jax, jax.numpy as jnp, numpy as np, jaxopt_hw
   g = jnp.ones((3, 3), jnp.float32).at[0, 0].set(jnp.inf)
-  for method in ("svd", "newton_schulz"):
-    for form in ("penalty", "ball"):
-      f = lambda g: jaxopt_hw.steepest_step(g, 0.1, "spectral", form=form, spectral_method=method)
-      for u in (f(g), jax.jit(f)(g), jax.vmap(f)(jnp.stack([g, -g]))):
-        assert not bool(jnp.isfinite(u).all()), (method, form, u)
+  for form in ("penalty", "ball"):
+    f = lambda g: jaxopt_hw.steepest_step(g, 0.1, "spectral", form=form)
+    for u in (f(g), jax.jit(f)(g), jax.vmap(f)(jnp.stack([g, -g]))):
+      assert not bool(jnp.isfinite(u).all()), (form, u)
   print("done")
   """
 )
 
 
 def test_spectral_step_on_a_gradient_holding_inf_returns_a_non_finite_update_at_once():
-  # On the base commit LAPACK's SVD never returns: the subprocess runs into the timeout.
+  # On the base commit LAPACK's SVD never returns: the subprocess runs into the timeout. (The
+  # Newton–Schulz method never hung; it is covered in process below.)
   proc = subprocess.run(
     [sys.executable, "-c", _HANG_SCRIPT], capture_output=True, text=True, timeout=180
   )

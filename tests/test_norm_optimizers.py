@@ -150,12 +150,6 @@ TABLE = [
     lambda: optax.contrib.muon(0.02, muon_weight_dimension_numbers=_CONV_DIMS),
     "cnn",
   ),
-  (
-    "muon adaptive on a cnn",
-    lambda: jaxopt_hw.muon(0.02, adaptive=True, muon_weight_dimension_numbers=_CONV_DIMS),
-    lambda: optax.contrib.muon(0.02, adaptive=True, muon_weight_dimension_numbers=_CONV_DIMS),
-    "cnn",
-  ),
 ]
 
 
