@@ -28,12 +28,19 @@ gives a step that is NaN there (and everywhere the norm couples the entries), at
 silent 0 or a hang. Norms scale by max|g| before squaring, so float32 gradients of 1e-20 or 1e20
 give the right step.
 
+Beside the homework's norms (ℓ2, ℓ∞, ℓ1, ℓp, Mahalanobis, spectral) there are the norms of one layer
+of a network that Scion and modula use — RMS→RMS spectral, largest column / row ℓ2, RMS, and
+d_in-scaled sign (:class:`MatrixNorm` and below) — any norm with a radius (:class:`ScaledNorm`),
+and the per-parameter choice ``"auto"`` (:func:`auto_norm`).
+
 Add a norm by subclassing :class:`Norm` and writing ``value``, ``dual`` and ``dual_map``; every step
 and objective here, the optax transform :func:`jaxopt_hw.transforms.steepest_descent` and the Q1
 study then work with it.
 
 References:
   Bernstein & Newhouse, "Old Optimizer, New Norm: An Anthology", arXiv:2409.20325 (2024).
+  Pethick et al., "Training Deep Learning Models with Norm-Constrained LMOs", arXiv:2502.07529.
+  Bernstein et al., "Modular Duality in Deep Learning", arXiv:2410.21265 (2024) — modula.
 """
 
 from __future__ import annotations
@@ -432,6 +439,15 @@ def fan_in_out(shape, dimension_numbers=None) -> tuple[int, int]:
   return math.prod(shape[a] for a in reduction), math.prod(shape[a] for a in output)
 
 
+def _check_dimension_numbers(dimension_numbers):
+  if dimension_numbers is not None and not isinstance(dimension_numbers, MuonDimensionNumbers):
+    raise UserInputError(
+      f"dimension_numbers: {dimension_numbers!r} is not allowed; allowed: "
+      "optax.contrib.MuonDimensionNumbers(reduction_axis=..., output_axis=...) or None"
+    )
+  return dimension_numbers
+
+
 class MatrixNorm(Norm):
   r"""A norm on the weight matrix of one layer, W of shape (fan_in, fan_out), applied as x ↦ xW
   (the layout of flax's ``Linear``/``Conv`` kernels and optax's ``MuonDimensionNumbers``).
@@ -448,12 +464,7 @@ class MatrixNorm(Norm):
   leafwise = True
 
   def __init__(self, dimension_numbers: MuonDimensionNumbers | None = None):
-    if dimension_numbers is not None and not isinstance(dimension_numbers, MuonDimensionNumbers):
-      raise UserInputError(
-        f"dimension_numbers: {dimension_numbers!r} is not allowed; allowed: "
-        "optax.contrib.MuonDimensionNumbers(reduction_axis=..., output_axis=...) or None"
-      )
-    self.dimension_numbers = dimension_numbers
+    self.dimension_numbers = _check_dimension_numbers(dimension_numbers)
 
   def accepts(self, shape) -> bool:
     if self.dimension_numbers is None:
@@ -708,7 +719,7 @@ class SignNorm(Norm):
   leafwise = True
 
   def __init__(self, dimension_numbers: MuonDimensionNumbers | None = None):
-    MatrixNorm.__init__(self, dimension_numbers)
+    self.dimension_numbers = _check_dimension_numbers(dimension_numbers)
 
   def accepts(self, shape) -> bool:
     return len(shape) <= 2 or self.dimension_numbers is not None
