@@ -16,8 +16,8 @@ constrained step is a Frank–Wolfe (conditional gradient) step, a convex combin
 point of the ball, so weights that start in the ball stay in it.
 
 References:
-  Pethick, Xie, Erdogan, Antonakopoulos, Silveti-Falls & Cevher, "Training Deep Learning Models
-  with Norm-Constrained LMOs", arXiv:2502.07529 (2025).
+  Pethick et al., "Training Deep Learning Models with Norm-Constrained LMOs", arXiv:2502.07529
+  (2025).
   Bernstein et al., modula ("Modular Duality in Deep Learning", arXiv:2410.21265) — the RMS→RMS
   operator norm per layer.
 """
