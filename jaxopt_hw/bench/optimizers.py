@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
   d = result["device"]
   print(f"{d['backend']} ({d['device_kind']}), {os.cpu_count()} CPUs, float32")
   if "newton_schulz" in result:
-    print("\nNewton–Schulz against the SVD (σ of G from 1 down to 1e-3):\n")
+    print("\nNewton–Schulz against the SVD (σ/‖G‖_F from its largest down to 1e-3):\n")
     print(format_newton_schulz(result["newton_schulz"]))
   if "muon" in result:
     m = result["muon"]
