@@ -199,13 +199,6 @@ CASES = [
     rosenbrock=_matrix_rosenbrock,
   ),
   Case(
-    "steepest_descent[layer norms,penalty]",
-    jaxopt_hw.steepest_descent,
-    # a norm per leaf from a callable (path, leaf) -> norm: column-wise ℓ2 for matrices, sign else
-    lambda template: {"norm": lambda path, leaf: "col_l2" if jnp.ndim(leaf) == 2 else "sign"},
-    static_args=("norm",),  # inject_hyperparams takes every callable for a schedule otherwise
-  ),
-  Case(
     "muon",
     jaxopt_hw.muon,
     static_args=("ns_steps",),

@@ -143,6 +143,7 @@ def make_cases():
   stacked = MuonDimensionNumbers(reduction_axis=1, output_axis=2)
   cases += [
     ("rms_spectral(4, 2)", "rms_spectral", {}, (4, 2)),
+    ("rms_spectral(2, 1)", "rms_spectral", {}, (2, 1)),
     ("rms_spectral(2, 5)", "rms_spectral", {}, (2, 5)),
     ("rms_spectral_r2.5(3, 2)", "rms_spectral", {"radius": 2.5}, (3, 2)),
     ("rms_spectral_conv(2, 2, 2, 3)", "rms_spectral", {"dimension_numbers": conv}, (2, 2, 2, 3)),
@@ -464,7 +465,15 @@ def scipy_ball_min(name, params, g, alpha, rng):
 
 @pytest.mark.parametrize("form", ["penalty", "ball"])
 @pytest.mark.parametrize(
-  "case", [c for c in CASES if c[3] in ((3,), (2, 3), (3, 3), (4, 2))], ids=lambda c: c[0]
+  "case",
+  [
+    c
+    for c in CASES
+    # (the Stiefel search is slow: the RMS→RMS spectral norm is checked on (2, 1) only)
+    if (c[3] in ((3,), (2, 3), (3, 3), (4, 2)) and c[1] != "rms_spectral")
+    or c[0] == "rms_spectral(2, 1)"
+  ],
+  ids=lambda c: c[0],
 )
 def test_no_independent_scipy_minimiser_beats_the_closed_form(case, form):
   _, name, params, shape = case
@@ -538,9 +547,7 @@ NORM_OBJECTS = [
   duality.get_norm("mahalanobis", M=np.arange(1.0, 7.0)),
   duality.get_norm("spectral"),
   duality.get_norm("spectral", spectral_method="newton_schulz"),
-  duality.get_norm(
-    "rms_spectral", spectral_method="newton_schulz", ns_coefficients="polar_express", ns_steps=8
-  ),
+  duality.get_norm("rms_spectral"),  # (its Newton–Schulz schedules: tests/test_polar.py)
   duality.get_norm("col_l2"),
   duality.get_norm("row_l2", radius=2.0),
   duality.get_norm("rms"),

@@ -246,7 +246,7 @@ def test_scion_constrained_keeps_the_weights_in_the_ball_and_shrinks_them_on_a_z
     assert size <= radius * (1 + 1e-5), (jax.tree_util.keystr(path), size)
   # a zero gradient: the Frank–Wolfe step is −η·W (the LMO of 0 is 0)
   zero = jax.tree.map(jnp.zeros_like, params)
-  updates, _ = tx.update(zero, tx.init(params), params)
+  updates, _ = jax.jit(tx.update)(zero, tx.init(params), params)
   for u, w in zip(jax.tree.leaves(updates), jax.tree.leaves(params)):
     np.testing.assert_allclose(np.asarray(u), -0.2 * np.asarray(w), rtol=1e-6)
 
@@ -278,10 +278,15 @@ def test_scion_hyperparameters_vmap_through_inject_hyperparams():
     assert _max_diff(jax.tree.map(lambda x, i=i: x[i], swept), one) < 1e-6
   # and a traced hyper-parameter is the constant one: scion built directly, for the last column
   tx = jaxopt_hw.scion(**{k: float(v[2]) for k, v in grid.items()})
-  state = tx.init(params)
-  u1, state = tx.update(grads, state, params)
-  p = optax.apply_updates(params, u1)
-  direct = optax.apply_updates(p, tx.update(grads, state, p)[0])
+
+  @jax.jit
+  def direct_two_steps(params):
+    state = tx.init(params)
+    u1, state = tx.update(grads, state, params)
+    p = optax.apply_updates(params, u1)
+    return optax.apply_updates(p, tx.update(grads, state, p)[0])
+
+  direct = direct_two_steps(params)
   assert _max_diff(jax.tree.map(lambda x: x[2], swept), direct) < 1e-6
 
 
@@ -299,7 +304,7 @@ def test_muon_beta_and_weight_decay_vmap_through_inject_hyperparams():
   swept = one(jnp.array([0.95, 0.5]), jnp.array([0.0, 0.1]))
   for i, (beta, wd) in enumerate([(0.95, 0.0), (0.5, 0.1)]):
     ref = optax.contrib.muon(0.02, beta=beta, weight_decay=wd)  # optax as the reference
-    want = ref.update(grads, ref.init(params), params)[0]
+    want = jax.jit(ref.update)(grads, ref.init(params), params)[0]
     assert _max_diff(jax.tree.map(lambda x, i=i: x[i], swept), want) < 1e-6
 
 
@@ -367,7 +372,7 @@ def test_scion_auto_first_step_on_an_nnx_cnn_with_an_embedding_is_the_lmo_by_han
   before = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   grads = nnx.grad(_cnn_nnx_loss)(model)
   optimizer = nnx.Optimizer(model, jaxopt_hw.scion(0.05, spectral_method="svd"), wrt=nnx.Param)
-  optimizer.update(model, grads)
+  nnx.jit(lambda model, optimizer, grads: optimizer.update(model, grads))(model, optimizer, grads)
   after = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   g = jax.tree.map(lambda x: np.asarray(x, np.float64), nnx.to_pure_dict(grads))
   step = jax.tree.map(lambda a, b: np.asarray(a, np.float64) - np.asarray(b), after, before)
@@ -432,17 +437,13 @@ def test_a_pytree_of_norms_matches_leaves_by_key_also_on_an_nnx_state():
 def test_muon_and_scion_turn_a_non_finite_gradient_into_a_non_finite_update_at_once():
   params = _mlp_params()
   grads = jax.grad(_mlp_loss)(params)
-  for bad in (jnp.inf, jnp.nan):
-    broken = {
-      **grads,
-      "dense1": {**grads["dense1"], "kernel": grads["dense1"]["kernel"].at[2, 3].set(bad)},
-    }
-    for tx in (
-      jaxopt_hw.muon(0.02),
-      jaxopt_hw.scion(0.02),
-      jaxopt_hw.scion(0.02, spectral_method="svd"),
-    ):
-      updates, _ = jax.jit(tx.update)(broken, tx.init(params), params)
+  txs = (jaxopt_hw.muon(0.02), jaxopt_hw.scion(0.02), jaxopt_hw.scion(0.02, spectral_method="svd"))
+  for tx in txs:
+    update = jax.jit(tx.update)
+    for bad in (jnp.inf, jnp.nan):
+      kernel = grads["dense1"]["kernel"].at[2, 3].set(bad)
+      broken = {**grads, "dense1": {**grads["dense1"], "kernel": kernel}}
+      updates, _ = update(broken, tx.init(params), params)
       assert not np.all(np.isfinite(np.asarray(updates["dense1"]["kernel"])))
 
 

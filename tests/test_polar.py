@@ -101,9 +101,10 @@ def _matrix(rng, shape, top=7.0, spread=1e-2):
   return U @ np.diag(s) @ V.T, U, s, V
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
+@pytest.mark.parametrize(
+  "dtype,shape", [(jnp.float32, (8, 6)), (jnp.bfloat16, (5, 9))], ids=["f32-tall", "bf16-wide"]
+)
 @pytest.mark.parametrize("preset,steps", PRESET_STEPS, ids=[f"{p}-{k}" for p, k in PRESET_STEPS])
-@pytest.mark.parametrize("shape", [(8, 6), (5, 9)])
 def test_singular_values_after_k_steps_are_within_the_preset_bound(shape, preset, steps, dtype):
   G = jnp.asarray(_matrix(np.random.default_rng(0), shape)[0], dtype)
   Q = np.asarray(jaxopt_hw.orthogonalize(G, coefficients=preset, steps=steps)).astype(np.float64)
@@ -133,11 +134,11 @@ def test_svd_method_is_the_numpy_polar_factor_also_for_rank_deficient_matrices()
 
 def test_leading_axes_are_a_batch_of_matrices():
   rng = np.random.default_rng(2)
-  G = rng.standard_normal((2, 3, 5, 4))
+  G = rng.standard_normal((2, 2, 5, 4))
   for kwargs in (dict(coefficients="polar_express"), dict(method="svd")):
     batched = np.asarray(jaxopt_hw.orthogonalize(jnp.asarray(G), **kwargs))
     for i in range(2):
-      for j in range(3):
+      for j in range(2):
         alone = np.asarray(jaxopt_hw.orthogonalize(jnp.asarray(G[i, j]), **kwargs))
         np.testing.assert_allclose(batched[i, j], alone, atol=1e-12)
 
