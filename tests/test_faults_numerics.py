@@ -102,6 +102,14 @@ def test_a_non_finite_gradient_entry_makes_that_update_entry_non_finite(config, 
       assert np.isnan(u[1, 2]), u
 
 
+def test_the_layer_norms_also_turn_a_non_finite_entry_into_a_non_finite_step():
+  for name in ("rms_spectral", "col_l2", "row_l2", "rms", "sign"):
+    for value in (np.inf, np.nan):
+      for form in FORMS:
+        u = np.asarray(_step(_bad(value), form, {"norm": name}))
+        assert not np.isfinite(u[1, 2]), (name, value, form, u)
+
+
 @pytest.mark.parametrize(
   "norm",
   [
