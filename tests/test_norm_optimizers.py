@@ -171,7 +171,7 @@ def test_configurations_reproduce_optax_over_25_steps(row):
 
 
 def test_the_linf_penalty_step_grows_with_the_l1_norm_and_diverges_where_the_ball_trains():
-  # A 64→256→1 MLP (16,961 parameters): the ℓ∞ penalty step moves every coordinate by
+  # A 64→256→1 MLP (16,897 parameters): the ℓ∞ penalty step moves every coordinate by
   # (α/2)·‖g‖₁, a sum over all parameters, so a learning rate that suits sign descent explodes.
   r = np.random.default_rng(1)
   X = jnp.asarray(r.standard_normal((128, 64)), jnp.float32)
