@@ -26,6 +26,8 @@ TRANSFORMS = (
   "preconditioned_sgd",
   "rescaled_sgd",
   "scale_by_fixed_diagonal",
+  "muon",
+  "scion",
 )
 
 # public name -> module that defines it
@@ -38,6 +40,9 @@ _EXPORTS = {
   "preconditioned_sgd": "jaxopt_hw.transforms.rescale",
   "rescaled_sgd": "jaxopt_hw.transforms.rescale",
   "scale_by_fixed_diagonal": "jaxopt_hw.transforms.rescale",
+  "muon": "jaxopt_hw.transforms.muon",
+  "scion": "jaxopt_hw.transforms.scion",
+  "orthogonalize": "jaxopt_hw.polar",
   "sweep": "jaxopt_hw.engine",
   "SweepResult": "jaxopt_hw.engine",
   "UserInputError": "jaxopt_hw.errors",
@@ -48,6 +53,8 @@ _SUBMODULES = (
   "engine",
   "families",
   "names",
+  "numerics",
+  "polar",
   "problems",
   "testing",
   "transforms",
@@ -62,17 +69,22 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     engine,
     families,
     names,
+    numerics,
+    polar,
     problems,
     testing,
     transforms,
   )
   from jaxopt_hw.engine import SweepResult, sweep  # noqa: F401
   from jaxopt_hw.errors import UserInputError  # noqa: F401
+  from jaxopt_hw.polar import orthogonalize  # noqa: F401
+  from jaxopt_hw.transforms.muon import muon  # noqa: F401
   from jaxopt_hw.transforms.rescale import (  # noqa: F401
     preconditioned_sgd,
     rescaled_sgd,
     scale_by_fixed_diagonal,
   )
+  from jaxopt_hw.transforms.scion import scion  # noqa: F401
   from jaxopt_hw.transforms.simplified_adam import scale_by_epoch_rms, simplified_adam  # noqa: F401
   from jaxopt_hw.transforms.steepest import (  # noqa: F401
     scale_by_steepest_descent,

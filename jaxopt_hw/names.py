@@ -30,3 +30,19 @@ METHODS = ("sgd", "simplified_adam", "rescaled_sgd")
 
 #: Step-size schedules α_t of :func:`jaxopt_hw.families.step_size`.
 SCHEDULES = ("constant", "harmonic", "inverse_sqrt", "exponential")
+
+#: Newton–Schulz coefficient presets of :func:`jaxopt_hw.orthogonalize`.
+NS_PRESETS = ("jordan", "cubic", "polar_express", "dion")
+
+#: How :func:`jaxopt_hw.orthogonalize` scales G before Newton–Schulz (optax's ``muon`` options).
+NS_PRECONDITIONINGS = ("frobenius", "spectral", "aol", "schatten")
+
+#: Norms for one layer of a network (Scion, modula), beside the homework's :data:`NORMS`: the
+#: RMS→RMS operator norm, the largest column / row ℓ2 norm, the RMS norm and d_in-scaled sign.
+LAYER_NORMS = ("rms_spectral", "col_l2", "row_l2", "rms", "sign")
+
+#: Every norm :func:`jaxopt_hw.duality.get_norm` builds by name.
+ALL_NORMS = NORMS + LAYER_NORMS
+
+#: The per-leaf norm choice of :func:`jaxopt_hw.duality.auto_norm`.
+AUTO = "auto"

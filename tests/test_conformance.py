@@ -191,6 +191,23 @@ CASES = [
     has_lr=False,
     rosenbrock=_matrix_rosenbrock,
   ),
+  Case(
+    "scale_by_steepest_descent[auto,ball]",
+    jaxopt_hw.scale_by_steepest_descent,
+    _steepest("auto", "ball"),
+    has_lr=False,
+    rosenbrock=_matrix_rosenbrock,
+  ),
+  Case(
+    "muon",
+    jaxopt_hw.muon,
+    static_args=("ns_steps",),
+    rosenbrock=_matrix_rosenbrock,
+    rosenbrock_schedule=_SIGN_ROSENBROCK,
+  ),
+  # scion(constrained=True) has no case: its Frank–Wolfe step shrinks W by η even for a zero
+  # gradient (as weight decay does); tests/test_norm_optimizers.py checks it on its own.
+  Case("scion", jaxopt_hw.scion, rosenbrock_schedule=_SIGN_ROSENBROCK),
   Case("simplified_adam", jaxopt_hw.simplified_adam, rosenbrock_schedule=_SIGN_ROSENBROCK),
   Case(
     "simplified_adam[eps]",

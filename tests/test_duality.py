@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.optimize
+from optax.contrib import MuonDimensionNumbers
 
 from jaxopt_hw import duality
 from jaxopt_hw.errors import UserInputError
@@ -29,10 +30,52 @@ def _pd_matrix(rng, n):
   return A @ A.T + 0.5 * np.eye(n)
 
 
+def _ref_matrices(x, params):
+  """x as a list of (fan_in, fan_out) matrices: itself if 2-D, else reshaped by the dimension
+  numbers (reduction axes → rows, output axes → columns, other axes → one matrix each)."""
+  dims = params.get("dimension_numbers")
+  if dims is None:
+    return [x]
+  as_tuple = lambda a: (a,) if isinstance(a, int) else tuple(a)
+  red = tuple(a % x.ndim for a in as_tuple(dims.reduction_axis))
+  out = tuple(a % x.ndim for a in as_tuple(dims.output_axis))
+  batch = tuple(a for a in range(x.ndim) if a not in red + out)
+  fi = int(np.prod([x.shape[a] for a in red]))
+  fo = int(np.prod([x.shape[a] for a in out]))
+  return list(np.transpose(x, batch + red + out).reshape(-1, fi, fo))
+
+
+def _d_in(x, params):
+  if params.get("dimension_numbers") is not None:
+    return _ref_matrices(x, params)[0].shape[0]
+  return x.shape[0] if x.ndim == 2 else 1
+
+
+# Textbook formulas for the layer norms on W (fan_in, fan_out), x ↦ xW: ‖W‖ (value) and its dual.
+_LAYER_VALUE = {
+  "rms_spectral": lambda W: np.sqrt(W.shape[0] / W.shape[1]) * np.linalg.norm(W, 2),
+  "col_l2": lambda W: np.max(np.linalg.norm(W, axis=0)),
+  "row_l2": lambda W: np.max(np.linalg.norm(W, axis=1)),
+}
+_LAYER_DUAL = {  # Cauchy–Schwarz per column / row; von Neumann's trace inequality
+  "rms_spectral": lambda G: np.sqrt(G.shape[1] / G.shape[0]) * np.linalg.norm(G, "nuc"),
+  "col_l2": lambda G: np.sum(np.linalg.norm(G, axis=0)),
+  "row_l2": lambda G: np.sum(np.linalg.norm(G, axis=1)),
+}
+
+
 def ref_value(name, x, params):
   x = np.asarray(x, np.float64)
+  if params.get("radius") is not None:  # ‖x‖/ρ
+    return ref_value(name, x, {**params, "radius": None}) / params["radius"]
   if name == "spectral":
     return np.linalg.norm(x, 2)
+  if name in _LAYER_VALUE:
+    return max(_LAYER_VALUE[name](W) for W in _ref_matrices(x, params))
+  if name == "rms":
+    return np.linalg.norm(x.ravel()) / np.sqrt(x.size)
+  if name == "sign":  # d_in·max|W_ij|
+    return _d_in(x, params) * np.max(np.abs(x))
   v = x.ravel()
   if name == "l2":
     return np.linalg.norm(v)
@@ -49,8 +92,16 @@ def ref_value(name, x, params):
 def ref_dual(name, g, params):
   """‖g‖* from its textbook formula (Hölder / Cauchy–Schwarz / von Neumann), not from duality.py."""
   g = np.asarray(g, np.float64)
+  if params.get("radius") is not None:  # the dual of ‖x‖/ρ is ρ‖g‖*
+    return params["radius"] * ref_dual(name, g, {**params, "radius": None})
   if name == "spectral":
     return np.linalg.norm(g, "nuc")
+  if name in _LAYER_DUAL:  # the dual of a max over matrices is the sum of the duals
+    return sum(_LAYER_DUAL[name](G) for G in _ref_matrices(g, params))
+  if name == "rms":
+    return np.sqrt(g.size) * np.linalg.norm(g.ravel())
+  if name == "sign":  # Hölder: ⟨g, x⟩ ≤ ‖g‖₁ max|x| = ‖g‖₁ ν(x)/d_in
+    return np.sum(np.abs(g)) / _d_in(g, params)
   v = g.ravel()
   if name == "l2":
     return np.linalg.norm(v)
@@ -86,6 +137,29 @@ def make_cases():
   ]  # extreme p
   for shape in [(1, 1), (3, 3), (4, 2), (2, 5)]:
     cases.append((f"spectral{shape}", "spectral", {}, shape))
+  # The layer norms (Scion, modula): on (fan_in, fan_out) matrices, with a radius, and on conv
+  # kernels / stacked layers through dimension numbers.
+  conv = MuonDimensionNumbers(reduction_axis=(0, 1, 2), output_axis=3)
+  stacked = MuonDimensionNumbers(reduction_axis=1, output_axis=2)
+  cases += [
+    ("rms_spectral(4, 2)", "rms_spectral", {}, (4, 2)),
+    ("rms_spectral(2, 1)", "rms_spectral", {}, (2, 1)),
+    ("rms_spectral(2, 5)", "rms_spectral", {}, (2, 5)),
+    ("rms_spectral_r2.5(3, 2)", "rms_spectral", {"radius": 2.5}, (3, 2)),
+    ("rms_spectral_conv(2, 2, 2, 3)", "rms_spectral", {"dimension_numbers": conv}, (2, 2, 2, 3)),
+    ("rms_spectral_stacked(3, 4, 2)", "rms_spectral", {"dimension_numbers": stacked}, (3, 4, 2)),
+    ("col_l2(2, 3)", "col_l2", {}, (2, 3)),
+    ("col_l2(4, 2)", "col_l2", {}, (4, 2)),
+    ("col_l2_conv(2, 2, 2, 3)", "col_l2", {"dimension_numbers": conv}, (2, 2, 2, 3)),
+    ("row_l2(2, 3)", "row_l2", {}, (2, 3)),
+    ("row_l2_r0.5(4, 2)", "row_l2", {"radius": 0.5}, (4, 2)),
+    ("rms(3,)", "rms", {}, (3,)),
+    ("rms(2, 3)", "rms", {}, (2, 3)),
+    ("sign(2, 3)", "sign", {}, (2, 3)),
+    ("sign(3,)", "sign", {}, (3,)),
+    ("sign_r3(4, 2)", "sign", {"radius": 3.0}, (4, 2)),
+    ("sign_conv(2, 2, 2, 3)", "sign", {"dimension_numbers": conv}, (2, 2, 2, 3)),
+  ]
   return cases
 
 
@@ -222,11 +296,62 @@ def _spectral_min(g, objective, extra, rng):
   return best
 
 
+def _vector_constraints(shape, axis, n):
+  """(Δ, τ) ↦ τ² − ‖Δ's vectors along axis‖², one per column (axis 0) or row (axis 1)."""
+  return [
+    {
+      "type": "ineq",
+      "fun": lambda z, j=j: z[n] ** 2 - np.sum(np.take(z[:n].reshape(shape), j, 1 - axis) ** 2),
+    }
+    for j in range(shape[1 - axis])
+  ]
+
+
 def scipy_penalty_min(name, params, g, alpha, rng):
   """min_Δ gᵀΔ + ‖Δ‖²/α by SciPy, with a smooth reformulation where the norm is not smooth."""
+  if params.get("radius") is not None:  # ‖Δ‖²/(ρ²α): the same problem with α·ρ²
+    return scipy_penalty_min(
+      name, {**params, "radius": None}, g, alpha * params["radius"] ** 2, rng
+    )
   n = g.size
   v = g.ravel()
-  if name in ("l2", "lp", "mahalanobis"):
+  if name == "sign":  # variables (Δ, τ): min gᵀΔ + (d_in·τ)²/α  s.t. |Δ_i| ≤ τ
+    d_in = _d_in(g, params)
+    f = lambda z: v @ z[:n] + (d_in * z[n]) ** 2 / alpha
+    cons = [
+      {"type": "ineq", "fun": lambda z: z[n] - z[:n]},
+      {"type": "ineq", "fun": lambda z: z[n] + z[:n]},
+    ]
+    res = scipy.optimize.minimize(
+      f, np.zeros(n + 1), method="SLSQP", constraints=cons, options={"ftol": 1e-15, "maxiter": 500}
+    )
+    delta = res.x[:n].reshape(g.shape)  # the objective at SciPy's Δ itself
+    return np.sum(g * delta) + ref_value(name, delta, params) ** 2 / alpha
+  if name in ("col_l2", "row_l2"):  # variables (Δ, τ): min gᵀΔ + τ²/α  s.t. ‖Δ_j‖₂ ≤ τ
+    cons = _vector_constraints(g.shape, 0 if name == "col_l2" else 1, n)
+    cons.append({"type": "ineq", "fun": lambda z: z[n]})
+    best = min(
+      (
+        scipy.optimize.minimize(
+          lambda z: v @ z[:n] + z[n] ** 2 / alpha,
+          np.concatenate([rng.standard_normal(n) * 0.1 * alpha, [alpha]]),
+          method="SLSQP",
+          constraints=cons,
+          options={"ftol": 1e-15, "maxiter": 1000},
+        )
+        for _ in range(2)
+      ),
+      key=lambda r: r.fun,
+    )
+    # the objective at SciPy's Δ itself (SLSQP may leave τ a hair below max‖Δ_j‖)
+    delta = best.x[:n].reshape(g.shape)
+    return np.sum(g * delta) + ref_value(name, delta, params) ** 2 / alpha
+  if name == "rms_spectral":  # Δ = t·Q, ‖Δ‖ = t·√(fan_in/fan_out) (see _spectral_min)
+    c = np.sqrt(g.shape[0] / g.shape[1])
+    return _spectral_min(
+      g, lambda t, inner: t[0] * inner + (c * t[0]) ** 2 / alpha, np.array([alpha / 2]), rng
+    )
+  if name in ("l2", "lp", "mahalanobis", "rms"):
     f = lambda x: v @ x + ref_value(name, x, params) ** 2 / alpha
     best = min(
       (
@@ -270,8 +395,43 @@ def scipy_penalty_min(name, params, g, alpha, rng):
 def scipy_ball_min(name, params, g, alpha, rng):
   """min gᵀΔ s.t. ‖Δ‖ ≤ α by SciPy: linprog for ℓ1/ℓ∞, SLSQP for smooth balls, Stiefel search for
   spectral."""
+  if params.get("radius") is not None:  # ‖Δ‖/ρ ≤ α is ‖Δ‖ ≤ αρ
+    return scipy_ball_min(name, {**params, "radius": None}, g, alpha * params["radius"], rng)
   n = g.size
   v = g.ravel()
+  if name == "sign":  # d_in·max|Δ_i| ≤ α: a box
+    d = alpha / _d_in(g, params)
+    return scipy.optimize.linprog(v, bounds=[(-d, d)] * n, method="highs").fun
+  if name in ("col_l2", "row_l2"):  # every column (row) in the ℓ2 ball of radius α
+    axis = 0 if name == "col_l2" else 1
+    cons = [
+      {
+        "type": "ineq",
+        "fun": lambda x, j=j: alpha**2 - np.sum(np.take(x.reshape(g.shape), j, 1 - axis) ** 2),
+      }
+      for j in range(g.shape[1 - axis])
+    ]
+    best = min(
+      (
+        scipy.optimize.minimize(
+          lambda x: v @ x,
+          rng.standard_normal(n) * alpha / (4 * np.sqrt(n)),
+          method="SLSQP",
+          constraints=cons,
+          options={"ftol": 1e-15, "maxiter": 1000},
+        )
+        for _ in range(2)
+      ),
+      key=lambda r: r.fun,
+    )
+    delta = best.x.reshape(g.shape)  # projected onto the ball: SLSQP may end a hair outside it
+    return np.sum(g * delta) * min(1.0, alpha / ref_value(name, delta, params))
+  if name == "rms_spectral":  # ‖Δ‖ ≤ α is σ_max(Δ) ≤ α/√(fan_in/fan_out)
+    return (
+      alpha
+      / np.sqrt(g.shape[0] / g.shape[1])
+      * _spectral_min(g, lambda _, inner: inner, np.zeros(0), rng)
+    )
   if name == "linf":
     return scipy.optimize.linprog(v, bounds=[(-alpha, alpha)] * n, method="highs").fun
   if name == "l1":
@@ -283,7 +443,7 @@ def scipy_ball_min(name, params, g, alpha, rng):
       method="highs",
     )
     return res.fun
-  if name in ("l2", "lp", "mahalanobis"):
+  if name in ("l2", "lp", "mahalanobis", "rms"):
     power = params.get("p", 2.0)
     cons = [{"type": "ineq", "fun": lambda x: alpha**power - ref_value(name, x, params) ** power}]
     best = min(
@@ -305,7 +465,15 @@ def scipy_ball_min(name, params, g, alpha, rng):
 
 @pytest.mark.parametrize("form", ["penalty", "ball"])
 @pytest.mark.parametrize(
-  "case", [c for c in CASES if c[3] in ((3,), (2, 3), (3, 3), (4, 2))], ids=lambda c: c[0]
+  "case",
+  [
+    c
+    for c in CASES
+    # (the Stiefel search is slow: the RMS→RMS spectral norm is checked on (2, 1) only)
+    if (c[3] in ((3,), (2, 3), (3, 3), (4, 2)) and c[1] != "rms_spectral")
+    or c[0] == "rms_spectral(2, 1)"
+  ],
+  ids=lambda c: c[0],
 )
 def test_no_independent_scipy_minimiser_beats_the_closed_form(case, form):
   _, name, params, shape = case
@@ -379,6 +547,11 @@ NORM_OBJECTS = [
   duality.get_norm("mahalanobis", M=np.arange(1.0, 7.0)),
   duality.get_norm("spectral"),
   duality.get_norm("spectral", spectral_method="newton_schulz"),
+  duality.get_norm("rms_spectral"),  # (its Newton–Schulz schedules: tests/test_polar.py)
+  duality.get_norm("col_l2"),
+  duality.get_norm("row_l2", radius=2.0),
+  duality.get_norm("rms"),
+  duality.get_norm("sign"),
 ]
 
 

@@ -171,6 +171,70 @@ def test_newton_schulz_method_matches_the_svd_in_the_transform():
   np.testing.assert_allclose(np.asarray(u["w"]), -0.5 * U @ V.T, atol=1e-12)
 
 
+def test_a_norm_per_leaf_with_radii_steps_in_the_product_norm():
+  rng = np.random.default_rng(11)
+  g = {"w": jnp.asarray(rng.standard_normal((4, 3))), "b": jnp.asarray(rng.standard_normal(3))}
+  norms = {"w": duality.get_norm("rms_spectral", radius=2.0), "b": "rms"}
+  alpha = 0.3
+  W, b = np.asarray(g["w"]), np.asarray(g["b"])
+  Q = np.sqrt(3 / 4) * _polar_np(W)  # d(W) of the RMS→RMS norm: √(fan_out/fan_in)·UVᵀ
+  duals = {  # ρ·√(fan_out/fan_in)·‖W‖_nuc and √n·‖b‖₂ (NumPy)
+    "w": 2.0 * np.sqrt(3 / 4) * np.linalg.norm(W, "nuc"),
+    "b": np.sqrt(3) * np.linalg.norm(b),
+  }
+  maps = {"w": 2.0 * Q, "b": np.sqrt(3) * b / np.linalg.norm(b)}
+  ball = _step(steepest_descent(alpha, norms, form="ball"), g)
+  product = _step(steepest_descent(alpha, norms), g)
+  separate = _step(steepest_descent(alpha, norms, per_leaf=True), g)
+  for k in g:
+    np.testing.assert_allclose(np.asarray(ball[k]), -alpha * maps[k], atol=1e-12)
+    # one penalty for the whole tree in max_l ‖Δ_l‖_l/ρ_l: the duals add up
+    np.testing.assert_allclose(
+      np.asarray(product[k]), -(alpha / 2) * sum(duals.values()) * maps[k], atol=1e-12
+    )
+    np.testing.assert_allclose(
+      np.asarray(separate[k]), -(alpha / 2) * duals[k] * maps[k], atol=1e-12
+    )
+
+
+def test_layer_norm_names_and_newton_schulz_presets_in_steepest_descent():
+  rng = np.random.default_rng(12)
+  U, _ = np.linalg.qr(rng.standard_normal((5, 3)))
+  V, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+  G = U @ np.diag([2.0, 1.0, 0.1]) @ V.T
+  g = {"w": jnp.asarray(G), "b": jnp.asarray([3.0, -4.0])}
+  # one layer norm for every matrix, a vector norm for the rest (as with "spectral")
+  u = _step(
+    steepest_descent(
+      0.1,
+      "rms_spectral",
+      form="ball",
+      non_matrix="l2",
+      spectral_method="newton_schulz",
+      ns_coefficients="polar_express",
+      ns_steps=8,
+    ),
+    g,
+  )
+  # 8 Polar Express steps reach UVᵀ to ~1e-10 for σ/‖G‖_F ≥ 1e-3 (here ≥ 0.04)
+  np.testing.assert_allclose(np.asarray(u["w"]), -0.1 * np.sqrt(3 / 5) * U @ V.T, atol=1e-8)
+  np.testing.assert_allclose(np.asarray(u["b"]), [-0.06, 0.08], rtol=1e-13)
+
+
+def test_a_callable_and_auto_choose_norms_by_path():
+  g = {"kernel": jnp.ones((2, 3)), "head": {"kernel": jnp.asarray([[1.0, -2.0, 0.5]] * 2)}}
+  choose = lambda path, leaf: "sign" if "head" in jax.tree_util.keystr(path) else "auto"
+  u = _step(steepest_descent(0.5, choose, form="ball"), g)
+  # head: −α·sign(G)/d_in with d_in = 2; the rest "auto": RMS→RMS spectral of a rank-1 matrix,
+  # −α·√(3/2)·u vᵀ with u = 1/√2, v = 1/√3 (all entries 1/√6)
+  np.testing.assert_allclose(
+    np.asarray(u["head"]["kernel"]), -0.25 * np.sign(np.asarray(g["head"]["kernel"])), rtol=1e-13
+  )
+  np.testing.assert_allclose(
+    np.asarray(u["kernel"]), -0.5 * np.sqrt(3 / 2) / np.sqrt(6) * np.ones((2, 3)), atol=1e-12
+  )
+
+
 def test_a_user_defined_norm_plugs_in():
   class TwiceL2(duality.Norm):
     """‖x‖ = 2‖x‖₂: dual ‖g‖₂/2, d(g) = g/(2‖g‖₂)."""

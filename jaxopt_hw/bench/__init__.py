@@ -13,4 +13,8 @@ BENCHMARKS = {
     "jaxopt_hw.bench.collectives",
     "time and bytes per aggregation for each distributed paradigm",
   ),
+  "optimizers": (
+    "jaxopt_hw.bench.optimizers",
+    "Newton–Schulz presets vs the SVD by size; one jaxopt_hw.muon step vs optax.contrib.muon",
+  ),
 }

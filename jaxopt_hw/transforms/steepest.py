@@ -18,7 +18,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxopt_hw import duality
 from jaxopt_hw.errors import UserInputError, unknown_choice
-from jaxopt_hw.names import FORMS, NON_MATRIX_NORMS, NORMS
+from jaxopt_hw.names import ALL_NORMS, AUTO, FORMS, NON_MATRIX_NORMS
 from jaxopt_hw.validation import check_learning_rate
 
 
@@ -27,25 +27,84 @@ def _paths(tree) -> list[tuple[str, Any]]:
   return [(jax.tree_util.keystr(path) or "<root>", leaf) for path, leaf in leaves]
 
 
-class _Plan:
-  """How one update is computed: which norm measures which part of the pytree."""
+def _is_spec(x) -> bool:
+  return isinstance(x, (str, duality.Norm))
 
-  def __init__(self, norm, *, form, per_leaf, p, M, spectral_method, ns_steps, non_matrix):
+
+class NormsOf:
+  """Per-leaf norms given as a function of the whole pytree: ``fn(tree)`` returns a pytree of
+  :class:`jaxopt_hw.duality.Norm` with ``tree``'s structure (empty nodes such as optax's
+  ``MaskedNode`` where ``tree`` has them). The aliases use it where the norm of a leaf depends on
+  a tree-level choice (``muon``'s dimension numbers)."""
+
+  def __init__(self, fn):
+    self.fn = fn
+
+
+class _Plan:
+  """How one update is computed: which norm measures which part of the pytree.
+
+  Two modes: ``flat`` (one vector norm on the whole pytree, flattened) and per-leaf (a norm for
+  every leaf; the pytree is measured by the largest of the leaves' norms — the modular norm with
+  unit weights — unless ``per_leaf=True`` makes every leaf its own problem).
+  """
+
+  def __init__(
+    self,
+    norm,
+    *,
+    form,
+    per_leaf,
+    p,
+    M,
+    spectral_method,
+    ns_steps,
+    ns_coefficients="cubic",
+    non_matrix=None,
+  ):
     if form not in FORMS:
       raise unknown_choice("form", form, FORMS)
     if not isinstance(per_leaf, bool):
       raise UserInputError(f"per_leaf: {per_leaf!r} is not allowed; allowed: true or false")
     self.form = form
     self.per_leaf = per_leaf
+    self.p = p
+    self.spectral = dict(
+      spectral_method=spectral_method, ns_steps=ns_steps, ns_coefficients=ns_coefficients
+    )
     self.non_matrix = None
+    self.norm = None  # one norm for every leaf (or for the flattened pytree)
     self.norm_tree = None  # per_leaf Mahalanobis: one norm per leaf
+    self.specs = None  # "auto", a callable (path, leaf) -> spec, a pytree of specs, or NormsOf
+    if (
+      isinstance(norm, NormsOf)
+      or (isinstance(norm, str) and norm == AUTO)
+      or (
+        norm is not None
+        and not isinstance(norm, (str, duality.Norm))
+        and (callable(norm) or _is_pytree(norm))
+      )
+    ):
+      if non_matrix is not None:
+        raise UserInputError(
+          "non_matrix: not used with a norm per leaf (give every leaf its norm, or 'auto')"
+        )
+      if M is not None:
+        raise UserInputError(
+          "M: give a per-leaf Mahalanobis norm as get_norm('mahalanobis', M=...)"
+        )
+      if isinstance(norm, str):
+        # check the spectral settings once, here, rather than at the first update
+        duality.get_norm("spectral", **self.spectral)
+      self.specs = norm
+      return
     if isinstance(norm, duality.Norm):
       if p is not None or M is not None:
         raise UserInputError("p, M: give them to get_norm, not alongside a Norm object")
       self.norm = norm
     else:
-      if not isinstance(norm, str) or norm not in NORMS:
-        raise unknown_choice("norm", norm, NORMS)
+      if not isinstance(norm, str) or norm not in ALL_NORMS:
+        raise unknown_choice("norm", norm, ALL_NORMS + (AUTO,))
       if (
         norm == "mahalanobis"
         and per_leaf
@@ -59,29 +118,105 @@ class _Plan:
         )
       else:
         self.norm = duality.get_norm(
-          norm, p=p, M=M, spectral_method=spectral_method, ns_steps=ns_steps
+          norm,
+          p=None if non_matrix is not None and norm != "lp" else p,
+          M=M,
+          **(self.spectral if norm in _SPECTRAL else {}),
         )
-    self.spectral = isinstance(self.norm, duality.SpectralNorm)
+    matrix = isinstance(self.norm, duality.MatrixNorm) or (
+      isinstance(self.norm, duality.ScaledNorm) and isinstance(self.norm.norm, duality.MatrixNorm)
+    )
     if non_matrix is not None:
-      if not self.spectral:
+      if not matrix:
         raise UserInputError(
-          f"non_matrix: only norm 'spectral' takes non_matrix (norm is {self.norm.name!r})"
+          f"non_matrix: only norm 'spectral' (or another matrix norm: rms_spectral, col_l2, "
+          f"row_l2) takes non_matrix (norm is {self.norm.name!r})"
         )
       if non_matrix not in NON_MATRIX_NORMS:
         raise unknown_choice("non_matrix", non_matrix, NON_MATRIX_NORMS)
       if non_matrix == "lp" and p is None:
         raise UserInputError("p: non_matrix='lp' needs p with 1 < p < inf")
       self.non_matrix = duality.get_norm(non_matrix, p=p if non_matrix == "lp" else None)
-    elif self.spectral and p is not None:
-      raise UserInputError("p: norm 'spectral' uses p only with non_matrix='lp'")
+    elif matrix and p is not None:
+      raise UserInputError(f"p: norm {self.norm.name!r} uses p only with non_matrix='lp'")
+    self.leafwise = self.norm.leafwise or per_leaf or self.norm_tree is not None
+
+  # -- which norm measures which leaf
+  def _resolve(self, spec, path, leaf) -> duality.Norm:
+    if isinstance(spec, duality.Norm):
+      return spec
+    if isinstance(spec, str) and spec == AUTO:
+      return duality.auto_norm(path, leaf, **self.spectral)
+    if isinstance(spec, str) and spec in ALL_NORMS:
+      return duality.get_norm(
+        spec, p=self.p if spec == "lp" else None, **(self.spectral if spec in _SPECTRAL else {})
+      )
+    where = jax.tree_util.keystr(tuple(path)) or "<root>"
+    raise UserInputError(
+      f"norm: the norm of leaf {where} is {spec!r}; allowed: a norm name "
+      f"({', '.join(ALL_NORMS)}), {AUTO!r} or a jaxopt_hw.duality.Norm"
+    )
+
+  def leaf_norms(self, tree) -> list[duality.Norm]:
+    """One norm per leaf of ``tree``, in ``jax.tree.leaves`` order."""
+    with_paths = jax.tree_util.tree_flatten_with_path(tree)[0]
+    if self.specs is None:
+      if self.norm_tree is not None:
+        return jax.tree.leaves(self.norm_tree, is_leaf=lambda x: isinstance(x, duality.Norm))
+      return [
+        self.non_matrix
+        if self.non_matrix is not None and not self.norm.accepts(jnp.shape(leaf))
+        else self.norm
+        for _, leaf in with_paths
+      ]
+    if isinstance(self.specs, NormsOf):
+      norms = jax.tree.leaves(self.specs.fn(tree), is_leaf=lambda x: isinstance(x, duality.Norm))
+      return norms
+    if isinstance(self.specs, str):
+      return [self._resolve(self.specs, path, leaf) for path, leaf in with_paths]
+    if callable(self.specs):
+      return [self._resolve(self.specs(path, leaf), path, leaf) for path, leaf in with_paths]
+    # a pytree of specs, matched to the leaves by key path (a spec on a prefix of a leaf's path
+    # covers it), so a dict of specs fits a flax nnx.State and its Variables' ".value" nodes
+    specs = [
+      (_keys(path), spec)
+      for path, spec in jax.tree_util.tree_flatten_with_path(self.specs, is_leaf=_is_spec)[0]
+    ]
+    used = set()
+    out = []
+    for path, leaf in with_paths:
+      keys = _keys(path)
+      matches = [(len(k), i) for i, (k, _) in enumerate(specs) if keys[: len(k)] == k]
+      if not matches:
+        raise UserInputError(
+          f"norm: no norm given for leaf {jax.tree_util.keystr(tuple(path)) or '<root>'}; the "
+          "pytree of norms must cover every parameter (or give a callable or 'auto')"
+        )
+      i = max(matches)[1]
+      used.add(i)
+      out.append(self._resolve(specs[i][1], path, leaf))
+    unused = [k for i, (k, _) in enumerate(specs) if i not in used]
+    if unused and with_paths:
+      raise UserInputError(
+        f"norm: the pytree of norms names {'/'.join(map(str, unused[0]))}, which is not a parameter"
+      )
+    return out
 
   # -- checks that need the parameters' shapes (run at init and again at trace time of update)
   def check(self, tree) -> None:
-    if self.spectral and self.non_matrix is None:
-      for path, leaf in _paths(tree):
-        if jnp.ndim(leaf) != 2:
+    if self.specs is not None:
+      for (path, leaf), norm in zip(_paths(tree), self.leaf_norms(tree)):
+        if not norm.accepts(jnp.shape(leaf)):
           raise UserInputError(
-            f"norm: 'spectral' steps 2-D leaves, but leaf {path} has shape "
+            f"norm: leaf {path} has shape {tuple(jnp.shape(leaf))}, which norm {norm.name!r} "
+            "cannot measure (matrix norms need 2-D arrays or dimension_numbers)"
+          )
+      return
+    if self.norm.leafwise and self.non_matrix is None:
+      for path, leaf in _paths(tree):
+        if not self.norm.accepts(jnp.shape(leaf)):
+          raise UserInputError(
+            f"norm: {self.norm.name!r} steps 2-D leaves, but leaf {path} has shape "
             f"{tuple(jnp.shape(leaf))}; pass non_matrix='l2' "
             "(or 'linf', 'l1', 'lp') to step such leaves in that norm, "
             "or send them to another optimizer with optax.partition"
@@ -119,46 +254,61 @@ class _Plan:
           )
 
   # -- the step
-  def _leaf_norm(self, leaf):
-    if self.spectral and jnp.ndim(leaf) != 2:
-      return self.non_matrix
-    return self.norm
-
   def direction(self, grads):
     """The step for α = 1 with the sign flipped (:func:`jaxopt_hw.duality.unit_step`), per leaf
     dtype: ½‖g‖*·d(g) for the penalty form, d(g) for the ball."""
     self.check(grads)
-    if self.norm_tree is not None:
-      return jax.tree.map(lambda n, g: self._leaf_direction(g, n), self.norm_tree, grads)
-    if self.per_leaf:
-      return jax.tree.map(lambda g: self._leaf_direction(g, self._leaf_norm(g)), grads)
-    if self.spectral:
-      # The pytree as one point of the product space with norm max_l ‖W_l‖ (Bernstein & Newhouse's
-      # modular norm with unit weights): dual = Σ_l ‖G_l‖*, map = per-leaf maps.
+    # integer gradients are promoted as optax promotes them (ravel_pytree would cast back to int)
+    grads = jax.tree.map(lambda g: jnp.asarray(g, duality.float_dtype(jnp.result_type(g))), grads)
+    if self.specs is not None or self.leafwise:
       leaves, treedef = jax.tree.flatten(grads)
       if not leaves:
         return grads
-      pairs = [self._leaf_norm(g).dual_and_map(jnp.asarray(g)) for g in leaves]
-      dual = sum(d for d, _ in pairs)
-      steps = [
-        duality.unit_step(dual.astype(m.dtype), m, self.form).astype(jnp.asarray(g).dtype)
-        for g, (_, m) in zip(leaves, pairs)
-      ]
-      return jax.tree.unflatten(treedef, steps)
+      pairs = [n.dual_and_map(g) for n, g in zip(self.leaf_norms(grads), leaves)]
+      if self.per_leaf:
+        steps = [duality.unit_step(d, m, self.form) for d, m in pairs]
+      else:
+        # The pytree as one point of the product space with norm max_l ‖W_l‖_l (Bernstein &
+        # Newhouse's modular norm with unit weights): dual = Σ_l ‖G_l‖*_l, map = per-leaf maps.
+        dual = sum(d for d, _ in pairs)
+        steps = [duality.unit_step(dual.astype(m.dtype), m, self.form) for _, m in pairs]
+      return jax.tree.unflatten(treedef, [s.astype(g.dtype) for s, g in zip(steps, leaves)])
     flat, unravel = ravel_pytree(grads)
     if flat.size == 0:
       return grads
     dual, direction = self.norm.dual_and_map(flat)
     return unravel(duality.unit_step(dual, direction, self.form).astype(flat.dtype))
 
-  def _leaf_direction(self, g, norm):
-    g = jnp.asarray(g)
-    dual, direction = norm.dual_and_map(g)
-    return duality.unit_step(dual, direction, self.form).astype(g.dtype)
+
+_SPECTRAL = ("spectral", "rms_spectral")
+
+
+def _keys(path) -> tuple:
+  """A key path as plain names and indices, without the ``.value`` of flax Variables."""
+  out = []
+  for key in path:
+    if isinstance(key, jax.tree_util.DictKey):
+      out.append(key.key)
+    elif isinstance(key, jax.tree_util.GetAttrKey):
+      if key.name not in ("value", "raw_value"):
+        out.append(key.name)
+    elif isinstance(key, jax.tree_util.SequenceKey):
+      out.append(key.idx)
+    elif isinstance(key, jax.tree_util.FlattenedIndexKey):
+      out.append(key.key)
+    else:
+      out.append(str(key))
+  return tuple(out)
+
+
+def _is_pytree(x) -> bool:
+  """A container JAX flattens (dict, list, tuple, flax State, ...), not a bare leaf."""
+  leaves, treedef = jax.tree.flatten(x, is_leaf=_is_spec)
+  return not (treedef.num_leaves == 1 and treedef.num_nodes == 1)
 
 
 def scale_by_steepest_descent(
-  norm: str | duality.Norm,
+  norm: str | duality.Norm | Any,
   *,
   form: str = "penalty",
   per_leaf: bool = False,
@@ -167,6 +317,7 @@ def scale_by_steepest_descent(
   spectral_method: str = "svd",
   ns_steps: int = duality.DEFAULT_NS_STEPS,
   non_matrix: str | None = None,
+  ns_coefficients="cubic",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Rescale updates to the steepest-descent direction under a norm (no learning rate).
 
@@ -203,6 +354,7 @@ def scale_by_steepest_descent(
     spectral_method=spectral_method,
     ns_steps=ns_steps,
     non_matrix=non_matrix,
+    ns_coefficients=ns_coefficients,
   )
 
   def init_fn(params):
@@ -218,7 +370,7 @@ def scale_by_steepest_descent(
 
 def steepest_descent(
   learning_rate: optax.ScalarOrSchedule,
-  norm: str | duality.Norm,
+  norm: str | duality.Norm | Any,
   *,
   form: str = "penalty",
   per_leaf: bool = False,
@@ -227,6 +379,7 @@ def steepest_descent(
   spectral_method: str = "svd",
   ns_steps: int = duality.DEFAULT_NS_STEPS,
   non_matrix: str | None = None,
+  ns_coefficients="cubic",
 ) -> optax.GradientTransformationExtraArgs:
   r"""Steepest descent under a norm: the step that best improves the linearised loss.
 
@@ -258,6 +411,16 @@ def steepest_descent(
   spectral      −(α/2)·‖G‖_nuc·UVᵀ                     −α·UVᵀ: orthogonalised (Muon-like) update
   ============  =====================================  ===========================================
 
+  **A norm per leaf.** ``norm`` may also be a pytree of norms shaped like the parameters (or a
+  prefix of them), a callable ``(path, leaf) -> norm`` (``path`` a JAX key path), or ``"auto"``
+  (:func:`jaxopt_hw.duality.auto_norm`: RMS→RMS spectral for dense and conv kernels, row-wise ℓ2
+  for flax embeddings, RMS for biases and scales); each norm is a name (the homework's or a layer
+  norm: ``"rms_spectral"``, ``"col_l2"``, ``"row_l2"``, ``"rms"``, ``"sign"``), ``"auto"``, or a
+  :class:`jaxopt_hw.duality.Norm` — build one with ``get_norm(name, radius=ρ)`` to give the leaf
+  a ball of radius ρ. The pytree is then measured by the largest of its leaves' norms
+  (``per_leaf=False``: the ball step is −α·ρ_l·d_l(g_l) on every leaf, the penalty step is scaled
+  by Σ_l ρ_l‖g_l‖*_l), or every leaf is its own problem (``per_leaf=True``).
+
   **Pytrees.** Vector norms (l2, linf, l1, lp, mahalanobis) see the whole pytree as one flat vector
   (``jax.flatten_util.ravel_pytree``; each leaf keeps its dtype) unless ``per_leaf=True``, when
   every leaf takes its own step in its own norm. Mahalanobis: ``M`` acts on the flattened parameter
@@ -273,7 +436,8 @@ def steepest_descent(
 
   **Non-unique minimisers** (documented in :mod:`jaxopt_hw.duality`): ℓ1 splits the step equally
   among coordinates tied for the largest |g_i|; ℓ∞ leaves coordinates with g_i = 0 at 0; spectral
-  uses U_rV_rᵀ over the non-zero singular values. A zero gradient gives a zero update, never NaN.
+  uses U_rV_rᵀ over the non-zero singular values. A zero gradient gives a zero update, never NaN;
+  a NaN or inf in the gradient gives NaN in the update (as optax's rules propagate NaN), at once.
 
   **Dtypes.** Updates have the dtype of each gradient leaf; bfloat16/float16 are computed in
   float32.
@@ -281,16 +445,21 @@ def steepest_descent(
   Args:
     learning_rate: α > 0, a float or an optax schedule (then the state counts steps). Under
       ``optax.inject_hyperparams`` it may be a traced array (e.g. vmapped over learning rates).
-    norm: one of ``"l2"``, ``"linf"``, ``"l1"``, ``"lp"``, ``"mahalanobis"``, ``"spectral"``, or
-      a :class:`jaxopt_hw.duality.Norm` object (a user-defined norm).
+    norm: one of ``"l2"``, ``"linf"``, ``"l1"``, ``"lp"``, ``"mahalanobis"``, ``"spectral"``, a
+      layer norm (``"rms_spectral"``, ``"col_l2"``, ``"row_l2"``, ``"rms"``, ``"sign"``), a
+      :class:`jaxopt_hw.duality.Norm` object (a user-defined norm), or a norm per leaf (above).
     form: ``"penalty"`` (default) or ``"ball"``.
     per_leaf: step every leaf separately instead of the pytree as one vector.
     p: the exponent for ``norm="lp"`` (or ``non_matrix="lp"``), 1 < p < ∞.
     M: for ``norm="mahalanobis"``: a symmetric positive-definite matrix or a positive diagonal.
-    spectral_method: ``"svd"`` (exact UVᵀ, default) or ``"newton_schulz"`` (classic cubic
-      iteration, matmuls only; see :func:`jaxopt_hw.duality.newton_schulz_polar`).
+    spectral_method: ``"svd"`` (exact UVᵀ, default) or ``"newton_schulz"`` (matrix products only;
+      see :func:`jaxopt_hw.orthogonalize`).
     ns_steps: Newton–Schulz steps.
-    non_matrix: with ``norm="spectral"``, the vector norm for leaves that are not 2-D.
+    non_matrix: with ``norm="spectral"`` (or another matrix norm), the vector norm for leaves
+      that are not 2-D.
+    ns_coefficients: the Newton–Schulz schedule: ``"cubic"`` (default, the classic iteration,
+      which converges to UVᵀ), ``"polar_express"``, ``"jordan"``, ``"dion"``, one row (a, b, c)
+      or a (k, 3) table (:func:`jaxopt_hw.orthogonalize`).
 
   Built as optax builds its aliases: ``optax.chain(scale_by_steepest_descent(norm, ...),
   optax.scale_by_learning_rate(learning_rate))``.
@@ -332,6 +501,7 @@ def steepest_descent(
       spectral_method=spectral_method,
       ns_steps=ns_steps,
       non_matrix=non_matrix,
+      ns_coefficients=ns_coefficients,
     ),
     optax.scale_by_learning_rate(learning_rate),
   )
