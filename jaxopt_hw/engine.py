@@ -76,10 +76,47 @@ MAX_SEED = 2**32 - 1
 #: Most logged steps (each costs a column of every log buffer).
 MAX_LOG_POINTS = 100_000
 
-#: ``fold_in`` constant separating a point's mini-batch order from its initialisation stream (the
-#: first 32 bits of the fractional part of √2, as in SHA-256's initial hash words: a constant with
-#: no structure, and far from the small counters ``nnx.Rngs`` folds in).
-_ORDER_STREAM = 0x6A09E667
+#: The increment of a Weyl sequence, ⌊2³²/φ⌋ (φ the golden ratio), as in SplitMix (Steele, Lea and
+#: Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014) and Knuth's multiplicative
+#: hashing: consecutive multiples are spread evenly over the 32-bit integers.
+_GOLDEN = 0x9E3779B9
+
+#: Offsets separating the seed and epoch streams: the first two of SHA-256's initial hash words
+#: (FIPS 180-4, section 5.3.3; the fractional parts of √2 and √3), constants with no structure.
+_SEED_OFFSET, _EPOCH_OFFSET = 0x6A09E667, 0xBB67AE85
+
+
+def _fmix32(h):
+  """MurmurHash3's 32-bit finaliser (Appleby, MurmurHash3.cpp, ``fmix32``): a bijection of the
+  uint32s in which every input bit affects every output bit."""
+  h = h ^ (h >> 16)
+  h = h * jnp.uint32(0x85EBCA6B)
+  h = h ^ (h >> 13)
+  h = h * jnp.uint32(0xC2B2AE35)
+  return h ^ (h >> 16)
+
+
+def order_stream(seed):
+  """A grid point's mini-batch stream from its seed: fmix32(seed·0x9E3779B9 + 0x6A09E667)."""
+  seed = jnp.asarray(seed).astype(jnp.uint32)
+  return _fmix32(seed * jnp.uint32(_GOLDEN) + jnp.uint32(_SEED_OFFSET))
+
+
+def epoch_order(stream, epoch, n: int):
+  """The order in which a grid point visits n examples in epoch ``epoch`` (a permutation of
+  0 … n−1): the stable argsort of the keys fmix32(r + i·0x9E3779B9), i = 0 … n−1, with
+  r = fmix32(stream ^ fmix32(epoch·0x9E3779B9 + 0xBB67AE85)).
+
+  A counter-based shuffle (a hash of seed, epoch and index, like Philox or threefry but with a
+  smaller mixer): XLA compiles it in a fraction of the time of ``jax.random.permutation``'s
+  threefry rounds, and it is easy to reproduce outside JAX. Equal keys (rare 32-bit collisions)
+  keep their index order, so the result is always a permutation.
+  """
+  epoch = jnp.asarray(epoch).astype(jnp.uint32)
+  r = _fmix32(stream ^ _fmix32(epoch * jnp.uint32(_GOLDEN) + jnp.uint32(_EPOCH_OFFSET)))
+  keys = _fmix32(r + jnp.arange(n, dtype=jnp.uint32) * jnp.uint32(_GOLDEN))
+  return jnp.argsort(keys, stable=True).astype(jnp.int32)
+
 
 #: The mesh axis the grid is sharded along.
 GRID_AXIS = "grid"
@@ -193,25 +230,34 @@ class SweepResult:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Static:
-  """Everything that shapes the compiled program (hashable: functions hash by identity)."""
+class _EvalStatic:
+  """What shapes the programs that do not depend on the optimizer: drawing the initial parameters
+  and evaluating the loss and metrics. They are compiled once per problem, not once per optimizer
+  (building a network under ``vmap`` is the slowest program of all to compile)."""
 
   loss: Callable
   init: Callable
   example_losses: Callable | None
+  metrics: Callable | None
+  batch_size: int | None
+  dtype: Any
+  point_data: bool  # data carry the grid axis: a batch of problems
+  mesh: Any  # a jax.sharding.Mesh with one axis, GRID_AXIS, or None for one device
+
+
+@dataclasses.dataclass(frozen=True)
+class _Static:
+  """Everything that shapes the step program (hashable: functions hash by identity)."""
+
+  ev: _EvalStatic
   optimizer: Callable
   hp_names: tuple[str, ...]
   keyword: bool  # the family takes keyword hyperparameters, through inject_hyperparams
   per_example: bool
-  point_data: bool  # data (and a per-problem target) carry the grid axis: a batch of problems
   target_mode: str  # "none" | "shared" | "per_point"
   record_params: bool
-  batch_size: int | None
   num_examples: int | None
-  metrics: Callable | None
-  dtype: Any
   replay: bool  # steps without a per-step freeze, replayed with it when a point diverges
-  mesh: Any  # a jax.sharding.Mesh with one axis, GRID_AXIS, or None for one device
 
 
 def _all_finite(tree) -> jax.Array:
@@ -260,15 +306,146 @@ def _mean_over(fn, params, batches, mask):
   return jax.tree.map(lambda t: t * (1 / count.astype(t.dtype)), total)
 
 
+def _constrain(mesh, tree, spec):
+  if mesh is None:
+    return tree
+  sharding = NamedSharding(mesh, spec)
+  return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+
+
+def _within(target_mode: str, loss, params, target, tol):
+  """The tolerance: ``loss <= tol``, or max|θ − target| <= tol when a target was given."""
+  if target_mode == "none":
+    return loss <= tol
+  return optax.tree.norm(optax.tree.sub(params, target), ord=jnp.inf) <= tol
+
+
+def _verdict(st, loss, metrics, *, final: bool = False):
+  """(bad now, diverged, the loss and metrics to log: NaN once diverged) of a point whose state is
+  ``st`` and whose loss and metrics are ``loss`` and ``metrics``."""
+  bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
+  if final:
+    bad = bad | jnp.logical_not(_all_finite(st["params"]))
+  diverged = (st["mark"] < 0) | bad
+  nan = jnp.asarray(jnp.nan, loss.dtype)
+  logged = {
+    "loss": jnp.where(diverged, nan, loss),
+    "metrics": {k: jnp.where(diverged, nan, v) for k, v in metrics.items()},
+  }
+  return bad, diverged, logged
+
+
+class _Evaluator:
+  """The initial parameters of every grid point, and the loss and metrics at given parameters."""
+
+  def __init__(self, e: _EvalStatic):
+    self.e = e
+    self.params = jax.jit(self._params)
+    self.values = jax.jit(self._values, static_argnums=(4,))
+    self.finish = jax.jit(self._finish, static_argnums=(8, 9))
+    self._names = None
+
+  @property
+  def data_axis(self):
+    return 0 if self.e.point_data else None
+
+  def shard(self, tree, axis: int = 0):
+    """Keep the grid axis (``axis`` of every leaf) sharded over the mesh."""
+    return _constrain(self.e.mesh, tree, P(*([None] * axis), GRID_AXIS))
+
+  def point_loss(self, params, data, train_sets):
+    """The loss on the training data: ``loss(params, data)``, or for a data set the mean of the
+    per-example losses over all of it, in batches."""
+    e = self.e
+    if e.batch_size is None:
+      return e.loss(params, data)
+    return _mean_over(e.example_losses, params, *train_sets).astype(e.dtype)
+
+  def point_values(self, params, data, train_sets, eval_sets, with_metrics: bool = True):
+    """(loss, {metric: value}) at ``params``."""
+    loss = self.point_loss(params, data, train_sets)
+    metrics = {}
+    if with_metrics and self.e.metrics is not None:
+      values = _mean_over(self.e.metrics, params, *eval_sets)
+      metrics = {k: v.astype(loss.dtype) for k, v in values.items()}
+    return loss, metrics
+
+  def metric_names(self, params, data, train_sets, eval_sets) -> tuple[str, ...]:
+    """The names of the problem's metrics (traced once, without computing anything)."""
+    if self.e.metrics is None:
+      return ()
+    if self._names is None:
+      shapes = jax.eval_shape(lambda p: self._values(p, data, train_sets, eval_sets, True), params)
+      self._names = tuple(shapes[1])
+    return self._names
+
+  def _params(self, seeds, data):
+    f = jax.vmap(lambda seed, data: self.e.init(jax.random.key(seed), data), (0, self.data_axis))
+    return self.shard(f(seeds, data))
+
+  def _values(self, params, data, train_sets, eval_sets, with_metrics: bool):
+    f = jax.vmap(
+      lambda p, d: self.point_values(p, d, train_sets, eval_sets, with_metrics),
+      (0, self.data_axis),
+    )
+    return self.shard(f(params, data))
+
+  def _point_finish(self, st, loss, metrics, target, T, tol, target_mode):
+    bad, diverged, logged = _verdict(st, loss, metrics, final=True)
+    mark = st["mark"]
+    alive = mark >= 0
+    within = _within(target_mode, loss, st["params"], target, tol) & jnp.logical_not(diverged)
+    out = {
+      "params": st["params"],
+      "final_loss": loss,
+      "steps_to_tol": jnp.where(within, mark, -1).astype(jnp.int32),
+      "diverged": diverged,
+      "diverged_at": jnp.where(alive, jnp.where(bad, T, -1), -1 - mark).astype(jnp.int32),
+    }
+    return out, logged
+
+  def _finish(self, st, logs, plogs, loss, metrics, T, tol, target, target_mode, shape):
+    """The final verdicts, and every result trimmed to the grid's points and shaped ``shape``.
+
+    ``st`` holds the parameters, marks and limits (not the optimizer state), so this program does
+    not depend on the optimizer: sweeps of one problem with several optimizers compile it once."""
+    target_axis = 0 if target_mode == "per_point" else None
+    fin = jax.vmap(self._point_finish, in_axes=(0, 0, 0, target_axis, None, None, None))
+    out, logged = self.shard(fin(st, loss, metrics, target, T, tol, target_mode))
+    K = logs["loss"].shape[0]
+    G = math.prod(shape)
+
+    def grid(x, leading: int = 0):
+      """x with its grid axis (after ``leading`` axes) moved first, trimmed and reshaped."""
+      x = jnp.moveaxis(x, leading, 0)[:G]
+      return x.reshape(shape + x.shape[1:])
+
+    logs = jax.tree.map(lambda buf, v: buf.at[K - 1].set(v), logs, logged)
+    result = {k: jax.tree.map(grid, v) for k, v in out.items()}
+    result["losses"] = grid(jnp.moveaxis(logs["loss"], 0, -1))
+    result["metrics"] = {k: grid(jnp.moveaxis(v, 0, -1)) for k, v in logs["metrics"].items()}
+    if plogs is not None:
+      plogs = jax.tree.map(lambda buf, p: buf.at[K - 1].set(p), plogs, out["params"])
+      result["params_log"] = jax.tree.map(lambda b: grid(b, 1), plogs)
+    else:
+      result["params_log"] = None
+    return _constrain(self.e.mesh, result, P())
+
+
+@functools.lru_cache(maxsize=32)
+def _evaluator(e: _EvalStatic) -> _Evaluator:
+  return _Evaluator(e)
+
+
 class _Program:
   """The jitted init / chunk / finish functions of one :class:`_Static`, and a trace counter."""
 
   def __init__(self, s: _Static):
     self.s = s
+    self.ev = _evaluator(s.ev)
     self.traces = 0
-    self.init = jax.jit(self._init)
+    self.init = jax.jit(self._init, donate_argnums=(0,), static_argnums=(6,))
     self.chunk = jax.jit(self._chunk, donate_argnums=(0,))
-    self.finish = jax.jit(self._finish, static_argnums=(8,))
 
   # -- per grid point ----------------------------------------------------------------------------
 
@@ -279,49 +456,31 @@ class _Program:
     return s.optimizer(hp["learning_rate"])
 
   def _loss_and_grads(self, params, batch):
-    s = self.s
+    s, e = self.s, self.s.ev
     if not s.per_example:
-      return jax.value_and_grad(s.loss)(params, batch)
-    losses, vjp = jax.vjp(lambda p: s.example_losses(p, batch), params)
+      return jax.value_and_grad(e.loss)(params, batch)
+    losses, vjp = jax.vjp(lambda p: e.example_losses(p, batch), params)
     n = losses.shape[0]
     (grads,) = jax.vmap(vjp)(jnp.eye(n, dtype=losses.dtype))  # leaves (n, *shape): one per example
     return jnp.mean(losses), grads
-
-  def _data_loss(self, params, data, train_sets):
-    """The loss on the training data: ``loss(params, data)``, or for a data set the mean of the
-    per-example losses over all of it, in batches."""
-    if self.s.batch_size is None:
-      return self.s.loss(params, data)
-    return _mean_over(self.s.example_losses, params, *train_sets).astype(self.s.dtype)
-
-  def _within(self, loss, params, target, tol):
-    if self.s.target_mode == "none":
-      return loss <= tol
-    return optax.tree.norm(optax.tree.sub(params, target), ord=jnp.inf) <= tol
-
-  def _permutation(self, order_key, epoch):
-    key = jax.random.fold_in(order_key, epoch)
-    return jax.random.permutation(key, self.s.num_examples).astype(jnp.int32)
 
   def _batch(self, st, data, k):
     """(this epoch's order, the mini-batch of step k). A fresh permutation at each epoch's first
     step; ``k`` is not batched, so the condition stays one branch of the program, not a select."""
     s = self.s
-    per_epoch = s.num_examples // s.batch_size
+    batch_size = s.ev.batch_size
+    per_epoch = s.num_examples // batch_size
     epoch, pos = k // per_epoch, k % per_epoch
     perm = jax.lax.cond(
-      pos == 0, lambda: self._permutation(st["order_key"], epoch), lambda: st["perm"]
+      pos == 0, lambda: epoch_order(st["stream"], epoch, s.num_examples), lambda: st["perm"]
     )
-    idx = jax.lax.dynamic_slice_in_dim(perm, pos * s.batch_size, s.batch_size)
+    idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
     batch = jax.tree.map(lambda x: jnp.take(x, idx, axis=0, mode="clip"), data)
     return perm, batch
 
-  def _point_init(self, seed, hp, data, train_sets, explode_factor):
+  def _point_init(self, params, seed, hp, loss0, explode_factor):
     s = self.s
-    key = jax.random.key(seed)
-    params = s.init(key, data)
     opt_state = self._tx(hp).init(params)
-    loss0 = self._data_loss(params, data, train_sets)
     limit = jnp.where(loss0 > 0, explode_factor * loss0, jnp.inf).astype(loss0.dtype)
     state = {
       "params": params,
@@ -331,8 +490,8 @@ class _Program:
       "mark": jnp.asarray(0, jnp.int32),
       "limit": limit,
     }
-    if s.batch_size is not None:
-      state["order_key"] = jax.random.fold_in(key, _ORDER_STREAM)
+    if s.ev.batch_size is not None:
+      state["stream"] = order_stream(seed)
       state["perm"] = jnp.zeros(s.num_examples, jnp.int32)  # drawn at step 0
     return state
 
@@ -347,14 +506,14 @@ class _Program:
     k = k_next - 1
     params = st["params"]
     new = dict(st)
-    if s.batch_size is not None:
+    if s.ev.batch_size is not None:
       new["perm"], batch = self._batch(st, data, k)
     else:
       batch = data
     loss, grads = self._loss_and_grads(params, batch)
     mark = st["mark"]
     bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
-    within = self._within(loss, params, target, tol)
+    within = _within(self.s.target_mode, loss, params, target, tol)
     new["mark"] = jnp.where(
       mark >= 0, jnp.where(bad, -k_next, jnp.where(within, mark, k_next)), mark
     )
@@ -370,60 +529,18 @@ class _Program:
     new["opt_state"] = optax.tree.where(move, opt_state, st["opt_state"])
     return new
 
-  def _point_logged(self, st, data, train_sets, eval_sets, *, final: bool = False):
-    """(diverged, the loss and metrics to log at the current parameters: NaN once diverged)."""
-    params = st["params"]
-    loss = self._data_loss(params, data, train_sets)
-    bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
-    if final:
-      bad = bad | jnp.logical_not(_all_finite(params))
-    diverged = (st["mark"] < 0) | bad
-    nan = jnp.asarray(jnp.nan, loss.dtype)
-    logged = {"loss": jnp.where(diverged, nan, loss), "metrics": {}}
-    if self.s.metrics is not None:
-      values = _mean_over(self.s.metrics, params, *eval_sets)
-      logged["metrics"] = {
-        k: jnp.where(diverged, nan, v.astype(loss.dtype)) for k, v in values.items()
-      }
-    return bad, loss, logged
-
-  def _point_finish(self, st, data, train_sets, eval_sets, target, T, tol):
-    bad, loss, logged = self._point_logged(st, data, train_sets, eval_sets, final=True)
-    mark = st["mark"]
-    alive = mark >= 0
-    diverged = jnp.logical_not(alive) | bad
-    within = self._within(loss, st["params"], target, tol) & jnp.logical_not(diverged)
-    out = {
-      "params": st["params"],
-      "final_loss": loss,
-      "steps_to_tol": jnp.where(within, mark, -1).astype(jnp.int32),
-      "diverged": diverged,
-      "diverged_at": jnp.where(alive, jnp.where(bad, T, -1), -1 - mark).astype(jnp.int32),
-    }
-    return out, logged
+  def _point_logged(self, st, data, train_sets, eval_sets):
+    loss, metrics = self.ev.point_values(st["params"], data, train_sets, eval_sets)
+    return _verdict(st, loss, metrics)[2]
 
   # -- over the grid -----------------------------------------------------------------------------
-
-  @property
-  def _data_axis(self):
-    return 0 if self.s.point_data else None
 
   @property
   def _target_axis(self):
     return 0 if self.s.target_mode == "per_point" else None
 
   def _shard(self, tree, axis: int = 0):
-    """Keep the grid axis (``axis`` of every leaf) sharded over the mesh."""
-    if self.s.mesh is None:
-      return tree
-    sharding = NamedSharding(self.s.mesh, P(*([None] * axis), GRID_AXIS))
-    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
-
-  def _replicate(self, tree):
-    if self.s.mesh is None:
-      return tree
-    sharding = NamedSharding(self.s.mesh, P())
-    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+    return self.ev.shard(tree, axis)
 
   def _steps_then_replay(self, start, steps):
     """The steps of one segment without the per-step freeze, which costs as much as the rest of a
@@ -449,23 +566,20 @@ class _Program:
 
   def _logged(self, st, data, train_sets, eval_sets):
     f = jax.vmap(
-      lambda st, data: self._point_logged(st, data, train_sets, eval_sets)[2],
-      in_axes=(0, self._data_axis),
+      lambda st, data: self._point_logged(st, data, train_sets, eval_sets),
+      in_axes=(0, self.ev.data_axis),
     )
     return f(st, data)
 
-  def _init(self, seeds, hp, data, train_sets, eval_sets, explode_factor, log_steps):
-    """The whole initial carry: per-point state and the (empty) log buffers."""
-    f = jax.vmap(self._point_init, in_axes=(0, 0, self._data_axis, None, None))
-    state = self._shard(f(seeds, hp, data, train_sets, explode_factor))
+  def _init(self, params, seeds, hp, loss0, explode_factor, log_steps, metric_names):
+    """The whole initial carry: per-point state and the (empty) log buffers (the metrics have the
+    loss's shape and dtype)."""
+    f = jax.vmap(self._point_init, in_axes=(0, 0, 0, 0, None))
+    state = self._shard(f(params, seeds, hp, loss0, explode_factor))
     K = log_steps.shape[0]
-    shapes = jax.eval_shape(self._logged, state, data, train_sets, eval_sets)
-    logs = jax.tree.map(lambda x: jnp.full((K,) + x.shape, jnp.nan, x.dtype), shapes)
-    plogs = (
-      jax.tree.map(lambda p: jnp.full((K,) + p.shape, jnp.nan, p.dtype), state["params"])
-      if self.s.record_params
-      else None
-    )
+    full = lambda x: jnp.full((K,) + x.shape, jnp.nan, x.dtype)
+    logs = {"loss": full(loss0), "metrics": {name: full(loss0) for name in metric_names}}
+    plogs = jax.tree.map(full, state["params"]) if self.s.record_params else None
     return state, self._shard(logs, 1), self._shard(plogs, 1)
 
   def _chunk(self, carry, k0, end, tol, target, log_steps, hp, data, train_sets, eval_sets):
@@ -480,7 +594,7 @@ class _Program:
     self.traces += 1  # runs at trace time only: counts compilations of this program
     s = self.s
     step = jax.vmap(
-      self._point_step, in_axes=(0, 0, self._data_axis, self._target_axis, None, None, None)
+      self._point_step, in_axes=(0, 0, self.ev.data_axis, self._target_axis, None, None, None)
     )
     K = log_steps.shape[0]
 
@@ -526,35 +640,6 @@ class _Program:
     slot0 = jnp.searchsorted(log_steps, k0).astype(jnp.int32)  # first logged step >= k0
     out = jax.lax.while_loop(lambda c: c[0] < end, segment, (k0, slot0, st, logs, plogs))
     return self._shard(out[2]), self._shard(out[3], 1), self._shard(out[4], 1)
-
-  def _finish(self, carry, T, tol, target, hp, data, train_sets, eval_sets, shape):
-    """The final verdicts, and every result trimmed to the grid's points and shaped ``shape``."""
-    del hp
-    fin = jax.vmap(
-      self._point_finish,
-      in_axes=(0, self._data_axis, None, None, self._target_axis, None, None),
-    )
-    st, logs, plogs = carry
-    # computed where the points live, like the chunks' logged steps (bit for bit the same values)
-    out, logged = self._shard(fin(st, data, train_sets, eval_sets, target, T, tol))
-    K = logs["loss"].shape[0]
-    G = math.prod(shape)
-
-    def grid(x, leading: int = 0):
-      """x with its grid axis (after ``leading`` axes) moved first, trimmed and reshaped."""
-      x = jnp.moveaxis(x, leading, 0)[:G]
-      return x.reshape(shape + x.shape[1:])
-
-    logs = jax.tree.map(lambda buf, v: buf.at[K - 1].set(v), logs, logged)
-    result = {k: jax.tree.map(grid, v) for k, v in out.items()}
-    result["losses"] = grid(jnp.moveaxis(logs["loss"], 0, -1))
-    result["metrics"] = {k: grid(jnp.moveaxis(v, 0, -1)) for k, v in logs["metrics"].items()}
-    if self.s.record_params:
-      plogs = jax.tree.map(lambda buf, p: buf.at[K - 1].set(p), plogs, out["params"])
-      result["params_log"] = jax.tree.map(lambda b: grid(b, 1), plogs)
-    else:
-      result["params_log"] = None
-    return self._replicate(result)
 
 
 @functools.lru_cache(maxsize=32)
@@ -1013,26 +1098,30 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
     eval_sets = _eval_batches(problem.eval_data, eval_size or n_eval, s.dtype)
 
   # The cast wrapper must be the same object across calls for the program cache to hit.
-  static = _Static(
+  ev_static = _EvalStatic(
     loss=problem.loss,
     init=_cast_init(problem.init, s.dtype),
     example_losses=problem.example_losses,
+    metrics=problem.metrics,
+    batch_size=batch_size,
+    dtype=s.dtype,
+    point_data=point_data,
+    mesh=place.mesh,
+  )
+  static = _Static(
+    ev=ev_static,
     optimizer=optimizer,
     hp_names=s.grid.names,
     keyword=s.keyword,
     per_example=s.per_example,
-    point_data=point_data,
     target_mode=mode,
     record_params=s.record_params,
-    batch_size=batch_size,
     num_examples=num_examples,
-    metrics=problem.metrics,
-    dtype=s.dtype,
     # a data set's steps are dominated by the model's own work; replaying would double the code
     replay=batch_size is None,
-    mesh=place.mesh,
   )
   program = _program(static)
+  evaluator = program.ev
   traces_before = program.traces
 
   log_steps = log_step_schedule(s.steps, s.log_points, s.log_spacing)
@@ -1047,7 +1136,10 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
   eval_d = place(eval_sets, grid_axis=False)
   log_d = place(log_steps, grid_axis=False)
   tol_d, explode_d = place((tol_arr, explode), grid_axis=False)
-  carry = program.init(seeds_d, hp_d, data_d, train_d, eval_d, explode_d, log_d)
+  params = evaluator.params(seeds_d, data_d)
+  loss0, _ = evaluator.values(params, data_d, train_d, eval_d, False)
+  names = evaluator.metric_names(params, data_d, train_d, eval_d)
+  carry = program.init(params, seeds_d, hp_d, loss0, explode_d, log_d, names)
 
   show = sys.stderr.isatty() if s.progress is None else s.progress
   bar = tqdm(total=s.steps, desc=s.desc, leave=False, file=sys.stderr) if show else None
@@ -1063,7 +1155,11 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
   finally:
     if bar is not None:
       bar.close()
-  out = program.finish(carry, T, tol_d, target_d, hp_d, data_d, train_d, eval_d, shape)
+  st, logs, plogs = carry
+  del carry
+  loss, metrics = evaluator.values(st["params"], data_d, train_d, eval_d, True)
+  st = {key: st[key] for key in ("params", "mark", "limit")}
+  out = evaluator.finish(st, logs, plogs, loss, metrics, T, tol_d, target_d, mode, shape)
 
   values = {name: v.astype(s.dtype) for name, v in s.grid.values.items()}
   lr_values = values.get("learning_rate")
