@@ -174,7 +174,7 @@ class SweepResult:
     params_log: None, or (with ``record_params=True``) the parameters at ``log_steps``: leaves of
       shape ``G + (K,) + leaf shape``.
     hyperparams: ``{name: values}``: every swept hyperparameter's values along its axis (the
-      learning rate included).
+      learning rate included), float64 as given (the program computes with them in ``dtype``).
     metrics: ``{name: G + (K,)}``: the problem's held-out metrics at ``log_steps`` (NaN once a
       point diverged); empty without them.
     axes: names of the grid axes.
@@ -1161,10 +1161,10 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
   st = {key: st[key] for key in ("params", "mark", "limit")}
   out = evaluator.finish(st, logs, plogs, loss, metrics, T, tol_d, target_d, mode, shape)
 
-  values = {name: v.astype(s.dtype) for name, v in s.grid.values.items()}
+  values = s.grid.values  # float64, as given
   lr_values = values.get("learning_rate")
   return SweepResult(
-    learning_rates=lr_values,
+    learning_rates=None if lr_values is None else lr_values.astype(s.dtype),
     seeds=s.seeds.astype(np.int64),
     params=out["params"],
     losses=out["losses"],

@@ -362,11 +362,19 @@ def cross_entropy(model, batch):
 
 
 def classification_metrics(model, batch):
-  """Per-example ``loss`` (cross-entropy) and ``accuracy`` (1 if the arg-max class is right)."""
+  """Per-example ``loss`` (cross-entropy) and ``accuracy``: 1 when the true class's logit is
+  strictly larger than every other (an exact tie, e.g. all logits equal, counts as wrong).
+
+  (The same as ``argmax(logits) == y`` except on ties; a max and a gather compile several times
+  faster than XLA:CPU's index-tracking arg-max under ``vmap``.)
+  """
   logits = model(batch["x"])
+  y = batch["y"]
+  true = jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0]
+  others = jnp.where(jax.nn.one_hot(y, logits.shape[-1], dtype=bool), -jnp.inf, logits)
   return {
-    "loss": optax.softmax_cross_entropy_with_integer_labels(logits, batch["y"]),
-    "accuracy": (jnp.argmax(logits, axis=-1) == batch["y"]).astype(logits.dtype),
+    "loss": optax.softmax_cross_entropy_with_integer_labels(logits, y),
+    "accuracy": (true > jnp.max(others, axis=-1)).astype(logits.dtype),
   }
 
 
