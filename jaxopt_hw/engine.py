@@ -446,6 +446,10 @@ class _Program:
     self.traces = 0
     self.init = jax.jit(self._init, donate_argnums=(0,), static_argnums=(6,))
     self.chunk = jax.jit(self._chunk, donate_argnums=(0,))
+    # A full-batch problem's programs are small: the start (parameters, initial loss, state) and
+    # the end (final loss, verdicts) are then one dispatch each instead of three and two.
+    self.start = jax.jit(self._start)
+    self.end = jax.jit(self._end, static_argnums=(7, 8))
 
   # -- per grid point ----------------------------------------------------------------------------
 
@@ -581,6 +585,19 @@ class _Program:
     logs = {"loss": full(loss0), "metrics": {name: full(loss0) for name in metric_names}}
     plogs = jax.tree.map(full, state["params"]) if self.s.record_params else None
     return state, self._shard(logs, 1), self._shard(plogs, 1)
+
+  def _start(self, seeds, hp, data, train_sets, eval_sets, explode_factor, log_steps):
+    ev = self.ev
+    params = ev._params(seeds, data)
+    loss0, _ = ev._values(params, data, train_sets, eval_sets, False)
+    names = ev.metric_names(params, data, train_sets, eval_sets)
+    return self._init(params, seeds, hp, loss0, explode_factor, log_steps, names)
+
+  def _end(self, carry, data, train_sets, eval_sets, T, tol, target, target_mode, shape):
+    st, logs, plogs = carry
+    loss, metrics = self.ev._values(st["params"], data, train_sets, eval_sets, True)
+    st = {key: st[key] for key in ("params", "mark", "limit")}
+    return self.ev._finish(st, logs, plogs, loss, metrics, T, tol, target, target_mode, shape)
 
   def _chunk(self, carry, k0, end, tol, target, log_steps, hp, data, train_sets, eval_sets):
     """Steps k0 … end − 1 of every grid point.
@@ -1136,10 +1153,13 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
   eval_d = place(eval_sets, grid_axis=False)
   log_d = place(log_steps, grid_axis=False)
   tol_d, explode_d = place((tol_arr, explode), grid_axis=False)
-  params = evaluator.params(seeds_d, data_d)
-  loss0, _ = evaluator.values(params, data_d, train_d, eval_d, False)
-  names = evaluator.metric_names(params, data_d, train_d, eval_d)
-  carry = program.init(params, seeds_d, hp_d, loss0, explode_d, log_d, names)
+  if static.replay:  # full batch: one dispatch
+    carry = program.start(seeds_d, hp_d, data_d, train_d, eval_d, explode_d, log_d)
+  else:  # these parts compiled once per problem, shared by every optimizer
+    params = evaluator.params(seeds_d, data_d)
+    loss0, _ = evaluator.values(params, data_d, train_d, eval_d, False)
+    names = evaluator.metric_names(params, data_d, train_d, eval_d)
+    carry = program.init(params, seeds_d, hp_d, loss0, explode_d, log_d, names)
 
   show = sys.stderr.isatty() if s.progress is None else s.progress
   bar = tqdm(total=s.steps, desc=s.desc, leave=False, file=sys.stderr) if show else None
@@ -1155,11 +1175,14 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
   finally:
     if bar is not None:
       bar.close()
-  st, logs, plogs = carry
-  del carry
-  loss, metrics = evaluator.values(st["params"], data_d, train_d, eval_d, True)
-  st = {key: st[key] for key in ("params", "mark", "limit")}
-  out = evaluator.finish(st, logs, plogs, loss, metrics, T, tol_d, target_d, mode, shape)
+  if static.replay:
+    out = program.end(carry, data_d, train_d, eval_d, T, tol_d, target_d, mode, shape)
+  else:
+    st, logs, plogs = carry
+    del carry
+    loss, metrics = evaluator.values(st["params"], data_d, train_d, eval_d, True)
+    st = {key: st[key] for key in ("params", "mark", "limit")}
+    out = evaluator.finish(st, logs, plogs, loss, metrics, T, tol_d, target_d, mode, shape)
 
   values = s.grid.values  # float64, as given
   lr_values = values.get("learning_rate")
