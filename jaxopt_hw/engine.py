@@ -970,6 +970,7 @@ def _resolve_devices(devices) -> tuple:
     if jax.default_backend() == "cpu" and jax.process_count() == 1:
       return (jax.devices()[0],)
     return tuple(jax.devices())
+  given = devices
   if isinstance(devices, jax.Device):
     devices = [devices]
   try:
@@ -978,7 +979,7 @@ def _resolve_devices(devices) -> tuple:
     devices = (devices,)
   if not devices or not all(isinstance(d, jax.Device) for d in devices):
     raise UserInputError(
-      f"devices: {devices!r} is not allowed; must be a non-empty list of jax devices "
+      f"devices: {given!r} is not allowed; must be a non-empty list of jax devices "
       "(e.g. jax.devices())"
     )
   if len(set(devices)) != len(devices):
