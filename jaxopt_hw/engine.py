@@ -102,20 +102,51 @@ def order_stream(seed):
   return _fmix32(seed * jnp.uint32(_GOLDEN) + jnp.uint32(_SEED_OFFSET))
 
 
-def epoch_order(stream, epoch, n: int):
-  """The order in which a grid point visits n examples in epoch ``epoch`` (a permutation of
-  0 … n−1): the stable argsort of the keys fmix32(r + i·0x9E3779B9), i = 0 … n−1, with
-  r = fmix32(stream ^ fmix32(epoch·0x9E3779B9 + 0xBB67AE85)).
+#: Rounds of the Feistel network of :func:`epoch_positions` (Luby and Rackoff: four rounds of
+#: independent round functions give a pseudorandom permutation; "How to construct pseudorandom
+#: permutations from pseudorandom functions", SIAM J. Comput. 17(2), 1988).
+_FEISTEL_ROUNDS = 4
 
-  A counter-based shuffle (a hash of seed, epoch and index, like Philox or threefry but with a
-  smaller mixer): XLA compiles it in a fraction of the time of ``jax.random.permutation``'s
-  threefry rounds, and it is easy to reproduce outside JAX. Equal keys (rare 32-bit collisions)
-  keep their index order, so the result is always a permutation.
+
+def _half_bits(n: int) -> int:
+  """Bits of each Feistel half: the smallest h with 4**h >= n (at least 1)."""
+  return max(1, math.ceil(math.ceil(math.log2(max(n, 2))) / 2))
+
+
+def epoch_positions(stream, epoch, positions, n: int):
+  """Which examples a grid point visits at ``positions`` (0 … n−1) of epoch ``epoch``: π(p) for
+  the epoch's permutation π of 0 … n−1, computed for just those positions (no sort: O(positions)
+  work).
+
+  π is a keyed bijection of the h-bit halves' domain 0 … 4^h − 1 (4^h ≥ n), restricted to
+  0 … n−1 by cycle walking (applied again until the value falls below n: Black and Rogaway,
+  "Ciphers with arbitrary finite domains", CT-RSA 2002). The bijection is a 4-round Feistel
+  network: (L, R) → (R, L ⊕ (fmix32(R ⊕ kⱼ) mod 2^h)), with round keys
+  kⱼ = fmix32(r + j·0x9E3779B9) and r = fmix32(stream ⊕ fmix32(epoch·0x9E3779B9 + 0xBB67AE85)).
+  A fresh permutation for every seed (``stream``) and epoch, easy to reproduce outside JAX.
   """
+  h = _half_bits(n)
+  mask = jnp.uint32((1 << h) - 1)
   epoch = jnp.asarray(epoch).astype(jnp.uint32)
   r = _fmix32(stream ^ _fmix32(epoch * jnp.uint32(_GOLDEN) + jnp.uint32(_EPOCH_OFFSET)))
-  keys = _fmix32(r + jnp.arange(n, dtype=jnp.uint32) * jnp.uint32(_GOLDEN))
-  return jnp.argsort(keys, stable=True).astype(jnp.int32)
+  keys = [_fmix32(r + jnp.uint32(j * _GOLDEN & 0xFFFFFFFF)) for j in range(_FEISTEL_ROUNDS)]
+
+  def feistel(x):
+    left, right = x >> jnp.uint32(h), x & mask
+    for key in keys:
+      left, right = right, left ^ (_fmix32(right ^ key) & mask)
+    return (left << jnp.uint32(h)) | right
+
+  x = feistel(jnp.asarray(positions).astype(jnp.uint32))
+  # a cycle of the bijection through a position below n comes back below n: this stops
+  x = jax.lax.while_loop(lambda x: jnp.any(x >= n), lambda x: jnp.where(x >= n, feistel(x), x), x)
+  return x.astype(jnp.int32)
+
+
+def epoch_order(stream, epoch, n: int):
+  """The whole order of epoch ``epoch``: :func:`epoch_positions` at positions 0 … n−1 (a
+  permutation of 0 … n−1)."""
+  return epoch_positions(stream, epoch, jnp.arange(n, dtype=jnp.uint32), n)
 
 
 #: The mesh axis the grid is sharded along.
@@ -343,7 +374,6 @@ class _Evaluator:
     self.params = jax.jit(self._params)
     self.values = jax.jit(self._values, static_argnums=(4,))
     self.finish = jax.jit(self._finish, static_argnums=(8, 9))
-    self._names = None
 
   @property
   def data_axis(self):
@@ -369,15 +399,6 @@ class _Evaluator:
       values = _mean_over(self.e.metrics, params, *eval_sets)
       metrics = {k: v.astype(loss.dtype) for k, v in values.items()}
     return loss, metrics
-
-  def metric_names(self, params, data, train_sets, eval_sets) -> tuple[str, ...]:
-    """The names of the problem's metrics (traced once, without computing anything)."""
-    if self.e.metrics is None:
-      return ()
-    if self._names is None:
-      shapes = jax.eval_shape(lambda p: self._values(p, data, train_sets, eval_sets, True), params)
-      self._names = tuple(shapes[1])
-    return self._names
 
   def _params(self, seeds, data):
     f = jax.vmap(lambda seed, data: self.e.init(jax.random.key(seed), data), (0, self.data_axis))
@@ -444,7 +465,7 @@ class _Program:
     self.s = s
     self.ev = _evaluator(s.ev)
     self.traces = 0
-    self.init = jax.jit(self._init, donate_argnums=(0,), static_argnums=(6,))
+    self.init = jax.jit(self._init, donate_argnums=(0,))
     self.chunk = jax.jit(self._chunk, donate_argnums=(0,))
     # A full-batch problem's programs are small: the start (parameters, initial loss, state) and
     # the end (final loss, verdicts) are then one dispatch each instead of three and two.
@@ -469,8 +490,9 @@ class _Program:
     return jnp.mean(losses), grads
 
   def _batch(self, st, data, k):
-    """(this epoch's order, the mini-batch of step k). A fresh permutation at each epoch's first
-    step; ``k`` is not batched, so the condition stays one branch of the program, not a select."""
+    """(this epoch's order, the mini-batch of step k). The order is drawn at each epoch's first
+    step and kept (a slice of it per step is cheaper than walking the permutation per example);
+    ``k`` is not batched, so the condition stays one branch of the program, not a select."""
     s = self.s
     batch_size = s.ev.batch_size
     per_epoch = s.num_examples // batch_size
@@ -479,8 +501,7 @@ class _Program:
       pos == 0, lambda: epoch_order(st["stream"], epoch, s.num_examples), lambda: st["perm"]
     )
     idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
-    batch = jax.tree.map(lambda x: jnp.take(x, idx, axis=0, mode="clip"), data)
-    return perm, batch
+    return perm, jax.tree.map(lambda x: jnp.take(x, idx, axis=0, mode="clip"), data)
 
   def _point_init(self, params, seed, hp, loss0, explode_factor):
     s = self.s
@@ -575,23 +596,26 @@ class _Program:
     )
     return f(st, data)
 
-  def _init(self, params, seeds, hp, loss0, explode_factor, log_steps, metric_names):
-    """The whole initial carry: per-point state and the (empty) log buffers (the metrics have the
-    loss's shape and dtype)."""
+  def _init(self, params, seeds, hp, loss0, metrics0, explode_factor, log_steps):
+    """The whole initial carry: per-point state and the log buffers, with the logged step 0 (the
+    starting loss and metrics) already written, so the first chunk does not score it again."""
     f = jax.vmap(self._point_init, in_axes=(0, 0, 0, 0, None))
     state = self._shard(f(params, seeds, hp, loss0, explode_factor))
     K = log_steps.shape[0]
     full = lambda x: jnp.full((K,) + x.shape, jnp.nan, x.dtype)
-    logs = {"loss": full(loss0), "metrics": {name: full(loss0) for name in metric_names}}
-    plogs = jax.tree.map(full, state["params"]) if self.s.record_params else None
+    logs = {"loss": full(loss0), "metrics": {name: full(loss0) for name in metrics0}}
+    step0 = jax.vmap(lambda st, loss, m: _verdict(st, loss, m)[2])(state, loss0, metrics0)
+    logs = jax.tree.map(lambda buf, v: buf.at[0].set(v), logs, step0)
+    plogs = None
+    if self.s.record_params:
+      plogs = jax.tree.map(lambda p: full(p).at[0].set(p), state["params"])
     return state, self._shard(logs, 1), self._shard(plogs, 1)
 
   def _start(self, seeds, hp, data, train_sets, eval_sets, explode_factor, log_steps):
     ev = self.ev
     params = ev._params(seeds, data)
-    loss0, _ = ev._values(params, data, train_sets, eval_sets, False)
-    names = ev.metric_names(params, data, train_sets, eval_sets)
-    return self._init(params, seeds, hp, loss0, explode_factor, log_steps, names)
+    loss0, metrics0 = ev._values(params, data, train_sets, eval_sets, True)
+    return self._init(params, seeds, hp, loss0, metrics0, explode_factor, log_steps)
 
   def _end(self, carry, data, train_sets, eval_sets, T, tol, target, target_mode, shape):
     st, logs, plogs = carry
@@ -654,7 +678,8 @@ class _Program:
       return boundary, slot + is_log.astype(slot.dtype), st, logs, plogs
 
     st, logs, plogs = carry
-    slot0 = jnp.searchsorted(log_steps, k0).astype(jnp.int32)  # first logged step >= k0
+    # the first logged step >= k0; step 0 (always logged) was written by the start
+    slot0 = (jnp.searchsorted(log_steps, k0) + (k0 == 0)).astype(jnp.int32)
     out = jax.lax.while_loop(lambda c: c[0] < end, segment, (k0, slot0, st, logs, plogs))
     return self._shard(out[2]), self._shard(out[3], 1), self._shard(out[4], 1)
 
@@ -1158,9 +1183,8 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
     carry = program.start(seeds_d, hp_d, data_d, train_d, eval_d, explode_d, log_d)
   else:  # these parts compiled once per problem, shared by every optimizer
     params = evaluator.params(seeds_d, data_d)
-    loss0, _ = evaluator.values(params, data_d, train_d, eval_d, False)
-    names = evaluator.metric_names(params, data_d, train_d, eval_d)
-    carry = program.init(params, seeds_d, hp_d, loss0, explode_d, log_d, names)
+    loss0, metrics0 = evaluator.values(params, data_d, train_d, eval_d, True)
+    carry = program.init(params, seeds_d, hp_d, loss0, metrics0, explode_d, log_d)
 
   show = sys.stderr.isatty() if s.progress is None else s.progress
   bar = tqdm(total=s.steps, desc=s.desc, leave=False, file=sys.stderr) if show else None

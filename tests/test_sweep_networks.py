@@ -87,11 +87,30 @@ def _fmix32(h):
 
 
 def numpy_order(seed: int, epoch: int, n: int) -> np.ndarray:
-  """epoch_order's documented formula, computed with Python integers and NumPy."""
-  stream = _fmix32((seed * 0x9E3779B9 + 0x6A09E667) & 0xFFFFFFFF)
-  r = _fmix32(int(stream) ^ int(_fmix32((epoch * 0x9E3779B9 + 0xBB67AE85) & 0xFFFFFFFF)))
-  keys = np.array([_fmix32((int(r) + i * 0x9E3779B9) & 0xFFFFFFFF) for i in range(n)])
-  return np.argsort(keys, kind="stable")
+  """epoch_order's documented construction with Python integers: a 4-round Feistel network on
+  h-bit halves (4**h >= n), keyed by seed and epoch, cycle-walked into 0 ... n-1."""
+  golden, mask32 = 0x9E3779B9, 0xFFFFFFFF
+  stream = int(_fmix32((seed * golden + 0x6A09E667) & mask32))
+  r = int(_fmix32(stream ^ int(_fmix32((epoch * golden + 0xBB67AE85) & mask32))))
+  keys = [int(_fmix32((r + j * golden) & mask32)) for j in range(4)]
+  h = 1
+  while 4**h < n:
+    h += 1
+  half = (1 << h) - 1
+
+  def feistel(x):
+    left, right = x >> h, x & half
+    for key in keys:
+      left, right = right, left ^ (int(_fmix32(right ^ key)) & half)
+    return (left << h) | right
+
+  out = []
+  for p in range(n):
+    x = feistel(p)
+    while x >= n:
+      x = feistel(x)
+    out.append(x)
+  return np.asarray(out)
 
 
 def reference_run(problem, lr, momentum, seed, steps):
@@ -116,11 +135,11 @@ def reference_run(problem, lr, momentum, seed, steps):
   return params
 
 
-def test_epoch_order_is_the_documented_hash_shuffle_and_a_fresh_permutation_each_epoch():
-  for seed, epoch in [(0, 0), (3, 1), (2**32 - 1, 7)]:
-    got = np.asarray(epoch_order(order_stream(np.uint32(seed)), epoch, 50))
-    np.testing.assert_array_equal(got, numpy_order(seed, epoch, 50))  # NumPy re-implementation
-    assert sorted(got) == list(range(50))
+def test_epoch_order_is_the_documented_feistel_shuffle_and_a_fresh_permutation_each_epoch():
+  for seed, epoch, n in [(0, 0, 50), (3, 1, 1), (5, 2, 2), (7, 3, 7), (2**32 - 1, 7, 1437)]:
+    got = np.asarray(epoch_order(order_stream(np.uint32(seed)), epoch, n))
+    np.testing.assert_array_equal(got, numpy_order(seed, epoch, n))  # the Python re-implementation
+    assert sorted(got) == list(range(n))
   orders = {tuple(numpy_order(s, e, 50)) for s in range(4) for e in range(4)}
   assert len(orders) == 16  # every seed and epoch its own order
 

@@ -9,6 +9,10 @@ BENCHMARKS = {
     "jaxopt_hw.bench.sweep",
     "compiled sweep vs a per-configuration loop vs NumPy; memory vs steps",
   ),
+  "network": (
+    "jaxopt_hw.bench.network",
+    "many small networks trained at once vs one after another vs a Python step loop",
+  ),
   "collectives": (
     "jaxopt_hw.bench.collectives",
     "time and bytes per aggregation for each distributed paradigm",
