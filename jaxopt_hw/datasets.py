@@ -45,8 +45,8 @@ def digits(
     dtype: the floating dtype of ``x``; pixels are scaled to [0, 1].
 
   Returns:
-    ``(train, test)``: ``x`` float, ``y`` int32 class labels 0–9. With the defaults 1,437 training
-    and 360 test examples.
+    ``(train, test)``: ``x`` float, ``y`` int32 class labels 0–9. With the defaults 1,438 training
+    and 359 test examples.
   """
   if not (isinstance(test_fraction, numbers.Real) and 0 < test_fraction < 1):
     raise UserInputError(

@@ -2,7 +2,7 @@
 seeds in one compiled program per optimizer.
 
 Data: scikit-learn's bundled 8×8 handwritten digits (:func:`jaxopt_hw.datasets.digits`), split
-deterministically (stratified; 1,437 training and 360 test images by default). Models:
+deterministically (stratified; 1,438 training and 359 test images by default). Models:
 :class:`jaxopt_hw.models.MLP` (tanh) and :class:`jaxopt_hw.models.CNN`. Optimizers: the registry
 :data:`jaxopt_hw.families.NETWORK_OPTIMIZERS` (SGD, SGD with momentum, sign descent, the spectral
 rule, simplified Adam, and optax's AdamW and Muon as references). Each optimizer sweeps a
