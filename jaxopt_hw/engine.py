@@ -1,15 +1,27 @@
-"""The sweep engine: one problem, one optimizer family, a grid of learning rates × seeds, one
+"""The sweep engine: one problem, one optimizer family, a grid of hyperparameters × seeds, one
 compiled program.
 
-:func:`sweep` runs every grid point at once: the grid is ``vmap``-ed and the steps are a loop inside
-one ``jit`` (an XLA while loop, which is what ``lax.scan`` lowers to too; here its bounds are traced
-values). The steps run in chunks of at most ``chunk_size`` through that same compiled program — the
-last, shorter chunk included — so that a progress bar can advance between chunks without compiling
-anything new. Between two logged steps the loop body is only the optimizer step and its divergence
-and tolerance bookkeeping. What it keeps per grid point does not grow with the number of steps: the
-final parameters, the loss at a fixed number of logged steps, the step from which a tolerance holds
-until the end, and a divergence flag. A point whose loss becomes non-finite or explodes is frozen
-and flagged; nothing raises.
+:func:`sweep` runs every grid point at once: the grid is flattened into one axis that is ``vmap``-ed
+(and sharded over the devices it is given, ``jax.sharding`` with one mesh axis), and the steps are a
+loop inside one ``jit`` (an XLA while loop, which is what ``lax.scan`` lowers to too; here its
+bounds are traced values). The steps run in chunks of at most ``chunk_size`` through that same
+compiled program — the last, shorter chunk included — so that a progress bar can advance between
+chunks without compiling anything new. Between two logged steps the loop body is only the optimizer
+step and its divergence and tolerance bookkeeping. What it keeps per grid point does not grow with
+the number of steps: the final parameters, the loss (and any held-out metrics) at a fixed number of
+logged steps, the step from which a tolerance holds until the end, and a divergence flag. A point
+whose loss becomes non-finite or explodes is frozen and flagged; nothing raises.
+
+The grid: ``learning_rates`` (one axis, the family called as ``optimizer(lr)``), and/or
+``hyperparams`` — any float hyperparameters, as a Cartesian product or a list of points
+(:mod:`jaxopt_hw.grids`), passed through ``optax.inject_hyperparams`` — times ``seeds`` (× problem
+instances). Hyperparameters and seeds are traced values: a second grid of the same shape compiles
+nothing new.
+
+Networks on data (:func:`jaxopt_hw.problems.classification`, :func:`~.problems.nnx_problem`): with
+a ``batch_size`` each grid point draws a fresh permutation of the examples every epoch from its
+seed, inside the program; the logged loss is the mean over the whole training set and the metrics
+are averaged over the held-out set, both in batches, at the logged steps.
 
 Example::
 
@@ -29,24 +41,116 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import inspect
 import math
+import numbers
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from jaxopt_hw.errors import UserInputError
+from jaxopt_hw import grids
+from jaxopt_hw.errors import UserInputError, did_you_mean
 from jaxopt_hw.problems import Problem
 
 #: ``learning_rate -> GradientTransformation``, e.g. ``optax.sgd`` or
 #: ``lambda lr: optax.sgd(optax.exponential_decay(lr, 1, 0.5))``. Called inside the compiled
-#: program with a traced scalar learning rate.
-OptimizerFamily = Callable[[jax.Array], optax.GradientTransformation]
+#: program with a traced scalar learning rate. With ``hyperparams`` it is called with keyword
+#: arguments (``optax.adamw(learning_rate=..., weight_decay=...)``) through
+#: ``optax.inject_hyperparams``.
+OptimizerFamily = Callable[..., optax.GradientTransformation]
+
+#: Most steps one sweep may take: steps are counted in int32 inside the program.
+MAX_STEPS = 2**31 - 1
+
+#: Largest seed: seeds become ``jax.random.key(seed)`` from a uint32.
+MAX_SEED = 2**32 - 1
+
+#: Most logged steps (each costs a column of every log buffer).
+MAX_LOG_POINTS = 100_000
+
+#: The increment of a Weyl sequence, ⌊2³²/φ⌋ (φ the golden ratio), as in SplitMix (Steele, Lea and
+#: Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014) and Knuth's multiplicative
+#: hashing: consecutive multiples are spread evenly over the 32-bit integers.
+_GOLDEN = 0x9E3779B9
+
+#: Offsets separating the seed and epoch streams: the first two of SHA-256's initial hash words
+#: (FIPS 180-4, section 5.3.3; the fractional parts of √2 and √3), constants with no structure.
+_SEED_OFFSET, _EPOCH_OFFSET = 0x6A09E667, 0xBB67AE85
+
+
+def _fmix32(h):
+  """MurmurHash3's 32-bit finaliser (Appleby, MurmurHash3.cpp, ``fmix32``): a bijection of the
+  uint32s in which every input bit affects every output bit."""
+  h = h ^ (h >> 16)
+  h = h * jnp.uint32(0x85EBCA6B)
+  h = h ^ (h >> 13)
+  h = h * jnp.uint32(0xC2B2AE35)
+  return h ^ (h >> 16)
+
+
+def order_stream(seed):
+  """A grid point's mini-batch stream from its seed: fmix32(seed·0x9E3779B9 + 0x6A09E667)."""
+  seed = jnp.asarray(seed).astype(jnp.uint32)
+  return _fmix32(seed * jnp.uint32(_GOLDEN) + jnp.uint32(_SEED_OFFSET))
+
+
+#: Rounds of the Feistel network of :func:`epoch_positions` (Luby and Rackoff: four rounds of
+#: independent round functions give a pseudorandom permutation; "How to construct pseudorandom
+#: permutations from pseudorandom functions", SIAM J. Comput. 17(2), 1988).
+_FEISTEL_ROUNDS = 4
+
+
+def _half_bits(n: int) -> int:
+  """Bits of each Feistel half: the smallest h with 4**h >= n (at least 1)."""
+  return max(1, math.ceil(math.ceil(math.log2(max(n, 2))) / 2))
+
+
+def epoch_positions(stream, epoch, positions, n: int):
+  """Which examples a grid point visits at ``positions`` (0 … n−1) of epoch ``epoch``: π(p) for
+  the epoch's permutation π of 0 … n−1, computed for just those positions (no sort: O(positions)
+  work).
+
+  π is a keyed bijection of the h-bit halves' domain 0 … 4^h − 1 (4^h ≥ n), restricted to
+  0 … n−1 by cycle walking (applied again until the value falls below n: Black and Rogaway,
+  "Ciphers with arbitrary finite domains", CT-RSA 2002). The bijection is a 4-round Feistel
+  network: (L, R) → (R, L ⊕ (fmix32(R ⊕ kⱼ) mod 2^h)), with round keys
+  kⱼ = fmix32(r + j·0x9E3779B9) and r = fmix32(stream ⊕ fmix32(epoch·0x9E3779B9 + 0xBB67AE85)).
+  A fresh permutation for every seed (``stream``) and epoch, easy to reproduce outside JAX.
+  """
+  h = _half_bits(n)
+  mask = jnp.uint32((1 << h) - 1)
+  epoch = jnp.asarray(epoch).astype(jnp.uint32)
+  r = _fmix32(stream ^ _fmix32(epoch * jnp.uint32(_GOLDEN) + jnp.uint32(_EPOCH_OFFSET)))
+  keys = [_fmix32(r + jnp.uint32(j * _GOLDEN & 0xFFFFFFFF)) for j in range(_FEISTEL_ROUNDS)]
+
+  def feistel(x):
+    left, right = x >> jnp.uint32(h), x & mask
+    for key in keys:
+      left, right = right, left ^ (_fmix32(right ^ key) & mask)
+    return (left << jnp.uint32(h)) | right
+
+  x = feistel(jnp.asarray(positions).astype(jnp.uint32))
+  # a cycle of the bijection through a position below n comes back below n: this stops
+  x = jax.lax.while_loop(lambda x: jnp.any(x >= n), lambda x: jnp.where(x >= n, feistel(x), x), x)
+  return x.astype(jnp.int32)
+
+
+def epoch_order(stream, epoch, n: int):
+  """The whole order of epoch ``epoch``: :func:`epoch_positions` at positions 0 … n−1 (a
+  permutation of 0 … n−1)."""
+  return epoch_positions(stream, epoch, jnp.arange(n, dtype=jnp.uint32), n)
+
+
+#: The mesh axis the grid is sharded along.
+GRID_AXIS = "grid"
 
 
 @functools.partial(
@@ -62,31 +166,37 @@ OptimizerFamily = Callable[[jax.Array], optax.GradientTransformation]
     "diverged",
     "diverged_at",
     "params_log",
+    "hyperparams",
+    "metrics",
   ],
-  meta_fields=["axes", "steps", "tol", "compilations"],
+  meta_fields=["axes", "steps", "tol", "compilations", "steps_per_epoch", "num_devices"],
 )
 @dataclasses.dataclass(frozen=True)
 class SweepResult:
   """Everything a sweep keeps, as arrays whose leading axes are the grid.
 
-  The grid's coordinates (``learning_rates``, ``seeds``, ``log_steps``) are NumPy arrays; the
-  results are JAX arrays on the device that computed them.
+  The grid's coordinates (``learning_rates``, ``seeds``, ``log_steps``, ``hyperparams``) are NumPy
+  arrays; the results are JAX arrays on the device(s) that computed them.
 
-  The grid axes are ``axes``: ``("learning_rate", "seed")``, or
-  ``("problem", "learning_rate", "seed")`` for a batch of problem instances; ``G`` below stands for
-  them (e.g. ``(L, S)``).
+  The grid axes are ``axes``: ``("learning_rate", "seed")`` for learning rates alone; one axis per
+  hyperparameter of a product grid (``("learning_rate", "momentum", "seed")``), or ``("point",
+  "seed")`` for a list of points; ``"problem"`` first for a batch of problem instances. ``G``
+  below stands for them (e.g. ``(L, S)``).
 
   Attributes:
-    learning_rates: (L,) the learning rates swept.
-    seeds: (S,) the seeds (they only drive ``problem.init``).
+    learning_rates: the values along the ``learning_rate`` axis (or at each point of a list of
+      points); None when the learning rate is not swept.
+    seeds: (S,) the seeds (they drive ``problem.init`` and the mini-batch order).
     params: the final parameters: the problem's pytree with leaves of shape ``G + leaf shape``.
       A diverged point keeps the parameters at which divergence was detected.
-    losses: ``G + (K,)`` the loss at each of ``log_steps`` (NaN from the step a point diverged).
+    losses: ``G + (K,)`` the loss at each of ``log_steps`` (NaN from the step a point diverged); for
+      a data set, the mean loss over all of its examples.
     log_steps: (K,) the logged steps, from 0 (the start) to ``steps`` (the end).
     final_loss: ``G`` the loss at the final parameters.
     steps_to_tol: ``G`` int: the first step t from which the tolerance holds at every later step up
       to the end (0 if it always held); −1 if it does not hold at the end or the point diverged.
-      The tolerance is ``loss <= tol``, or ``max|θ − target| <= tol`` when a target was given.
+      The tolerance is ``loss <= tol`` (the mini-batch loss during training, for a data set), or
+      ``max|θ − target| <= tol`` when a target was given.
     diverged: ``G`` bool: the loss became non-finite or exceeded ``explode_factor`` times the
       initial loss (checked at every step, on the loss the step computes anyway; the final
       parameters are also checked for non-finite entries).
@@ -94,11 +204,17 @@ class SweepResult:
       parameters stay at θ_t from then on.
     params_log: None, or (with ``record_params=True``) the parameters at ``log_steps``: leaves of
       shape ``G + (K,) + leaf shape``.
+    hyperparams: ``{name: values}``: every swept hyperparameter's values along its axis (the
+      learning rate included), float64 as given (the program computes with them in ``dtype``).
+    metrics: ``{name: G + (K,)}``: the problem's held-out metrics at ``log_steps`` (NaN once a
+      point diverged); empty without them.
     axes: names of the grid axes.
     steps: the number of optimizer steps.
     tol: the tolerance of ``steps_to_tol``.
     compilations: how many times this call traced and compiled the step program (1 for a new
       program; 0 when an earlier sweep with the same functions and shapes had compiled it).
+    steps_per_epoch: optimizer steps per pass over the data (1 for a full-batch problem).
+    num_devices: the devices the grid was sharded over.
   """
 
   learning_rates: Any
@@ -111,10 +227,14 @@ class SweepResult:
   diverged: Any
   diverged_at: Any
   params_log: Any
+  hyperparams: Any = None
+  metrics: Any = None
   axes: tuple = ()
   steps: int = 0
   tol: float = 0.0
   compilations: int = 0
+  steps_per_epoch: int = 1
+  num_devices: int = 1
 
   @property
   def grid_shape(self) -> tuple[int, ...]:
@@ -125,24 +245,50 @@ class SweepResult:
     """``G`` bool: not diverged and within tolerance from some step until the end."""
     return jnp.logical_and(jnp.logical_not(self.diverged), jnp.asarray(self.steps_to_tol) >= 0)
 
+  @property
+  def epochs(self) -> float:
+    """``steps`` counted in passes over the data."""
+    return self.steps / self.steps_per_epoch
+
+  @property
+  def log_epochs(self) -> np.ndarray:
+    """(K,) the logged steps counted in passes over the data."""
+    return np.asarray(self.log_steps) / self.steps_per_epoch
+
 
 # ---------------------------------------------------------------------------------------------
 # The compiled program.
 
 
 @dataclasses.dataclass(frozen=True)
-class _Static:
-  """Everything that shapes the compiled program (hashable: functions hash by identity)."""
+class _EvalStatic:
+  """What shapes the programs that do not depend on the optimizer: drawing the initial parameters
+  and evaluating the loss and metrics. They are compiled once per problem, not once per optimizer
+  (building a network under ``vmap`` is the slowest program of all to compile)."""
 
   loss: Callable
   init: Callable
   example_losses: Callable | None
+  metrics: Callable | None
+  batch_size: int | None
+  dtype: Any
+  point_data: bool  # data carry the grid axis: a batch of problems
+  mesh: Any  # a jax.sharding.Mesh with one axis, GRID_AXIS, or None for one device
+
+
+@dataclasses.dataclass(frozen=True)
+class _Static:
+  """Everything that shapes the step program (hashable: functions hash by identity)."""
+
+  ev: _EvalStatic
   optimizer: Callable
+  hp_names: tuple[str, ...]
+  keyword: bool  # the family takes keyword hyperparameters, through inject_hyperparams
   per_example: bool
-  batched: bool
-  target_mode: str  # "none" | "shared" | "per_problem"
+  target_mode: str  # "none" | "shared" | "per_point"
   record_params: bool
-  chunk: int
+  num_examples: int | None
+  replay: bool  # steps without a per-step freeze, replayed with it when a point diverges
 
 
 def _all_finite(tree) -> jax.Array:
@@ -154,169 +300,372 @@ def _all_finite(tree) -> jax.Array:
   return functools.reduce(jnp.logical_and, leaves, jnp.asarray(True))
 
 
+@functools.lru_cache(maxsize=64)
+def _keyword_family(optimizer: Callable, names: tuple[str, ...]) -> Callable:
+  """``optimizer`` taking exactly the swept hyperparameters as keywords, so that
+  ``optax.inject_hyperparams`` traces those and keeps every other argument at its default (an
+  integer default such as ``ns_steps`` stays a Python int)."""
+
+  def family(**hyperparams):
+    return optimizer(**hyperparams)
+
+  family.__signature__ = inspect.Signature(
+    [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names]
+  )
+  return family
+
+
+def _mean_over(fn, params, batches, mask):
+  """The mean of the per-example values ``fn(params, batch)`` (an array, or a dict of arrays)
+  over a data set stored as ``batches`` (leaves (nb, E, ...)) with ``mask`` (nb, E) marking the
+  real examples; one batch at a time, so memory does not grow with the data set."""
+  first = jax.tree.map(lambda x: x[0], batches)
+  shapes = jax.eval_shape(fn, params, first)
+  zero = jax.tree.map(lambda s: jnp.zeros((), jnp.result_type(s.dtype, jnp.float32)), shapes)
+
+  def body(acc, xs):
+    batch, m = xs
+    values = fn(params, batch)
+    return jax.tree.map(
+      lambda a, v: a + jnp.sum(jnp.where(m, v, 0)).astype(a.dtype), acc, values
+    ), None
+
+  total, _ = jax.lax.scan(body, zero, (batches, mask))
+  # times 1/n rather than divided by n: XLA may rewrite a division by a scalar into that product in
+  # one program and not in another (e.g. once sharded), which changes the last bit
+  count = jnp.sum(mask)
+  return jax.tree.map(lambda t: t * (1 / count.astype(t.dtype)), total)
+
+
+def _constrain(mesh, tree, spec):
+  if mesh is None:
+    return tree
+  sharding = NamedSharding(mesh, spec)
+  return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+
+
+def _within(target_mode: str, loss, params, target, tol):
+  """The tolerance: ``loss <= tol``, or max|θ − target| <= tol when a target was given."""
+  if target_mode == "none":
+    return loss <= tol
+  return optax.tree.norm(optax.tree.sub(params, target), ord=jnp.inf) <= tol
+
+
+def _verdict(st, loss, metrics, *, final: bool = False):
+  """(bad now, diverged, the loss and metrics to log: NaN once diverged) of a point whose state is
+  ``st`` and whose loss and metrics are ``loss`` and ``metrics``."""
+  bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
+  if final:
+    bad = bad | jnp.logical_not(_all_finite(st["params"]))
+  diverged = (st["mark"] < 0) | bad
+  nan = jnp.asarray(jnp.nan, loss.dtype)
+  logged = {
+    "loss": jnp.where(diverged, nan, loss),
+    "metrics": {k: jnp.where(diverged, nan, v) for k, v in metrics.items()},
+  }
+  return bad, diverged, logged
+
+
+class _Evaluator:
+  """The initial parameters of every grid point, and the loss and metrics at given parameters."""
+
+  def __init__(self, e: _EvalStatic):
+    self.e = e
+    self.params = jax.jit(self._params)
+    self.values = jax.jit(self._values, static_argnums=(4,))
+    self.finish = jax.jit(self._finish, static_argnums=(8, 9))
+
+  @property
+  def data_axis(self):
+    return 0 if self.e.point_data else None
+
+  def shard(self, tree, axis: int = 0):
+    """Keep the grid axis (``axis`` of every leaf) sharded over the mesh."""
+    return _constrain(self.e.mesh, tree, P(*([None] * axis), GRID_AXIS))
+
+  def point_loss(self, params, data, train_sets):
+    """The loss on the training data: ``loss(params, data)``, or for a data set the mean of the
+    per-example losses over all of it, in batches."""
+    e = self.e
+    if e.batch_size is None:
+      return e.loss(params, data)
+    return _mean_over(e.example_losses, params, *train_sets).astype(e.dtype)
+
+  def point_values(self, params, data, train_sets, eval_sets, with_metrics: bool = True):
+    """(loss, {metric: value}) at ``params``."""
+    loss = self.point_loss(params, data, train_sets)
+    metrics = {}
+    if with_metrics and self.e.metrics is not None:
+      values = _mean_over(self.e.metrics, params, *eval_sets)
+      metrics = {k: v.astype(loss.dtype) for k, v in values.items()}
+    return loss, metrics
+
+  def _params(self, seeds, data):
+    f = jax.vmap(lambda seed, data: self.e.init(jax.random.key(seed), data), (0, self.data_axis))
+    return self.shard(f(seeds, data))
+
+  def _values(self, params, data, train_sets, eval_sets, with_metrics: bool):
+    f = jax.vmap(
+      lambda p, d: self.point_values(p, d, train_sets, eval_sets, with_metrics),
+      (0, self.data_axis),
+    )
+    return self.shard(f(params, data))
+
+  def _point_finish(self, st, loss, metrics, target, T, tol, target_mode):
+    bad, diverged, logged = _verdict(st, loss, metrics, final=True)
+    mark = st["mark"]
+    alive = mark >= 0
+    within = _within(target_mode, loss, st["params"], target, tol) & jnp.logical_not(diverged)
+    out = {
+      "params": st["params"],
+      "final_loss": loss,
+      "steps_to_tol": jnp.where(within, mark, -1).astype(jnp.int32),
+      "diverged": diverged,
+      "diverged_at": jnp.where(alive, jnp.where(bad, T, -1), -1 - mark).astype(jnp.int32),
+    }
+    return out, logged
+
+  def _finish(self, st, logs, plogs, loss, metrics, T, tol, target, target_mode, shape):
+    """The final verdicts, and every result trimmed to the grid's points and shaped ``shape``.
+
+    ``st`` holds the parameters, marks and limits (not the optimizer state), so this program does
+    not depend on the optimizer: sweeps of one problem with several optimizers compile it once."""
+    target_axis = 0 if target_mode == "per_point" else None
+    fin = jax.vmap(self._point_finish, in_axes=(0, 0, 0, target_axis, None, None, None))
+    out, logged = self.shard(fin(st, loss, metrics, target, T, tol, target_mode))
+    K = logs["loss"].shape[0]
+    G = math.prod(shape)
+
+    def grid(x, leading: int = 0):
+      """x with its grid axis (after ``leading`` axes) moved first, trimmed and reshaped."""
+      x = jnp.moveaxis(x, leading, 0)[:G]
+      return x.reshape(shape + x.shape[1:])
+
+    logs = jax.tree.map(lambda buf, v: buf.at[K - 1].set(v), logs, logged)
+    result = {k: jax.tree.map(grid, v) for k, v in out.items()}
+    result["losses"] = grid(jnp.moveaxis(logs["loss"], 0, -1))
+    result["metrics"] = {k: grid(jnp.moveaxis(v, 0, -1)) for k, v in logs["metrics"].items()}
+    if plogs is not None:
+      plogs = jax.tree.map(lambda buf, p: buf.at[K - 1].set(p), plogs, out["params"])
+      result["params_log"] = jax.tree.map(lambda b: grid(b, 1), plogs)
+    else:
+      result["params_log"] = None
+    return _constrain(self.e.mesh, result, P())
+
+
+@functools.lru_cache(maxsize=32)
+def _evaluator(e: _EvalStatic) -> _Evaluator:
+  return _Evaluator(e)
+
+
 class _Program:
   """The jitted init / chunk / finish functions of one :class:`_Static`, and a trace counter."""
 
   def __init__(self, s: _Static):
     self.s = s
+    self.ev = _evaluator(s.ev)
     self.traces = 0
-    self.init = jax.jit(self._init)
+    self.init = jax.jit(self._init, donate_argnums=(0,))
     self.chunk = jax.jit(self._chunk, donate_argnums=(0,))
-    self.finish = jax.jit(self._finish)
+    # A full-batch problem's programs are small: the start (parameters, initial loss, state) and
+    # the end (final loss, verdicts) are then one dispatch each instead of three and two.
+    self.start = jax.jit(self._start)
+    self.end = jax.jit(self._end, static_argnums=(7, 8))
 
   # -- per grid point ----------------------------------------------------------------------------
 
-  def _point_init(self, key, lr, data, explode_factor):
+  def _tx(self, hp):
     s = self.s
-    params = s.init(key, data)
-    opt_state = s.optimizer(lr).init(params)
-    loss0 = s.loss(params, data)
+    if s.keyword:
+      return optax.inject_hyperparams(_keyword_family(s.optimizer, s.hp_names))(**hp)
+    return s.optimizer(hp["learning_rate"])
+
+  def _loss_and_grads(self, params, batch):
+    s, e = self.s, self.s.ev
+    if not s.per_example:
+      return jax.value_and_grad(e.loss)(params, batch)
+    losses, vjp = jax.vjp(lambda p: e.example_losses(p, batch), params)
+    n = losses.shape[0]
+    (grads,) = jax.vmap(vjp)(jnp.eye(n, dtype=losses.dtype))  # leaves (n, *shape): one per example
+    return jnp.mean(losses), grads
+
+  def _batch(self, st, data, k):
+    """(this epoch's order, the mini-batch of step k). The order is drawn at each epoch's first
+    step and kept (a slice of it per step is cheaper than walking the permutation per example);
+    ``k`` is not batched, so the condition stays one branch of the program, not a select."""
+    s = self.s
+    batch_size = s.ev.batch_size
+    per_epoch = s.num_examples // batch_size
+    epoch, pos = k // per_epoch, k % per_epoch
+    perm = jax.lax.cond(
+      pos == 0, lambda: epoch_order(st["stream"], epoch, s.num_examples), lambda: st["perm"]
+    )
+    idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
+    return perm, jax.tree.map(lambda x: jnp.take(x, idx, axis=0, mode="clip"), data)
+
+  def _point_init(self, params, seed, hp, loss0, explode_factor):
+    s = self.s
+    opt_state = self._tx(hp).init(params)
     limit = jnp.where(loss0 > 0, explode_factor * loss0, jnp.inf).astype(loss0.dtype)
-    i32 = jnp.int32
     state = {
       "params": params,
       "opt_state": opt_state,
-      "diverged_at": jnp.asarray(-1, i32),  # diverged iff >= 0
-      "last_bad": jnp.asarray(-1, i32),
+      # 0 or more: not diverged, and the tolerance has held since step `mark` (the step after the
+      # last one that missed it); negative: diverged at step -1 - mark
+      "mark": jnp.asarray(0, jnp.int32),
       "limit": limit,
     }
+    if s.ev.batch_size is not None:
+      state["stream"] = order_stream(seed)
+      state["perm"] = jnp.zeros(s.num_examples, jnp.int32)  # drawn at step 0
     return state
 
-  def _loss_and_grads(self, params, data):
+  def _point_step(self, st, hp, data, target, k_next, tol, freeze: bool = True):
+    """Step k = k_next − 1. (The loop hands over the incremented counter so that nothing else
+    reads the old one, which XLA would otherwise copy at every step.)
+
+    With ``freeze`` a point whose loss is bad (or was before) keeps its parameters and optimizer
+    state; without it every point takes its step, and :meth:`_steps_then_replay` puts the frozen
+    values back."""
     s = self.s
-    if not s.per_example:
-      return jax.value_and_grad(s.loss)(params, data)
-    losses, vjp = jax.vjp(lambda p: s.example_losses(p, data), params)
-    n = losses.shape[0]
-    (grads,) = jax.vmap(vjp)(
-      jnp.eye(n, dtype=losses.dtype)
-    )  # leaves (n, *shape): one row per example
-    return jnp.mean(losses), grads
-
-  def _verdict(self, st, loss, params, tol, target, *, final: bool = False):
-    """(newly diverged, diverged, within tolerance) of a point whose loss at ``params`` is ``loss``.
-
-    Divergence: the loss is non-finite or above the explosion limit (at the end, also non-finite
-    parameters). The tolerance is on the loss, or on max|θ − target| when a target was given.
-    """
-    bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
-    if final:
-      bad = bad | jnp.logical_not(_all_finite(params))
-    newly = (st["diverged_at"] < 0) & bad
-    diverged = (st["diverged_at"] >= 0) | newly
-    if self.s.target_mode == "none":
-      within = loss <= tol
+    k = k_next - 1
+    params = st["params"]
+    new = dict(st)
+    if s.ev.batch_size is not None:
+      new["perm"], batch = self._batch(st, data, k)
     else:
-      within = optax.tree.norm(optax.tree.sub(params, target), ord=jnp.inf) <= tol
-    return newly, diverged, within & jnp.logical_not(diverged)
-
-  def _point_step(self, st, lr, data, target, k, tol):
-    params = st["params"]
-    loss, grads = self._loss_and_grads(params, data)
-    newly, diverged, ok = self._verdict(st, loss, params, tol, target)
-    tx = self.s.optimizer(lr)
-    updates, new_opt_state = tx.update(grads, st["opt_state"], params)
+      batch = data
+    loss, grads = self._loss_and_grads(params, batch)
+    mark = st["mark"]
+    bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
+    within = _within(self.s.target_mode, loss, params, target, tol)
+    new["mark"] = jnp.where(
+      mark >= 0, jnp.where(bad, -k_next, jnp.where(within, mark, k_next)), mark
+    )
+    updates, opt_state = self._tx(hp).update(grads, st["opt_state"], params)
     new_params = optax.apply_updates(params, updates)
-    move = jnp.logical_not(diverged)
-    return {
-      "params": optax.tree.where(move, new_params, params),
-      "opt_state": optax.tree.where(move, new_opt_state, st["opt_state"]),
-      "diverged_at": jnp.where(newly, k, st["diverged_at"]).astype(jnp.int32),
-      "last_bad": jnp.where(ok, st["last_bad"], k).astype(jnp.int32),
-      "limit": st["limit"],
-    }
+    if not freeze:
+      new["params"], new["opt_state"] = new_params, opt_state
+      return new
+    # Moving iff the new mark says "not diverged" (= alive and not bad): reading the new mark rather
+    # than the old one leaves the old one a single reader, so XLA updates it in place.
+    move = new["mark"] >= 0
+    new["params"] = optax.tree.where(move, new_params, params)
+    new["opt_state"] = optax.tree.where(move, opt_state, st["opt_state"])
+    return new
 
-  def _point_logged(self, st, data, target, tol):
-    """The loss to log at the current parameters: NaN once the point has diverged."""
-    loss = self.s.loss(st["params"], data)
-    _, diverged, _ = self._verdict(st, loss, st["params"], tol, target)
-    return jnp.where(diverged, jnp.asarray(jnp.nan, loss.dtype), loss)
-
-  def _point_finish(self, st, data, target, T, tol):
-    params = st["params"]
-    loss = self.s.loss(params, data)
-    newly, diverged, ok = self._verdict(st, loss, params, tol, target, final=True)
-    last_bad = jnp.where(ok, st["last_bad"], T)
-    steps_to_tol = jnp.where(ok, last_bad + 1, -1).astype(jnp.int32)
-    diverged_at = jnp.where(newly, T, st["diverged_at"]).astype(jnp.int32)
-    logged = jnp.where(diverged, jnp.asarray(jnp.nan, loss.dtype), loss)
-    return {
-      "params": params,
-      "final_loss": loss,
-      "steps_to_tol": steps_to_tol,
-      "diverged": diverged,
-      "diverged_at": diverged_at,
-    }, logged
+  def _point_logged(self, st, data, train_sets, eval_sets):
+    loss, metrics = self.ev.point_values(st["params"], data, train_sets, eval_sets)
+    return _verdict(st, loss, metrics)[2]
 
   # -- over the grid -----------------------------------------------------------------------------
 
-  def _grid(self, fn, point_axes: tuple, lr_axes: tuple, problem_axes: tuple):
-    """vmap ``fn`` over seeds (innermost), learning rates, and problems (outermost, if batched)."""
-    f = jax.vmap(fn, in_axes=point_axes)
-    f = jax.vmap(f, in_axes=lr_axes)
-    if self.s.batched:
-      f = jax.vmap(f, in_axes=problem_axes)
-    return f
-
+  @property
   def _target_axis(self):
-    return 0 if self.s.target_mode == "per_problem" else None
+    return 0 if self.s.target_mode == "per_point" else None
 
-  def _init(self, seeds, lrs, data, explode_factor, log_steps):
-    """The whole initial carry: per-point state, log pointer and the (empty) log buffers."""
-    keys = jax.vmap(jax.random.key)(seeds)
-    f = self._grid(
-      self._point_init,
-      (0, None, None, None),
-      (None, 0, None, None),
-      (None, None, 0, None),
+  def _shard(self, tree, axis: int = 0):
+    return self.ev.shard(tree, axis)
+
+  def _steps_then_replay(self, start, steps):
+    """The steps of one segment without the per-step freeze, which costs as much as the rest of a
+    small problem's step (a select on every parameter, every step); then, if a point diverged
+    during the segment, the segment again from ``start`` with the freeze, so that the point keeps
+    the parameters at which it diverged. Points that had diverged before the segment get their
+    frozen parameters and optimizer state back from ``start``. The points that never diverge
+    compute the same values either way, so the results are those of the frozen steps, bitwise."""
+    st = steps(start, False)
+    newly = jnp.any((st["mark"] < 0) & (start["mark"] >= 0))
+
+    def restore():
+      before = start["mark"] < 0
+      back = jax.vmap(lambda d, a, b: optax.tree.where(d, a, b))
+      out = dict(st)
+      for key in ("params", "opt_state"):
+        out[key] = self._shard(back(before, start[key], st[key]))
+      return out
+
+    before = jnp.any(start["mark"] < 0)
+    branch = jnp.where(newly, 2, jnp.where(before, 1, 0))
+    return jax.lax.switch(branch, [lambda: st, restore, lambda: steps(start, True)])
+
+  def _logged(self, st, data, train_sets, eval_sets):
+    f = jax.vmap(
+      lambda st, data: self._point_logged(st, data, train_sets, eval_sets),
+      in_axes=(0, self.ev.data_axis),
     )
-    state = f(keys, lrs, data, explode_factor)
+    return f(st, data)
+
+  def _init(self, params, seeds, hp, loss0, metrics0, explode_factor, log_steps):
+    """The whole initial carry: per-point state and the log buffers, with the logged step 0 (the
+    starting loss and metrics) already written, so the first chunk does not score it again."""
+    f = jax.vmap(self._point_init, in_axes=(0, 0, 0, 0, None))
+    state = self._shard(f(params, seeds, hp, loss0, explode_factor))
     K = log_steps.shape[0]
-    grid = state["diverged_at"].shape
-    logs = jnp.full((K,) + grid, jnp.nan, lrs.dtype)
-    plogs = (
-      jax.tree.map(lambda p: jnp.full((K,) + p.shape, jnp.nan, p.dtype), state["params"])
-      if self.s.record_params
-      else None
-    )
-    return state, logs, plogs
+    full = lambda x: jnp.full((K,) + x.shape, jnp.nan, x.dtype)
+    logs = {"loss": full(loss0), "metrics": {name: full(loss0) for name in metrics0}}
+    step0 = jax.vmap(lambda st, loss, m: _verdict(st, loss, m)[2])(state, loss0, metrics0)
+    logs = jax.tree.map(lambda buf, v: buf.at[0].set(v), logs, step0)
+    plogs = None
+    if self.s.record_params:
+      plogs = jax.tree.map(lambda p: full(p).at[0].set(p), state["params"])
+    return state, self._shard(logs, 1), self._shard(plogs, 1)
 
-  def _chunk(self, carry, k0, T, tol, target, log_steps, lrs, data):
-    """Steps k0 … min(k0 + chunk, T) − 1 of every grid point.
+  def _start(self, seeds, hp, data, train_sets, eval_sets, explode_factor, log_steps):
+    ev = self.ev
+    params = ev._params(seeds, data)
+    loss0, metrics0 = ev._values(params, data, train_sets, eval_sets, True)
+    return self._init(params, seeds, hp, loss0, metrics0, explode_factor, log_steps)
+
+  def _end(self, carry, data, train_sets, eval_sets, T, tol, target, target_mode, shape):
+    st, logs, plogs = carry
+    loss, metrics = self.ev._values(st["params"], data, train_sets, eval_sets, True)
+    st = {key: st[key] for key in ("params", "mark", "limit")}
+    return self.ev._finish(st, logs, plogs, loss, metrics, T, tol, target, target_mode, shape)
+
+  def _chunk(self, carry, k0, end, tol, target, log_steps, hp, data, train_sets, eval_sets):
+    """Steps k0 … end − 1 of every grid point.
 
     The steps between two logged steps run in a tight inner loop (the step and its divergence and
     tolerance bookkeeping, nothing else); the outer loop visits the logged steps that fall in this
-    chunk and writes the loss (and parameters) there. Both loops are XLA while loops whose bounds
-    are traced values, so every chunk, including a short last one, runs the same compiled program.
+    chunk and writes the loss, metrics (and parameters) there. Both loops are XLA while loops whose
+    bounds are traced values, so every chunk, including a short last one, runs the same compiled
+    program.
     """
     self.traces += 1  # runs at trace time only: counts compilations of this program
     s = self.s
-    ta = self._target_axis()
-    step = self._grid(
-      self._point_step,
-      (0, None, None, None, None, None),
-      (0, 0, None, None, None, None),
-      (0, None, 0, ta, None, None),
-    )
-    logged_loss = self._grid(
-      self._point_logged, (0, None, None, None), (0, None, None, None), (0, 0, ta, None)
+    step = jax.vmap(
+      self._point_step, in_axes=(0, 0, self.ev.data_axis, self._target_axis, None, None, None)
     )
     K = log_steps.shape[0]
-    end = jnp.minimum(k0 + s.chunk, T)
 
     def segment(c):
       k, slot, st, logs, plogs = c
       next_log = jnp.where(slot < K, log_steps[jnp.minimum(slot, K - 1)], end)
       boundary = jnp.minimum(next_log, end)
-      st = jax.lax.fori_loop(k, boundary, lambda i, st: step(st, lrs, data, target, i, tol), st)
+
+      def steps(st, freeze: bool):
+        def one(c):
+          i, st = c
+          i = i + 1
+          return i, self._shard(step(st, hp, data, target, i, tol, freeze))
+
+        return jax.lax.while_loop(lambda c: c[0] < boundary, one, (k, st))[1]
+
+      if s.replay:
+        st = self._steps_then_replay(st, steps)
+      else:
+        st = steps(st, True)
       # a logged step inside this chunk (one at `end` belongs to the next chunk, T to finish)
       is_log = next_log < end
 
       def write(bufs):
         logs, plogs = bufs
         pc = jnp.minimum(slot, K - 1)
-        loss = logged_loss(st, data, target, tol)
-        logs = jax.lax.dynamic_update_index_in_dim(logs, loss, pc, axis=0)
+        values = self._logged(st, data, train_sets, eval_sets)
+        logs = jax.tree.map(
+          lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, pc, axis=0), logs, values
+        )
         if s.record_params:
           plogs = jax.tree.map(
             lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, pc, axis=0),
@@ -329,30 +678,10 @@ class _Program:
       return boundary, slot + is_log.astype(slot.dtype), st, logs, plogs
 
     st, logs, plogs = carry
-    slot0 = jnp.searchsorted(log_steps, k0).astype(jnp.int32)  # first logged step >= k0
+    # the first logged step >= k0; step 0 (always logged) was written by the start
+    slot0 = (jnp.searchsorted(log_steps, k0) + (k0 == 0)).astype(jnp.int32)
     out = jax.lax.while_loop(lambda c: c[0] < end, segment, (k0, slot0, st, logs, plogs))
-    return out[2], out[3], out[4]
-
-  def _finish(self, carry, T, tol, target, lrs, data):
-    del lrs
-    ta = self._target_axis()
-    fin = self._grid(
-      self._point_finish,
-      (0, None, None, None, None),
-      (0, None, None, None, None),
-      (0, 0, ta, None, None),
-    )
-    st, logs, plogs = carry
-    out, logged = fin(st, data, target, T, tol)
-    K = logs.shape[0]
-    g = logged.ndim
-    out["losses"] = jnp.moveaxis(logs.at[K - 1].set(logged), 0, -1)
-    if self.s.record_params:
-      plogs = jax.tree.map(
-        lambda buf, p: jnp.moveaxis(buf.at[K - 1].set(p), 0, g), plogs, out["params"]
-      )
-    out["params_log"] = plogs
-    return out
+    return self._shard(out[2]), self._shard(out[3], 1), self._shard(out[4], 1)
 
 
 @functools.lru_cache(maxsize=32)
@@ -370,6 +699,7 @@ def log_step_schedule(steps: int, points: int, spacing: str = "linear") -> np.nd
   ``spacing="linear"`` spaces them evenly; ``"log"`` geometrically (dense early, for log-log loss
   curves of long runs).
   """
+  points = min(points, steps + 1)  # never more points than steps + 1 (and no huge linspace)
   if spacing == "linear":
     raw = np.linspace(0, steps, points)
   else:
@@ -402,13 +732,139 @@ def _check(name: str, value, ok: bool, allowed: str) -> None:
     raise UserInputError(f"{name}: {value!r} is not allowed; {allowed}")
 
 
+def _is_int(x) -> bool:
+  return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+  return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _check_seeds(seeds) -> np.ndarray:
+  allowed = f"must be a non-empty list of integers from 0 to {MAX_SEED} (2**32 - 1)"
+  items = list(seeds) if isinstance(seeds, (list, tuple, np.ndarray, range)) else [seeds]
+  shown = [x.item() if isinstance(x, np.generic) else x for x in items]
+  if not items or not all(_is_int(x) and 0 <= x <= MAX_SEED for x in items):
+    raise UserInputError(f"seeds: {shown!r} is not allowed; {allowed}")
+  return np.asarray([int(x) for x in items], dtype=np.uint32)
+
+
+def _family_name(optimizer) -> str:
+  return getattr(optimizer, "__qualname__", None) or repr(optimizer)
+
+
+def _check_family(optimizer, names: Sequence[str]) -> None:
+  """The family accepts the swept hyperparameters as keywords and needs no other argument."""
+  try:
+    sig = inspect.signature(optimizer)
+  except (TypeError, ValueError):
+    return
+  params = sig.parameters
+  kinds = inspect.Parameter
+  if not any(p.kind == kinds.VAR_KEYWORD for p in params.values()):
+    takes = [
+      n for n, p in params.items() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)
+    ]
+    for name in names:
+      if name not in takes:
+        raise UserInputError(
+          f"hyperparams: {name!r} is not an argument of {_family_name(optimizer)}"
+          f"{did_you_mean(name, takes)}; it takes: {', '.join(takes)}"
+        )
+  missing = [
+    n
+    for n, p in params.items()
+    if p.default is p.empty
+    and p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)
+    and n not in names
+  ]
+  if missing:
+    raise UserInputError(
+      f"hyperparams: {_family_name(optimizer)} needs {', '.join(missing)}; add "
+      f"{'it' if len(missing) == 1 else 'them'} to the grid (or pass learning_rates)"
+    )
+
+
+def _hyper_grid(optimizer, learning_rates, hyperparams) -> tuple[grids.Grid, bool]:
+  """(the hyperparameter grid, whether the family takes keyword hyperparameters)."""
+  if hyperparams is None:
+    if learning_rates is None:
+      raise UserInputError(
+        "learning_rates: None is not allowed; must be a non-empty list of finite numbers > 0 "
+        "(or give hyperparams)"
+      )
+    lrs = grids.as_values("learning_rates", learning_rates, positive=True)
+    return grids.product(learning_rate=lrs), False
+  if isinstance(hyperparams, Mapping):
+    hp = grids.product(**hyperparams)
+  elif isinstance(hyperparams, grids.Grid):
+    hp = hyperparams
+  else:
+    raise UserInputError(
+      f"hyperparams: {hyperparams!r} is not allowed; must be a mapping name -> values (a "
+      "Cartesian product) or a jaxopt_hw.grids.Grid"
+    )
+  if learning_rates is not None:
+    lrs = grids.as_values("learning_rates", learning_rates, positive=True)
+    hp = grids.product(learning_rate=lrs).times(hp)
+  _check_family(optimizer, hp.names)
+  return hp, True
+
+
+def _check_dataset(problem: Problem, batched: bool) -> None:
+  if problem.batch_size is None and problem.eval_data is None and problem.metrics is None:
+    return
+  if batched:
+    raise UserInputError(
+      "batched_data: True is not allowed for a problem with batch_size, eval_data or metrics"
+    )
+  if problem.batch_size is not None:
+    leaves = jax.tree.leaves(problem.data)
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+    if not leaves or None in sizes or len(sizes) != 1:
+      raise UserInputError(
+        "problem.data: with batch_size, every leaf needs the same leading axis of examples; got "
+        f"leading sizes {sorted(sizes, key=str)}"
+      )
+    n = sizes.pop()
+    _check(
+      "batch_size",
+      problem.batch_size,
+      _is_int(problem.batch_size) and 1 <= problem.batch_size <= n,
+      f"must be an integer from 1 to the number of examples ({n})",
+    )
+    if problem.example_losses is None:
+      raise UserInputError(
+        "problem.example_losses: a problem with batch_size needs per-example losses (the logged "
+        "loss is their mean over the whole data set)"
+      )
+  if (problem.eval_data is None) != (problem.metrics is None):
+    raise UserInputError("problem.eval_data, problem.metrics: give both or neither")
+  if problem.eval_data is not None:
+    leaves = jax.tree.leaves(problem.eval_data)
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+    if not leaves or None in sizes or len(sizes) != 1 or 0 in sizes:
+      raise UserInputError(
+        "problem.eval_data: every leaf needs the same, non-zero leading axis of examples; got "
+        f"leading sizes {sorted(sizes, key=str)}"
+      )
+  if problem.eval_batch_size is not None:
+    _check(
+      "eval_batch_size",
+      problem.eval_batch_size,
+      _is_int(problem.eval_batch_size) and problem.eval_batch_size >= 1,
+      "must be an integer >= 1",
+    )
+
+
 def sweep(
   problem: Problem,
   optimizer: OptimizerFamily,
-  learning_rates: Sequence[float] | np.ndarray | jax.Array,
+  learning_rates: Sequence[float] | np.ndarray | jax.Array | None = None,
   *,
   steps: int,
   seeds: Sequence[int] = (0,),
+  hyperparams: Mapping[str, Sequence[float]] | grids.Grid | None = None,
   batched_data: bool = False,
   dtype=jnp.float32,
   log_points: int = 64,
@@ -419,23 +875,32 @@ def sweep(
   explode_factor: float = 1e8,
   per_example_grads: bool = False,
   chunk_size: int | None = None,
+  devices: Sequence[jax.Device] | None = None,
   progress: bool | None = None,
   desc: str = "sweep",
 ) -> SweepResult:
-  """Run ``optimizer(lr)`` on ``problem`` for every learning rate × seed as one compiled program.
+  """Run ``optimizer`` on ``problem`` for every grid point × seed as one compiled program.
 
   Args:
-    problem: the objective (:class:`jaxopt_hw.problems.Problem`).
+    problem: the objective (:class:`jaxopt_hw.problems.Problem`): a function and its data, or a
+      network on a data set (mini-batches, held-out metrics).
     optimizer: ``lr -> optax.GradientTransformation``; any optax transform, chain or schedule
       (``lambda lr: optax.sgd(optax.cosine_decay_schedule(lr, 1000))``) or
       ``optax.inject_hyperparams(optax.adam)``. It is called inside the compiled program with a
-      traced learning rate.
-    learning_rates: the learning rates (positive, finite).
-    steps: optimizer steps per grid point.
-    seeds: seeds for ``problem.init`` (PRNG keys ``jax.random.key(seed)``).
+      traced learning rate. With ``hyperparams`` it is called with keyword arguments through
+      ``optax.inject_hyperparams`` (``optax.adamw``, ``functools.partial(optax.sgd,
+      nesterov=True)``, ...).
+    learning_rates: the learning rates (positive, finite): the grid's ``learning_rate`` axis.
+    steps: optimizer steps per grid point (1 to :data:`MAX_STEPS`).
+    seeds: seeds (0 to 2**32 − 1) for ``problem.init`` (PRNG keys ``jax.random.key(seed)``) and for
+      the mini-batch order.
+    hyperparams: other float hyperparameters: ``{name: values}`` for a Cartesian product (one grid
+      axis each, after ``learning_rate``), or a :class:`jaxopt_hw.grids.Grid` (e.g.
+      :func:`~jaxopt_hw.grids.points`, :func:`~jaxopt_hw.grids.quasi_random`; with it the learning
+      rate may be one of its hyperparameters and ``learning_rates`` left out).
     batched_data: ``problem.data`` holds a batch of instances (leading axis P of every leaf), swept
       as the outermost grid axis (the same seeds are used for every instance).
-    dtype: floating dtype of the parameters, data and learning rates (float32 by default; float64
+    dtype: floating dtype of the parameters, data and hyperparameters (float32 by default; float64
       works whether or not ``jax_enable_x64`` is on globally).
     log_points: how many steps to log the loss at (memory does not depend on ``steps``).
     log_spacing: ``"linear"`` or ``"log"``, see :func:`log_step_schedule`.
@@ -444,10 +909,15 @@ def sweep(
     target: optional parameters (a pytree like the problem's; with ``batched_data`` it may carry a
       leading axis P, one target per instance).
     explode_factor: a loss above ``explode_factor`` × the initial loss counts as divergence.
-    per_example_grads: hand the optimizer per-example gradients (leading axis n) computed from
-      ``problem.example_losses``, e.g. for ``simplified_adam(..., per_example=True)``.
+    per_example_grads: hand the optimizer per-example gradients (leading axis n, or the mini-batch
+      size) computed from ``problem.example_losses``, e.g. for
+      ``simplified_adam(..., per_example=True)``.
     chunk_size: steps per call of the compiled program (default: about steps/50, at least 1000
       unless steps is smaller); the last chunk may be shorter and runs the same program.
+    devices: the devices to shard the grid over (one mesh axis; the grid is padded to a multiple of
+      their number). Default: every device of an accelerator backend, or of all processes after
+      ``jax.distributed.initialize``; on a single CPU process, one device (emulated CPU devices
+      share the same cores, so pass ``jax.devices("cpu")`` explicitly to shard over them).
     progress: show a tqdm bar (default: only when stderr is a terminal).
     desc: the progress bar's label.
 
@@ -455,55 +925,51 @@ def sweep(
     A :class:`SweepResult` (a pytree of arrays).
 
   Raises:
-    UserInputError: a non-positive step count, learning rate or tolerance, or unknown spacing.
+    UserInputError: a bad step count, learning rate, hyperparameter, seed or tolerance, an unknown
+      spacing, or a data set that cannot be batched.
   """
+  _check("steps", steps, _is_int(steps) and steps >= 1, "must be an integer >= 1")
   _check(
-    "steps", steps, isinstance(steps, (int, np.integer)) and steps >= 1, "must be an integer >= 1"
+    "steps",
+    steps,
+    steps <= MAX_STEPS,
+    f"must be an integer < 2**31 = {MAX_STEPS + 1} (steps are counted in int32)",
   )
-  lrs = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
-  _check(
-    "learning_rates",
-    lrs.tolist(),
-    lrs.size > 0 and bool(np.all(np.isfinite(lrs) & (lrs > 0))),
-    "must be a non-empty list of finite numbers > 0",
-  )
-  seeds_np = np.asarray(seeds).reshape(-1)
-  _check(
-    "seeds",
-    seeds_np.tolist(),
-    seeds_np.size > 0 and np.issubdtype(seeds_np.dtype, np.integer) and bool(np.all(seeds_np >= 0)),
-    "must be a non-empty list of integers >= 0",
-  )
+  hp_grid, keyword = _hyper_grid(optimizer, learning_rates, hyperparams)
+  seeds_np = _check_seeds(seeds)
   _check(
     "log_points",
     log_points,
-    isinstance(log_points, (int, np.integer)) and log_points >= 2,
-    "must be an integer >= 2",
+    _is_int(log_points) and 2 <= log_points <= MAX_LOG_POINTS,
+    f"must be an integer from 2 to {MAX_LOG_POINTS}",
   )
   _check("log_spacing", log_spacing, log_spacing in ("linear", "log"), "allowed: linear, log")
-  _check("tol", tol, math.isfinite(tol) and tol >= 0, "must be a finite number >= 0")
-  _check("explode_factor", explode_factor, explode_factor > 1, "must be > 1")
   _check(
-    "dtype",
-    dtype,
-    jnp.issubdtype(jnp.dtype(dtype), jnp.floating),
-    "must be a floating dtype (float32, float64, ...)",
+    "tol", tol, _is_number(tol) and math.isfinite(tol) and tol >= 0, "must be a finite number >= 0"
   )
+  _check(
+    "explode_factor",
+    explode_factor,
+    _is_number(explode_factor) and explode_factor > 1,
+    "must be > 1",
+  )
+  try:
+    floating = jnp.issubdtype(jnp.dtype(dtype), jnp.floating)
+  except TypeError:
+    floating = False
+  _check("dtype", dtype, floating, "must be a floating dtype (float32, float64, ...)")
   if per_example_grads and problem.example_losses is None:
     raise UserInputError(
       "per_example_grads: True needs a problem with example_losses; this problem has none"
     )
+  _check_dataset(problem, batched_data)
   chunk = _default_chunk(steps) if chunk_size is None else chunk_size
-  _check(
-    "chunk_size",
-    chunk_size,
-    isinstance(chunk, (int, np.integer)) and chunk >= 1,
-    "must be an integer >= 1",
-  )
-  chunk = int(min(chunk, steps))
+  _check("chunk_size", chunk_size, _is_int(chunk) and chunk >= 1, "must be an integer >= 1")
+  devices = _resolve_devices(devices)
 
   settings = _Settings(
-    learning_rates=lrs,
+    grid=hp_grid,
+    keyword=keyword,
     seeds=seeds_np,
     steps=int(steps),
     dtype=jnp.dtype(dtype),
@@ -514,7 +980,8 @@ def sweep(
     tol=float(tol),
     explode_factor=float(explode_factor),
     per_example=per_example_grads,
-    chunk=chunk,
+    chunk=int(min(chunk, steps)),
+    devices=devices,
     progress=progress,
     desc=desc,
   )
@@ -523,12 +990,35 @@ def sweep(
     return _run(problem, optimizer, target, settings)
 
 
+def _resolve_devices(devices) -> tuple:
+  if devices is None:
+    if jax.default_backend() == "cpu" and jax.process_count() == 1:
+      return (jax.devices()[0],)
+    return tuple(jax.devices())
+  given = devices
+  if isinstance(devices, jax.Device):
+    devices = [devices]
+  try:
+    devices = tuple(devices)
+  except TypeError:
+    devices = (devices,)
+  if not devices or not all(isinstance(d, jax.Device) for d in devices):
+    raise UserInputError(
+      f"devices: {given!r} is not allowed; must be a non-empty list of jax devices "
+      "(e.g. jax.devices())"
+    )
+  if len(set(devices)) != len(devices):
+    raise UserInputError("devices: a device appears twice; list each device once")
+  return devices
+
+
 @dataclasses.dataclass(frozen=True)
 class _Settings:
   """The checked arguments of one :func:`sweep` call."""
 
-  learning_rates: np.ndarray  # float64, (L,)
-  seeds: np.ndarray  # integers, (S,)
+  grid: grids.Grid
+  keyword: bool
+  seeds: np.ndarray  # uint32, (S,)
   steps: int
   dtype: np.dtype
   batched: bool
@@ -539,6 +1029,7 @@ class _Settings:
   explode_factor: float
   per_example: bool
   chunk: int
+  devices: tuple
   progress: bool | None
   desc: str
 
@@ -559,6 +1050,47 @@ def _resolve_target(problem, data, target, s: _Settings):
   raise UserInputError(f"target: shapes {shapes} do not match the parameters' {wanted}")
 
 
+def _eval_batches(data, batch: int, dtype):
+  """A data set (leaves (n, ...)) as (leaves (nb, batch, ...), mask (nb, batch)): zero-padded to a
+  whole number of batches, the mask marking the real examples."""
+  data = _cast_floats(data, dtype)
+  n = int(np.shape(jax.tree.leaves(data)[0])[0])
+  batch = max(1, min(batch, n))
+  nb = -(-n // batch)
+  pad = nb * batch - n
+
+  def split(x):
+    x = np.asarray(x)
+    x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
+    return x.reshape((nb, batch) + x.shape[1:])
+
+  mask = (np.arange(nb * batch) < n).reshape(nb, batch)
+  return jax.tree.map(split, data), mask
+
+
+class _Placer:
+  """Puts host arrays where the program wants them: the grid axis sharded over the mesh, everything
+  else replicated (or, on one device, simply on that device)."""
+
+  def __init__(self, devices: tuple):
+    self.devices = devices
+    self.mesh = jax.sharding.Mesh(np.asarray(devices), (GRID_AXIS,)) if len(devices) > 1 else None
+
+  def __call__(self, tree, *, grid_axis: bool):
+    if self.mesh is None:
+      if self.devices[0] == jax.devices()[0]:
+        return tree  # jit puts host arrays on the default device itself, at less cost
+      return jax.device_put(tree, self.devices[0])
+    spec = P(GRID_AXIS) if grid_axis else P()
+    sharding = NamedSharding(self.mesh, spec)
+
+    def put(x):
+      x = np.asarray(x) if not isinstance(x, jax.Array) else x
+      return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+    return jax.tree.map(put, tree)
+
+
 def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> SweepResult:
   data = _cast_floats(problem.data, s.dtype)
   if s.batched:
@@ -570,46 +1102,118 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
       )
   target, target_mode = _resolve_target(problem, data, target, s)
 
+  # The flat grid: problem (outermost), hyperparameters, seed (innermost), padded with copies of
+  # its last point to a multiple of the device count.
+  n_problems = int(np.shape(jax.tree.leaves(data)[0])[0]) if s.batched else 1
+  H, S = s.grid.size, len(s.seeds)
+  G = n_problems * H * S
+  D = len(s.devices)
+  # At least two points per device: XLA drops a batch axis of size 1 and then picks other matrix
+  # product kernels, whose rounding differs in the last bit; with two or more, a point computes the
+  # same bits however many points share its device (alone, in a grid, sharded).
+  per_device = max(2, -(-G // D))
+  padded = np.minimum(np.arange(per_device * D), G - 1)
+  problem_index = (padded // (H * S)).astype(np.int64)
+  hp_flat = {
+    name: np.repeat(v, S)[padded % (H * S)].astype(s.dtype) for name, v in s.grid.flat().items()
+  }
+  seeds = s.seeds[padded % S]
+  shape = ((n_problems,) if s.batched else ()) + s.grid.shape + (S,)
+  axes = (("problem",) if s.batched else ()) + s.grid.axes + ("seed",)
+
+  place = _Placer(s.devices)
+  point_data = s.batched
+  if point_data:
+    data = jax.tree.map(lambda x: np.take(np.asarray(x), problem_index, axis=0), data)
+    if target_mode == "per_problem":
+      target = jax.tree.map(lambda x: np.take(np.asarray(x), problem_index, axis=0), target)
+  mode = {"none": "none", "shared": "shared", "per_problem": "per_point"}[target_mode]
+
+  batch_size = problem.batch_size
+  num_examples = problem.num_examples
+  eval_size = problem.eval_batch_size or batch_size
+  train_sets = ()
+  if batch_size is not None:
+    train_sets = _eval_batches(problem.data, eval_size, s.dtype)
+  eval_sets = ()
+  if problem.eval_data is not None:
+    n_eval = int(np.shape(jax.tree.leaves(problem.eval_data)[0])[0])
+    eval_sets = _eval_batches(problem.eval_data, eval_size or n_eval, s.dtype)
+
   # The cast wrapper must be the same object across calls for the program cache to hit.
-  static = _Static(
+  ev_static = _EvalStatic(
     loss=problem.loss,
     init=_cast_init(problem.init, s.dtype),
     example_losses=problem.example_losses,
+    metrics=problem.metrics,
+    batch_size=batch_size,
+    dtype=s.dtype,
+    point_data=point_data,
+    mesh=place.mesh,
+  )
+  static = _Static(
+    ev=ev_static,
     optimizer=optimizer,
+    hp_names=s.grid.names,
+    keyword=s.keyword,
     per_example=s.per_example,
-    batched=s.batched,
-    target_mode=target_mode,
+    target_mode=mode,
     record_params=s.record_params,
-    chunk=s.chunk,
+    num_examples=num_examples,
+    # a data set's steps are dominated by the model's own work; replaying would double the code
+    replay=batch_size is None,
   )
   program = _program(static)
+  evaluator = program.ev
   traces_before = program.traces
 
-  # Host-side (NumPy) arguments: converting them costs no eager JAX dispatches.
-  lr_arr = s.learning_rates.astype(s.dtype)
   log_steps = log_step_schedule(s.steps, s.log_points, s.log_spacing)
   T = np.int32(s.steps)
   tol_arr = np.asarray(s.tol).astype(s.dtype)
   explode = np.asarray(s.explode_factor).astype(s.dtype)
-  carry = program.init(s.seeds.astype(np.uint32), lr_arr, data, explode, log_steps)
+  seeds_d = place(seeds, grid_axis=True)
+  hp_d = place(hp_flat, grid_axis=True)
+  data_d = place(data, grid_axis=point_data)
+  target_d = place(target, grid_axis=mode == "per_point")
+  train_d = place(train_sets, grid_axis=False)
+  eval_d = place(eval_sets, grid_axis=False)
+  log_d = place(log_steps, grid_axis=False)
+  tol_d, explode_d = place((tol_arr, explode), grid_axis=False)
+  if static.replay:  # full batch: one dispatch
+    carry = program.start(seeds_d, hp_d, data_d, train_d, eval_d, explode_d, log_d)
+  else:  # these parts compiled once per problem, shared by every optimizer
+    params = evaluator.params(seeds_d, data_d)
+    loss0, metrics0 = evaluator.values(params, data_d, train_d, eval_d, True)
+    carry = program.init(params, seeds_d, hp_d, loss0, metrics0, explode_d, log_d)
 
   show = sys.stderr.isatty() if s.progress is None else s.progress
   bar = tqdm(total=s.steps, desc=s.desc, leave=False, file=sys.stderr) if show else None
   try:
     for k0 in range(0, s.steps, s.chunk):
-      carry = program.chunk(carry, np.int32(k0), T, tol_arr, target, log_steps, lr_arr, data)
+      end = min(k0 + s.chunk, s.steps)
+      carry = program.chunk(
+        carry, np.int32(k0), np.int32(end), tol_d, target_d, log_d, hp_d, data_d, train_d, eval_d
+      )
       if bar is not None:
         jax.block_until_ready(carry[1])  # the loss log: wait for this chunk before the bar moves
-        bar.update(min(s.chunk, s.steps - k0))
+        bar.update(end - k0)
   finally:
     if bar is not None:
       bar.close()
-  out = program.finish(carry, T, tol_arr, target, lr_arr, data)
+  if static.replay:
+    out = program.end(carry, data_d, train_d, eval_d, T, tol_d, target_d, mode, shape)
+  else:
+    st, logs, plogs = carry
+    del carry
+    loss, metrics = evaluator.values(st["params"], data_d, train_d, eval_d, True)
+    st = {key: st[key] for key in ("params", "mark", "limit")}
+    out = evaluator.finish(st, logs, plogs, loss, metrics, T, tol_d, target_d, mode, shape)
 
-  axes = ("problem", "learning_rate", "seed") if s.batched else ("learning_rate", "seed")
+  values = s.grid.values  # float64, as given
+  lr_values = values.get("learning_rate")
   return SweepResult(
-    learning_rates=lr_arr,
-    seeds=s.seeds.astype(np.int32),
+    learning_rates=None if lr_values is None else lr_values.astype(s.dtype),
+    seeds=s.seeds.astype(np.int64),
     params=out["params"],
     losses=out["losses"],
     log_steps=log_steps,
@@ -618,10 +1222,14 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
     diverged=out["diverged"],
     diverged_at=out["diverged_at"],
     params_log=out["params_log"],
+    hyperparams=values,
+    metrics=out["metrics"],
     axes=axes,
     steps=s.steps,
     tol=s.tol,
     compilations=program.traces - traces_before,
+    steps_per_epoch=problem.steps_per_epoch,
+    num_devices=D,
   )
 
 

@@ -11,12 +11,17 @@ rescaled-feature SGD, or the same as SGD preconditioned by a fixed diagonal) on
 f(θ) = mean_i (x_iᵀθ − y_i)² with θ reported in the original units; :func:`converged_thetas` is
 where each lands on the homework's problem at the homework report's settings
 (:data:`HOMEWORK_SETTINGS`), which the answer checker grades against.
+
+:data:`NETWORK_OPTIMIZERS` is the registry of optimizers the network study trains with: each a
+family of keyword hyperparameters (``learning_rate=...``, swept through
+``optax.inject_hyperparams``) with the centre of its learning-rate grid. Adding one is one line.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +34,13 @@ from jaxopt_hw.errors import unknown_choice
 from jaxopt_hw.names import METHODS, SCHEDULES
 from jaxopt_hw.transforms.rescale import preconditioned_sgd
 from jaxopt_hw.transforms.simplified_adam import simplified_adam
+from jaxopt_hw.transforms.steepest import steepest_descent
 
 __all__ = [
   "HOMEWORK_SETTINGS",
+  "NETWORK_OPTIMIZERS",
   "MethodSettings",
+  "NetworkOptimizer",
   "converged_thetas",
   "preconditioned_family",
   "sgd_family",
@@ -218,3 +226,60 @@ def converged_thetas(a=problems.HOMEWORK_A, settings=None) -> dict[str, np.ndarr
     )
     out[method] = np.asarray(r.params, np.float64)[0, 0]
   return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizers for networks.
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkOptimizer:
+  """An optimizer to train networks with in a sweep.
+
+  Attributes:
+    family: ``family(learning_rate=...) -> GradientTransformation`` (keyword hyperparameters, so
+      :func:`jaxopt_hw.sweep` can pass them through ``optax.inject_hyperparams``).
+    learning_rate: the centre of its learning-rate grid (a value that trains the study's small
+      networks; the grid spans decades around it).
+    label: shown in tables and figures.
+    per_example: it reads per-example gradients (the sweep's ``per_example_grads=True``).
+  """
+
+  family: Callable
+  learning_rate: float
+  label: str
+  per_example: bool = False
+
+
+#: The network study's optimizers. ``functools.partial`` objects made once here, so every sweep of
+#: one of them reuses its compiled program. Adding ``jaxopt_hw.muon`` or ``jaxopt_hw.scion`` is one
+#: line each, e.g. ``"muon": NetworkOptimizer(muon, 0.03, "Muon (jaxopt_hw)")``.
+NETWORK_OPTIMIZERS = {
+  "sgd": NetworkOptimizer(optax.sgd, 0.3, "SGD"),
+  "momentum": NetworkOptimizer(
+    functools.partial(optax.sgd, momentum=0.9), 0.03, "SGD with momentum 0.9"
+  ),
+  "sign_descent": NetworkOptimizer(
+    functools.partial(steepest_descent, norm="linf", form="ball"), 3e-3, "sign descent (ℓ∞ ball)"
+  ),
+  # matrices step by −α·UVᵀ; biases (and a CNN's 4-D kernels) in the ℓ2 ball of radius α. UVᵀ by
+  # Newton–Schulz: under vmap on XLA:CPU the SVD is about 100× slower (15 64×64 matrices: 276 ms
+  # against 1.8 ms, measured on the 2-core machine of BENCHMARKS.md)
+  "spectral": NetworkOptimizer(
+    functools.partial(
+      steepest_descent,
+      norm="spectral",
+      form="ball",
+      non_matrix="l2",
+      spectral_method="newton_schulz",
+    ),
+    0.1,
+    "spectral rule (Muon-like)",
+  ),
+  # Q2's rule with the mini-batch as the epoch: g / RMS of the per-example gradients
+  "simplified_adam": NetworkOptimizer(
+    functools.partial(simplified_adam, per_example=True), 3e-3, "simplified Adam", per_example=True
+  ),
+  "adamw": NetworkOptimizer(optax.adamw, 3e-3, "AdamW (optax)"),
+  "optax_muon": NetworkOptimizer(optax.contrib.muon, 0.03, "Muon (optax.contrib)"),
+}

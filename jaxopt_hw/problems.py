@@ -10,18 +10,29 @@ The exact references of the implicit-bias study live here too, in float64:
 * :func:`weighted_min_norm_interpolant` — argmin Σ_j w_j θ_j² subject to Xθ = y, in closed form;
 * :func:`min_linf_interpolant` — argmin ‖θ‖∞ subject to Xθ = y, a linear programme solved by
   SciPy's HiGHS, polished on its active set and checked against its LP dual.
+
+Networks on data: a problem may carry a data set of examples and a ``batch_size`` (the sweep then
+takes mini-batch steps, each grid point drawing its own order from its seed), held-out
+``eval_data`` and per-example ``metrics`` evaluated at the logged steps. :func:`nnx_problem` builds
+one from a flax ``nnx.Module`` class and its constructor arguments (initialised per seed);
+:func:`classification` adds the cross-entropy loss and the accuracy.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import scipy.optimize
+from flax import nnx
+
+from jaxopt_hw.errors import UserInputError
 
 #: Q2's single training point: f(θ) = (1 − aᵀθ)² with this a.
 HOMEWORK_A = (1.0, 0.1, 0.01)
@@ -35,10 +46,23 @@ class Problem:
     loss: ``loss(params, data) -> scalar``, the objective to minimise.
     init: ``init(key, data) -> params``, the starting point (``key`` is a JAX PRNG key).
     data: a pytree of arrays the loss reads. For a batch of problem instances (the sweep's
-      ``batched_data=True``) every leaf has one more leading axis.
+      ``batched_data=True``) every leaf has one more leading axis. With ``batch_size`` it is a data
+      set: every leaf has a leading axis of n examples.
     example_losses: optional ``example_losses(params, data) -> (n,)``, the per-example losses whose
-      mean is ``loss``; needed for per-example gradients (e.g. simplified Adam's epoch RMS).
+      mean is ``loss``; needed for per-example gradients (e.g. simplified Adam's epoch RMS) and for
+      a data set (the logged loss is their mean over all of ``data``).
     name: shown in reports.
+    batch_size: None (every step sees all of ``data``), or the examples per optimizer step: each
+      grid point draws a fresh random permutation of the n examples every epoch, from its seed, and
+      steps through it ``batch_size`` at a time (n // batch_size steps per epoch; the last
+      n mod batch_size examples of each permutation are left out). ``loss`` then sees a mini-batch.
+    eval_data: optional held-out data (leaves with a leading axis of examples) for ``metrics``.
+    metrics: optional ``metrics(params, data) -> {name: (m,)}``, per-example values (e.g. loss,
+      whether the prediction is right) averaged over ``eval_data`` at every logged step, inside the
+      compiled program.
+    eval_batch_size: examples per batch when the logged loss and the metrics are averaged over a
+      data set (memory then does not grow with the data set); default ``batch_size``, or all of
+      ``eval_data`` at once for a full-batch problem.
 
   The functions should be module-level (not fresh closures) so that sweeps of the same problem
   family reuse one compiled program.
@@ -49,6 +73,24 @@ class Problem:
   data: Any
   example_losses: Callable[[Any, Any], jax.Array] | None = None
   name: str = "problem"
+  batch_size: int | None = None
+  eval_data: Any = None
+  metrics: Callable[[Any, Any], Mapping[str, jax.Array]] | None = None
+  eval_batch_size: int | None = None
+
+  @property
+  def num_examples(self) -> int | None:
+    """n, the examples in ``data`` (None unless the problem is a data set with ``batch_size``)."""
+    if self.batch_size is None:
+      return None
+    return int(np.shape(jax.tree.leaves(self.data)[0])[0])
+
+  @property
+  def steps_per_epoch(self) -> int:
+    """Optimizer steps per pass over the data: n // batch_size, or 1 for a full-batch problem."""
+    if self.batch_size is None:
+      return 1
+    return self.num_examples // self.batch_size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,6 +205,222 @@ def select(problem: Problem, index: int) -> Problem:
   return dataclasses.replace(
     problem, data=jax.tree.map(lambda x: np.asarray(x)[index], problem.data)
   )
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks: flax nnx models on data sets.
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """An ``nnx.Module`` class and its constructor arguments, built per seed as
+  ``cls(*args, **kwargs, rngs=nnx.Rngs(key))``.
+
+  Hashable and compared by value, so two problems built from the same class and arguments share one
+  compiled sweep program.
+  """
+
+  cls: type
+  args: tuple = ()
+  kwargs: tuple = ()  # (name, value) pairs, sorted by name
+
+  def build(self, key) -> nnx.Module:
+    return self.cls(*self.args, **dict(self.kwargs), rngs=nnx.Rngs(key))
+
+  @property
+  def graphdef(self):
+    """The model's ``nnx.GraphDef`` (its structure without the arrays)."""
+    return _graphdef(self)
+
+
+@functools.lru_cache(maxsize=64)
+def _graphdef(spec: ModelSpec):
+  graphdef, _ = nnx.split(nnx.eval_shape(lambda: spec.build(jax.random.key(0))))
+  return graphdef
+
+
+@dataclasses.dataclass(frozen=True)
+class _NNXInit:
+  """``init(key, data)``: the model's ``nnx.Param`` state for one seed."""
+
+  spec: ModelSpec
+
+  def __call__(self, key, data):
+    del data
+    return nnx.state(self.spec.build(key), nnx.Param)
+
+
+@dataclasses.dataclass(frozen=True)
+class _NNXApply:
+  """``fn(model, data)`` seen as ``fn(params, data)``: the model is merged from its parameters."""
+
+  spec: ModelSpec
+  fn: Callable
+
+  def __call__(self, params, data):
+    return self.fn(nnx.merge(self.spec.graphdef, params), data)
+
+
+@dataclasses.dataclass(frozen=True)
+class _MeanOf:
+  """The mean of per-example losses: a problem's ``loss`` from its ``example_losses``."""
+
+  example_losses: Callable
+
+  def __call__(self, params, data):
+    return jnp.mean(self.example_losses(params, data))
+
+
+def _leading_size(field: str, data) -> int:
+  leaves = jax.tree.leaves(data)
+  sizes = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+  if not leaves or None in sizes or len(sizes) != 1 or 0 in sizes:
+    raise UserInputError(
+      f"{field}: every leaf must have the same, non-zero leading axis of examples; got leading "
+      f"sizes {sorted(sizes, key=str)}"
+    )
+  return sizes.pop()
+
+
+def nnx_problem(
+  model: type,
+  data,
+  example_loss: Callable,
+  *,
+  model_args: tuple = (),
+  model_kwargs: Mapping | None = None,
+  batch_size: int | None = None,
+  eval_data=None,
+  metrics: Callable | None = None,
+  eval_batch_size: int | None = None,
+  name: str | None = None,
+) -> Problem:
+  """Train a flax ``nnx`` model: a :class:`Problem` whose parameters are the model's ``nnx.Param``
+  state, initialised per seed by ``model(*model_args, **model_kwargs, rngs=nnx.Rngs(key))``.
+
+  Args:
+    model: an ``nnx.Module`` subclass whose constructor takes ``rngs``. Every variable it holds
+      must be an ``nnx.Param`` (batch statistics and RNG streams are not swept).
+    data: the training set, a pytree of arrays with a leading axis of examples.
+    example_loss: ``example_loss(model, batch) -> (B,)``, one loss per example (module-level, so
+      sweeps of the same problem share one compiled program).
+    model_args, model_kwargs: the constructor's other arguments (hashable: numbers, strings,
+      tuples).
+    batch_size: examples per optimizer step (None: full batch).
+    eval_data: held-out data for ``metrics``.
+    metrics: ``metrics(model, batch) -> {name: (B,)}``, per-example values averaged over
+      ``eval_data`` at every logged step.
+    eval_batch_size: see :class:`Problem`.
+    name: shown in reports (default: the class name).
+
+  Returns:
+    A :class:`Problem`; :func:`nnx_model` rebuilds a trained model from a sweep's parameters.
+  """
+  if not (isinstance(model, type) and issubclass(model, nnx.Module)):
+    raise UserInputError(f"model: {model!r} is not allowed; must be an nnx.Module subclass")
+  kwargs = tuple(sorted(dict(model_kwargs or {}).items()))
+  spec = ModelSpec(model, tuple(model_args), kwargs)
+  try:
+    hash(spec)
+  except TypeError:
+    raise UserInputError(
+      f"model_args, model_kwargs: {tuple(model_args)!r}, {dict(kwargs)!r} are not allowed; the "
+      "constructor arguments must be hashable (numbers, strings, tuples)"
+    ) from None
+  abstract = nnx.eval_shape(lambda: spec.build(jax.random.key(0)))
+  _, _, rest = nnx.split(abstract, nnx.Param, ...)
+  others = sorted({type(v).__name__ for v in jax.tree.leaves(rest, is_leaf=_is_variable)})
+  if others:
+    raise UserInputError(
+      f"model: {model.__name__} holds variables of type {others}; a sweep trains models whose "
+      "variables are all nnx.Param"
+    )
+  _leading_size("data", data)
+  if eval_data is not None:
+    _leading_size("eval_data", eval_data)
+  example_losses = _NNXApply(spec, example_loss)
+  return Problem(
+    loss=_MeanOf(example_losses),
+    init=_NNXInit(spec),
+    data=data,
+    example_losses=example_losses,
+    name=name or model.__name__,
+    batch_size=batch_size,
+    eval_data=eval_data,
+    metrics=None if metrics is None else _NNXApply(spec, metrics),
+    eval_batch_size=eval_batch_size,
+  )
+
+
+def _is_variable(x) -> bool:
+  return isinstance(x, nnx.Variable)
+
+
+def cross_entropy(model, batch):
+  """Softmax cross-entropy of ``model(batch["x"])`` against the integer labels ``batch["y"]``."""
+  return optax.softmax_cross_entropy_with_integer_labels(model(batch["x"]), batch["y"])
+
+
+def classification_metrics(model, batch):
+  """Per-example ``loss`` (cross-entropy) and ``accuracy``: 1 when the true class's logit is
+  strictly larger than every other (an exact tie, e.g. all logits equal, counts as wrong).
+
+  (The same as ``argmax(logits) == y`` except on ties; a max and a gather compile several times
+  faster than XLA:CPU's index-tracking arg-max under ``vmap``.)
+  """
+  logits = model(batch["x"])
+  y = batch["y"]
+  true = jnp.take_along_axis(logits, y[..., None], axis=-1)[..., 0]
+  others = jnp.where(jax.nn.one_hot(y, logits.shape[-1], dtype=bool), -jnp.inf, logits)
+  return {
+    "loss": optax.softmax_cross_entropy_with_integer_labels(logits, y),
+    "accuracy": (true > jnp.max(others, axis=-1)).astype(logits.dtype),
+  }
+
+
+def classification(
+  model: type,
+  train: Mapping,
+  test: Mapping | None = None,
+  *,
+  batch_size: int | None,
+  model_args: tuple = (),
+  model_kwargs: Mapping | None = None,
+  eval_batch_size: int | None = None,
+  name: str | None = None,
+) -> Problem:
+  """Classify ``train["x"]`` into the integer labels ``train["y"]`` with an nnx model.
+
+  The loss is the softmax cross-entropy; ``test`` (same keys), when given, is scored at every
+  logged step: ``loss`` and ``accuracy``. Other arguments as :func:`nnx_problem`.
+  """
+  for field, d in (("train", train), ("test", test)):
+    if d is None:
+      continue
+    if not isinstance(d, Mapping) or set(d) != {"x", "y"}:
+      raise UserInputError(f"{field}: must be a mapping with keys 'x' and 'y'")
+    if not np.issubdtype(np.asarray(d["y"]).dtype, np.integer):
+      raise UserInputError(f"{field}.y: the labels must be integers (class indices)")
+  return nnx_problem(
+    model,
+    dict(train),
+    cross_entropy,
+    model_args=model_args,
+    model_kwargs=model_kwargs,
+    batch_size=batch_size,
+    eval_data=None if test is None else dict(test),
+    metrics=None if test is None else classification_metrics,
+    eval_batch_size=eval_batch_size,
+    name=name,
+  )
+
+
+def nnx_model(problem: Problem, params) -> nnx.Module:
+  """The trained model of an :func:`nnx_problem` from one grid point's parameters, e.g.
+  ``nnx_model(problem, jax.tree.map(lambda p: p[i, j], result.params))``."""
+  if not isinstance(problem.init, _NNXInit):
+    raise UserInputError("problem: not built by nnx_problem or classification; it has no model")
+  return nnx.merge(problem.init.spec.graphdef, params)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -287,3 +287,37 @@ def test_bad_arguments_are_user_input_errors(kwargs, message):
   kwargs = {"learning_rates": [0.1], **kwargs}
   with pytest.raises(UserInputError, match=message):
     sweep(problems.homework_problem(), optax.sgd, **kwargs)
+
+
+def test_a_diverging_point_keeps_exactly_the_parameters_at_which_it_diverged():
+  # Steps run without the per-step freeze and a stretch is replayed with it when a point diverges;
+  # the reference is plain SGD in a float64 Python loop, stopped at the first step t whose loss
+  # exceeds explode_factor × the initial loss: the sweep must report θ_t and t, and keep them
+  # through the later stretches (7 logged steps: stretches of 50 steps).
+  problem = problems.homework_problem(init_scale=1.0)
+  lrs, seeds, factor = [0.5, 1.05, 1.3], [0, 3], 1e6
+  r = sweep(
+    problem,
+    optax.sgd,
+    lrs,
+    seeds=seeds,
+    steps=300,
+    dtype=jnp.float64,
+    explode_factor=factor,
+    log_points=7,
+  )
+  data = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), problem.data)
+  for i, lr in enumerate(lrs):
+    for j, seed in enumerate(seeds):
+      theta = jnp.asarray(problem.init(jax.random.key(seed), data), jnp.float64)
+      limit = factor * float(problem.loss(theta, data))
+      at = -1
+      for t in range(300):
+        loss, g = jax.value_and_grad(problem.loss)(theta, data)
+        if not np.isfinite(float(loss)) or float(loss) > limit:
+          at = t
+          break
+        theta = theta - lr * g
+      assert int(r.diverged_at[i, j]) == at, (lr, seed)
+      np.testing.assert_allclose(np.asarray(r.params)[i, j], np.asarray(theta), rtol=1e-12)
+  assert not bool(np.any(np.asarray(r.diverged)[0])) and bool(np.all(np.asarray(r.diverged)[1:]))

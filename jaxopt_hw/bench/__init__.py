@@ -7,7 +7,11 @@ figures recorded in BENCHMARKS.md come from these commands. The test suite only 
 BENCHMARKS = {
   "sweep": (
     "jaxopt_hw.bench.sweep",
-    "compiled sweep vs a per-configuration loop vs NumPy; memory vs steps",
+    "compiled sweep vs a bare jit(vmap(scan)), a per-configuration loop and NumPy; memory",
+  ),
+  "network": (
+    "jaxopt_hw.bench.network",
+    "many small networks trained at once vs one after another vs a Python step loop",
   ),
   "collectives": (
     "jaxopt_hw.bench.collectives",

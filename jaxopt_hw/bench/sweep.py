@@ -12,7 +12,11 @@ f(θ) = (1 − aᵀθ)² from random starts, run three ways in the same process:
   configuration-step;
 * **numpy** — a NumPy loop over steps, vectorised over all configurations, with the gradient
   written by hand (no logging beyond the loss every few steps, no divergence checks: less work than
-  the sweep).
+  the sweep);
+* **bare scan** — ``jit(vmap(vmap(scan)))`` of the same optax SGD step from the same starts, the
+  data closed over as constants, returning only the final parameters: what the sweep would cost
+  without its bookkeeping (divergence flags, steps to tolerance, the logged losses, chunking).
+  ``overhead_vs_bare_scan`` is the sweep's time ÷ the bare scan's (timed alternately, medians).
 
 Reported: configuration-steps per second of each and the ratios. Peak memory: the sweep is run in
 a fresh subprocess at ``--memory-steps`` and at ``--memory-factor`` times as many steps, and each
@@ -38,57 +42,80 @@ import numpy as np
 import optax
 
 from jaxopt_hw import problems
-from jaxopt_hw.engine import sweep
+from jaxopt_hw.engine import MAX_STEPS, sweep
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.platform import configure, device_summary
 from jaxopt_hw.problems import HOMEWORK_A
 from jaxopt_hw.report import markdown_table
 
+#: Upper bounds of the sizes (typos such as 10**12 configurations are refused, not attempted).
+MAX_CONFIGS = 2**24
+MAX_REPEATS = 1000
+
+
+class _Parser(argparse.ArgumentParser):
+  """argparse whose errors are one-line UserInputErrors (exit 2, no usage dump)."""
+
+  def error(self, message):
+    raise UserInputError(message.removeprefix("argument "))
+
+
+def _positive_int(text: str) -> int:
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not allowed; must be an integer >= 1") from None
+  return value
+
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-    prog="jaxopt-hw bench sweep", description=__doc__.split("\n\n")[0]
-  )
+  parser = _Parser(prog="jaxopt-hw bench sweep", description=__doc__.split("\n\n")[0])
   parser.add_argument(
     "--configs",
-    type=int,
+    type=_positive_int,
     default=1024,
     help="configurations in the grid (learning rates × seeds; default 1024)",
   )
   parser.add_argument(
     "--seeds",
-    type=int,
+    type=_positive_int,
     default=8,
     help="seeds per learning rate (default 8; configs must be a multiple)",
   )
   parser.add_argument(
-    "--steps", type=int, default=2000, help="optimizer steps per configuration (default 2000)"
+    "--steps",
+    type=_positive_int,
+    default=2000,
+    help="optimizer steps per configuration (default 2000)",
   )
   parser.add_argument(
     "--loop-configs",
-    type=int,
+    type=_positive_int,
     default=4,
     help="configurations the per-configuration loop is timed on (default 4)",
   )
   parser.add_argument(
     "--repeats",
-    type=int,
-    default=3,
-    help="timed runs of the sweep and NumPy; the median is reported (default 3)",
+    type=_positive_int,
+    default=5,
+    help="timed runs of the sweep, the bare scan and NumPy; medians are reported (default 5)",
   )
   parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
   parser.add_argument(
-    "--memory-steps", type=int, default=2000, help="steps of the smaller memory run (default 2000)"
+    "--memory-steps",
+    type=_positive_int,
+    default=2000,
+    help="steps of the smaller memory run (default 2000)",
   )
   parser.add_argument(
     "--memory-factor",
-    type=int,
+    type=_positive_int,
     default=100,
     help="the larger memory run has this many times the steps (default 100)",
   )
   parser.add_argument(
     "--memory-configs",
-    type=int,
+    type=_positive_int,
     default=None,
     help="configurations of the memory runs (default: --configs); larger grids make the sweep's "
     "own buffers visible above the runtime's",
@@ -100,38 +127,49 @@ def _parser() -> argparse.ArgumentParser:
     "--json", action="store_true", help="print one JSON object instead of a table"
   )
   parser.add_argument(
-    "--_memory-child", dest="memory_child", type=int, default=None, help=argparse.SUPPRESS
+    "--_memory-child", dest="memory_child", type=_positive_int, default=None, help=argparse.SUPPRESS
   )
   return parser
 
 
 def _check(args) -> None:
-  for name in (
-    "configs",
-    "seeds",
-    "steps",
-    "loop_configs",
-    "repeats",
-    "memory_steps",
-    "memory_factor",
-  ):
+  """Every size in range, before anything runs."""
+  bounds = {
+    "configs": MAX_CONFIGS,
+    "seeds": MAX_CONFIGS,
+    "steps": MAX_STEPS,
+    "loop_configs": MAX_CONFIGS,
+    "repeats": MAX_REPEATS,
+    "memory_steps": MAX_STEPS,
+    "memory_factor": MAX_STEPS,
+  }
+  for name, most in bounds.items():
     value = getattr(args, name)
+    flag = f"--{name.replace('_', '-')}"
     if value < 1:
-      raise UserInputError(f"--{name.replace('_', '-')}: {value} is not allowed; must be >= 1")
+      raise UserInputError(f"{flag}: {value} is not allowed; must be >= 1")
+    if value > most:
+      raise UserInputError(f"{flag}: {value} is not allowed; must be <= {most}")
   if args.configs % args.seeds:
     raise UserInputError(
       f"--configs: {args.configs} is not allowed; must be a multiple of --seeds ({args.seeds})"
     )
   if args.memory_configs is not None and (
-    args.memory_configs < 1 or args.memory_configs % args.seeds
+    args.memory_configs < 1 or args.memory_configs > MAX_CONFIGS or args.memory_configs % args.seeds
   ):
     raise UserInputError(
       f"--memory-configs: {args.memory_configs} is not allowed; must be a positive multiple of "
-      f"--seeds ({args.seeds})"
+      f"--seeds ({args.seeds}), at most {MAX_CONFIGS}"
     )
   if args.loop_configs > args.configs:
     raise UserInputError(
       f"--loop-configs: {args.loop_configs} is not allowed; must be <= --configs ({args.configs})"
+    )
+  if not args.no_memory and args.memory_steps * args.memory_factor > MAX_STEPS:
+    raise UserInputError(
+      f"--memory-factor: {args.memory_factor} is not allowed with --memory-steps "
+      f"{args.memory_steps}; the larger memory run takes their product in steps, which must be "
+      f"<= {MAX_STEPS} (or pass --no-memory)"
     )
 
 
@@ -150,24 +188,62 @@ def _dtype(args):
   return {"float32": jnp.float32, "float64": jnp.float64}[args.dtype]
 
 
-def _time_sweep(args, steps: int) -> dict:
+def _sweep_call(args, steps: int):
   lrs, seeds = _grid(args)
   problem = _problem()
   kwargs = dict(seeds=seeds, steps=steps, dtype=_dtype(args), log_points=64, progress=False)
-  t0 = time.perf_counter()
-  jax.block_until_ready(sweep(problem, optax.sgd, lrs, **kwargs))
-  first = time.perf_counter() - t0
-  times = []
-  for _ in range(args.repeats):
+  return lambda: jax.block_until_ready(sweep(problem, optax.sgd, lrs, **kwargs))
+
+
+def _bare_scan_call(args):
+  """``jit(vmap(vmap(scan)))`` of the same SGD steps from the same starts, nothing else."""
+  lrs, seeds = _grid(args)
+  problem = _problem()
+  dtype = _dtype(args)
+  data = jax.tree.map(lambda x: jnp.asarray(x, dtype), problem.data)
+
+  def run(lr, seed):
+    theta = problem.init(jax.random.key(seed), data).astype(dtype)
+    tx = optax.sgd(lr)
+
+    def step(carry, _):
+      theta, state = carry
+      grads = jax.grad(problem.loss)(theta, data)
+      updates, state = tx.update(grads, state, theta)
+      return (optax.apply_updates(theta, updates), state), None
+
+    (theta, _), _ = jax.lax.scan(step, (theta, tx.init(theta)), None, length=args.steps)
+    return theta
+
+  bare = jax.jit(jax.vmap(jax.vmap(run, in_axes=(None, 0)), in_axes=(0, None)))
+  lr_arr = jnp.asarray(lrs, dtype)
+  seed_arr = jnp.asarray(seeds, jnp.uint32)
+  return lambda: jax.block_until_ready(bare(lr_arr, seed_arr))
+
+
+def _time_alternately(calls: dict, repeats: int) -> dict:
+  """{name: (first call's seconds, median seconds)}; the calls take turns, so a busy machine
+  slows each of them alike."""
+  first = {}
+  for name, call in calls.items():
     t0 = time.perf_counter()
-    r = jax.block_until_ready(sweep(problem, optax.sgd, lrs, **kwargs))
-    times.append(time.perf_counter() - t0)
-  seconds = statistics.median(times)
+    call()
+    first[name] = time.perf_counter() - t0
+  times = {name: [] for name in calls}
+  for _ in range(repeats):
+    for name, call in calls.items():
+      t0 = time.perf_counter()
+      call()
+      times[name].append(time.perf_counter() - t0)
+  return {name: (first[name], statistics.median(times[name])) for name in calls}
+
+
+def _time_sweep(args, steps: int) -> dict:
+  first, seconds = _time_alternately({"sweep": _sweep_call(args, steps)}, args.repeats)["sweep"]
   return {
     "seconds": seconds,
     "first_call_seconds": first,
     "config_steps_per_second": args.configs * steps / seconds,
-    "result": r,
   }
 
 
@@ -281,7 +357,8 @@ def _measure_memory(args) -> dict:
       cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
     if proc.returncode != 0:
-      raise RuntimeError(f"memory child for {steps} steps failed:\n{proc.stderr[-2000:]}")
+      last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+      raise RuntimeError(f"the memory run of {steps} steps failed in its subprocess: {last}")
     runs[steps] = json.loads(proc.stdout.strip().splitlines()[-1])
   small, large = (runs[s] for s in sorted(runs))
   out = {
@@ -311,7 +388,16 @@ def main(argv: list[str] | None = None) -> int:
   if args.memory_child is not None:
     return _memory_child(args)
   _check(args)
-  sweep_t = _time_sweep(args, args.steps)
+  timed = _time_alternately(
+    {"sweep": _sweep_call(args, args.steps), "bare": _bare_scan_call(args)}, args.repeats
+  )
+  (sweep_first, sweep_seconds), (_, bare_seconds) = timed["sweep"], timed["bare"]
+  sweep_t = {
+    "seconds": sweep_seconds,
+    "first_call_seconds": sweep_first,
+    "config_steps_per_second": args.configs * args.steps / sweep_seconds,
+  }
+  bare_rate = args.configs * args.steps / bare_seconds
   loop_t = _time_loop(args)
   numpy_t = _time_numpy(args)
   result = {
@@ -330,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     "numpy_seconds": numpy_t["seconds"],
     "speedup_vs_loop": sweep_t["config_steps_per_second"] / loop_t["config_steps_per_second"],
     "speedup_vs_numpy": sweep_t["config_steps_per_second"] / numpy_t["config_steps_per_second"],
+    "bare_scan_config_steps_per_second": bare_rate,
+    "bare_scan_seconds": bare_seconds,
+    "overhead_vs_bare_scan": sweep_seconds / bare_seconds,
     "memory_ratio": None,
     "full_trajectory_bytes_large": None,
   }
@@ -360,6 +449,13 @@ def main(argv: list[str] | None = None) -> int:
       _fmt_rate(result["loop_config_steps_per_second"]),
       f"{result['loop_extrapolated_seconds']:.3g} s (extrapolated)",
       f"{result['speedup_vs_loop']:.3g}×",
+    ],
+    [
+      "bare jit(vmap(scan)) of the same SGD steps (no bookkeeping)",
+      _fmt_rate(result["bare_scan_config_steps_per_second"]),
+      f"{result['bare_scan_seconds']:.3g} s",
+      f"{1 / result['overhead_vs_bare_scan']:.3g}× "
+      f"(sweep ÷ bare: {result['overhead_vs_bare_scan']:.3g}×)",
     ],
     [
       "NumPy loop vectorised over configs",

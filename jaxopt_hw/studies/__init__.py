@@ -75,6 +75,12 @@ STUDIES = {
     "messages and message sizes of all-to-all, parameter server and ring all-reduce, read off "
     "compiled JAX programs",
   ),
+  "network": StudyInfo(
+    "jaxopt_hw.studies.network",
+    "Optimizers on real digits: an MLP and a CNN, every optimizer over learning rates × seeds",
+    "SGD, momentum, sign descent, the spectral rule, simplified Adam, AdamW and Muon train flax "
+    "models on scikit-learn's digits; each optimizer's grid in one compiled program",
+  ),
   "data_parallel": StudyInfo(
     "jaxopt_hw.studies.data_parallel",
     "Data-parallel training with each aggregation paradigm",

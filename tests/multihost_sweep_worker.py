@@ -1,0 +1,53 @@
+"""One process of tests/test_sweep_multihost.py: join a 2-process JAX runtime (2 CPU devices each),
+run one sweep sharded over all 4 devices, print its results as one JSON line."""
+
+import argparse
+import json
+
+import jax
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--coordinator", required=True)
+  parser.add_argument("--process-id", type=int, required=True)
+  args = parser.parse_args()
+  jax.config.update("jax_num_cpu_devices", 2)
+  jax.config.update("jax_enable_x64", True)
+  jax.distributed.initialize(
+    args.coordinator, num_processes=2, process_id=args.process_id, initialization_timeout=50
+  )
+  import numpy as np
+  import optax
+
+  from jaxopt_hw import problems
+  from jaxopt_hw.engine import sweep
+
+  r = sweep(
+    problems.homework_problem(init_scale=1.0),
+    optax.sgd,
+    [0.1, 0.5, 1.05],
+    seeds=[0, 1, 2],
+    steps=200,
+    log_points=5,
+    dtype=np.float64,
+    devices=jax.devices(),  # the 4 devices of both processes
+    progress=False,
+  )
+  print(
+    json.dumps(
+      {
+        "process": jax.process_index(),
+        "devices": jax.device_count(),
+        "num_devices": r.num_devices,
+        "params": np.asarray(r.params).tolist(),
+        "losses": np.asarray(r.losses).tolist(),
+        "diverged_at": np.asarray(r.diverged_at).tolist(),
+      }
+    )
+  )
+  jax.distributed.shutdown()
+
+
+if __name__ == "__main__":
+  main()
