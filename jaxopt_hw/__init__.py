@@ -48,10 +48,13 @@ _EXPORTS = {
   "UserInputError": "jaxopt_hw.errors",
 }
 _SUBMODULES = (
+  "datasets",
   "distributed",
   "duality",
   "engine",
   "families",
+  "grids",
+  "models",
   "names",
   "numerics",
   "polar",
@@ -64,10 +67,13 @@ __all__ = ["TRANSFORMS", "__version__", *_EXPORTS, *_SUBMODULES]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
   from jaxopt_hw import (  # noqa: F401
+    datasets,
     distributed,
     duality,
     engine,
     families,
+    grids,
+    models,
     names,
     numerics,
     polar,

@@ -5,7 +5,7 @@
     jaxopt-hw plot RUN_DIR [--out DIR]
     jaxopt-hw list
     jaxopt-hw check ANSWERS.toml | check update ... | check theta ...
-    jaxopt-hw bench {sweep,collectives} [--json] ...
+    jaxopt-hw bench {sweep,network,optimizers,collectives} [--json] ...
 
 Errors a user can cause print one line (``error: ...``) and exit with status 2; ``--debug`` shows
 the traceback instead. Ctrl-C and SIGTERM stop the program cleanly with status 130 and 143 (see
@@ -188,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
   )
   sub.add_parser(
     "bench",
-    help="benchmarks: sweep, collectives (see `jaxopt-hw bench NAME --help`)",
+    help="benchmarks: " + ", ".join(BENCHMARKS) + " (see `jaxopt-hw bench NAME --help`)",
     add_help=False,
   )
   return parser

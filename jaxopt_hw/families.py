@@ -32,7 +32,9 @@ from jaxopt_hw import problems
 from jaxopt_hw.engine import SweepResult, sweep
 from jaxopt_hw.errors import unknown_choice
 from jaxopt_hw.names import METHODS, SCHEDULES
+from jaxopt_hw.transforms.muon import muon
 from jaxopt_hw.transforms.rescale import preconditioned_sgd
+from jaxopt_hw.transforms.scion import scion
 from jaxopt_hw.transforms.simplified_adam import simplified_adam
 from jaxopt_hw.transforms.steepest import steepest_descent
 
@@ -252,8 +254,7 @@ class NetworkOptimizer:
 
 
 #: The network study's optimizers. ``functools.partial`` objects made once here, so every sweep of
-#: one of them reuses its compiled program. Adding ``jaxopt_hw.muon`` or ``jaxopt_hw.scion`` is one
-#: line each, e.g. ``"muon": NetworkOptimizer(muon, 0.03, "Muon (jaxopt_hw)")``.
+#: one of them reuses its compiled program. Adding one is one line.
 NETWORK_OPTIMIZERS = {
   "sgd": NetworkOptimizer(optax.sgd, 0.3, "SGD"),
   "momentum": NetworkOptimizer(
@@ -280,6 +281,10 @@ NETWORK_OPTIMIZERS = {
   "simplified_adam": NetworkOptimizer(
     functools.partial(simplified_adam, per_example=True), 3e-3, "simplified Adam", per_example=True
   ),
+  "muon": NetworkOptimizer(muon, 0.03, "Muon (jaxopt_hw)"),
+  # the per-layer LMO with "auto" norms (RMS→RMS spectral for kernels, RMS for biases), momentum 0.9
+  "scion": NetworkOptimizer(scion, 0.03, "Scion (jaxopt_hw, per-layer norms)"),
+  # references
   "adamw": NetworkOptimizer(optax.adamw, 3e-3, "AdamW (optax)"),
   "optax_muon": NetworkOptimizer(optax.contrib.muon, 0.03, "Muon (optax.contrib)"),
 }

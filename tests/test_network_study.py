@@ -15,7 +15,7 @@ from jaxopt_hw import config as cfg
 from jaxopt_hw import datasets, grids, models, problems, runner
 from jaxopt_hw.engine import sweep
 from jaxopt_hw.families import NETWORK_OPTIMIZERS
-from jaxopt_hw.studies import STUDIES, network
+from jaxopt_hw.studies import STUDIES, figures, network
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,7 @@ def test_the_study_writes_its_table_figures_and_results(tmp_path):
   assert entry["best_model"] == "cnn" and set(entry["per_model"]) == {"cnn"}
   for figure in ("network_cnn_sensitivity", "network_cnn_curves"):
     assert (out / f"{figure}.png").stat().st_size > 0
+    assert (out / f"{figure}.npz").stat().st_size > 0  # `jaxopt-hw plot` redraws from these
   report = (out / "report.md").read_text()
   assert "| cnn | SGD |" in report and "network_cnn_curves.png" in report
 
@@ -81,8 +82,16 @@ def test_figures_are_drawn_from_plain_arrays_alone():
     "mlp/sgd/test_accuracy": acc,
     "mlp/sgd/diverged": np.isnan(acc[..., -1]),
   }
-  figs = network.figures(data)
-  assert set(figs) == {"network_mlp_sensitivity", "network_mlp_curves"}
+  drawn = network.figure_arrays(data)
+  assert set(drawn) == {"network_mlp_sensitivity", "network_mlp_curves"}
+  for name, saved in drawn.items():  # drawn by the JAX-free figures module, as `plot` does
+    assert name in figures.FIGURES
+    assert figures.FIGURES[name](saved) is not None
+  np.testing.assert_array_equal(drawn["network_mlp_sensitivity"]["accuracy"][0], acc[..., -1])
+  # the curves are those of the best learning rate (row 1), median over seeds
+  np.testing.assert_array_equal(
+    drawn["network_mlp_curves"]["test_accuracy"][0], np.nanmedian(acc[1], axis=0)
+  )
   # the best learning rate: highest median final accuracy, a diverged seed counting as the worst
   # (row 2 has a NaN seed, so its median is -inf; row 1's final accuracies beat row 0's)
   assert network.best_index(acc[..., -1]) == 1
@@ -103,3 +112,8 @@ def test_learning_rate_grids_are_centred_on_the_registry_values():
   lrs = network.learning_rates("adamw", config)
   np.testing.assert_allclose(lrs, NETWORK_OPTIMIZERS["adamw"].learning_rate * np.logspace(-1, 1, 5))
   assert jnp.isclose(np.sqrt(lrs[0] * lrs[-1]), NETWORK_OPTIMIZERS["adamw"].learning_rate)
+
+
+def test_every_model_of_the_study_has_its_figures_registered():
+  # figures.py (JAX-free) names the study's models itself: the two lists must not drift apart
+  assert set(figures.NETWORK_MODELS) == set(network.MODELS)

@@ -460,6 +460,67 @@ def draw_data_parallel_loss(a: Mapping[str, np.ndarray]) -> Figure:
   return fig
 
 
+# ---------------------------------------------------------------------------------------------
+# The network study
+
+
+def draw_network_sensitivity(a: Mapping[str, np.ndarray]) -> Figure:
+  """Final test accuracy against the learning rate, one line per optimizer.
+
+  Keys: ``model`` () the model's name; ``labels`` (k,) the optimizers; ``learning_rates`` (k, L);
+  ``accuracy`` (k, L, S) the final test accuracy of every learning rate and seed, NaN where the
+  point diverged (drawn as 0). The line is the median over seeds, the band the min–max.
+  """
+  labels = _texts(a["labels"])
+  lrs = np.asarray(a["learning_rates"], np.float64)
+  acc = np.asarray(a["accuracy"], np.float64)
+  fig = Figure(figsize=(6.4, 4.2))
+  ax = fig.subplots()
+  for k, label in enumerate(labels):
+    scored = np.where(np.isnan(acc[k]), 0.0, acc[k])  # a diverged seed scores 0
+    color = f"C{k % 10}"
+    ax.plot(lrs[k], np.median(scored, axis=1), "o-", color=color, label=label, markersize=3)
+    ax.fill_between(lrs[k], scored.min(axis=1), scored.max(axis=1), color=color, alpha=0.15)
+  ax.set_xscale("log")
+  ax.set_ylim(0, 1)
+  ax.set_xlabel("learning rate")
+  ax.set_ylabel("final test accuracy (median; band: min–max over seeds)")
+  ax.set_title(f"{_text(a['model'])}: learning-rate sensitivity")
+  ax.grid(True, alpha=0.3)
+  ax.legend(fontsize=7)
+  return fig
+
+
+def draw_network_curves(a: Mapping[str, np.ndarray]) -> Figure:
+  """Training loss and test accuracy against the epoch at each optimizer's best learning rate.
+
+  Keys: ``model`` (); ``labels`` (k,) the optimizers with their best learning rate; ``epochs``
+  (K,) the logged epochs; ``train_loss`` (k, K) the whole training set's loss and ``test_accuracy``
+  (k, K), both medians over seeds.
+  """
+  labels = _texts(a["labels"])
+  epochs = np.asarray(a["epochs"], np.float64)
+  fig = Figure(figsize=(11, 4))
+  ax_loss, ax_acc = fig.subplots(1, 2)
+  for k, label in enumerate(labels):
+    color = f"C{k % 10}"
+    ax_loss.plot(epochs, np.asarray(a["train_loss"])[k], color=color)
+    ax_acc.plot(epochs, np.asarray(a["test_accuracy"])[k], color=color, label=label)
+  ax_loss.set_yscale("log")
+  ax_loss.set_xlabel("epoch")
+  ax_loss.set_ylabel("training loss (whole training set; median over seeds)")
+  ax_acc.set_xlabel("epoch")
+  ax_acc.set_ylabel("test accuracy (median over seeds)")
+  for ax in (ax_loss, ax_acc):
+    ax.grid(True, alpha=0.3)
+  ax_acc.legend(fontsize=7)
+  fig.suptitle(f"{_text(a['model'])}: training at each optimizer's best learning rate")
+  return fig
+
+
+#: The network study's models (jaxopt_hw.studies.network.MODELS): one pair of figures each.
+NETWORK_MODELS = ("mlp", "cnn")
+
 #: figure name -> the function that draws it from its arrays.
 FIGURES: dict[str, Callable[[Mapping[str, np.ndarray]], Figure]] = {
   "q1_unit_balls": draw_q1_unit_balls,
@@ -469,6 +530,8 @@ FIGURES: dict[str, Callable[[Mapping[str, np.ndarray]], Figure]] = {
   "implicit_bias_distances": draw_implicit_bias_distances,
   "q5_messages": draw_q5_messages,
   "data_parallel_loss": draw_data_parallel_loss,
+  **{f"network_{m}_sensitivity": draw_network_sensitivity for m in NETWORK_MODELS},
+  **{f"network_{m}_curves": draw_network_curves for m in NETWORK_MODELS},
 }
 
 

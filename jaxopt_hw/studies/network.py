@@ -5,10 +5,10 @@ Data: scikit-learn's bundled 8×8 handwritten digits (:func:`jaxopt_hw.datasets.
 deterministically (stratified; 1,438 training and 359 test images by default). Models:
 :class:`jaxopt_hw.models.MLP` (tanh) and :class:`jaxopt_hw.models.CNN`. Optimizers: the registry
 :data:`jaxopt_hw.families.NETWORK_OPTIMIZERS` (SGD, SGD with momentum, sign descent, the spectral
-rule, simplified Adam, and optax's AdamW and Muon as references). Each optimizer sweeps a
-log-spaced grid of learning rates around its registry value, every point × seed in one
-:func:`jaxopt_hw.sweep` (mini-batches drawn per seed inside the program, the test set scored at
-the logged steps inside it too).
+rule, simplified Adam, jaxopt_hw's Muon and Scion, and optax's AdamW and Muon as references). Each
+optimizer sweeps a log-spaced grid of learning rates around its registry value, every point × seed
+in one :func:`jaxopt_hw.sweep` (mini-batches drawn per seed inside the program, the test set scored
+at the logged steps inside it too).
 
 What it reports, per model: the final test accuracy against the learning rate (median and range
 over seeds, one line per optimizer), the training curves at each optimizer's best learning rate,
@@ -16,8 +16,9 @@ and a table of the best test accuracy with its learning rate and the spread over
 the learning rate with the highest median final test accuracy, a seed that diverged counting as
 the worst; nothing is tuned on the test set beyond that choice, which the table says.
 
-:func:`figures` draws every figure from plain NumPy arrays (:func:`arrays` collects them from the
-runs), so a run's figures can be redrawn from saved data.
+:func:`figure_arrays` turns the runs' arrays (:func:`arrays`) into the data of each figure, which
+the runner saves as ``.npz`` and :mod:`jaxopt_hw.studies.figures` draws (so ``jaxopt-hw plot``
+redraws them without JAX).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from dataclasses import dataclass, field
 
 import jax.numpy as jnp
 import numpy as np
-from matplotlib.figure import Figure
 
 from jaxopt_hw import config as cfg
 from jaxopt_hw import datasets, grids, models, problems
@@ -35,7 +35,7 @@ from jaxopt_hw.engine import SweepResult, sweep
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.families import NETWORK_OPTIMIZERS
 from jaxopt_hw.report import markdown_table
-from jaxopt_hw.studies import STUDIES, StudyResult, sweep_progress
+from jaxopt_hw.studies import STUDIES, StudyResult, SummaryLine, sweep_progress
 
 NAME = "network"
 TITLE = STUDIES[NAME].title
@@ -240,61 +240,64 @@ def by_optimizer(per_model: Mapping[str, Mapping[str, dict]]) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Figures (from plain arrays only).
+# The arrays behind the figures (drawn by jaxopt_hw.studies.figures, without JAX).
 
 
-def figures(data: Mapping[str, np.ndarray]) -> dict[str, Figure]:
-  """Every figure of the study from the arrays of :func:`arrays`: per model, the learning-rate
-  sensitivity (``network_{model}_sensitivity``) and the training curves at each optimizer's best
-  learning rate (``network_{model}_curves``)."""
+def _label(name: str) -> str:
+  return NETWORK_OPTIMIZERS[name].label if name in NETWORK_OPTIMIZERS else name
+
+
+def figure_arrays(data: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+  """Per model, the arrays of its two figures (see :func:`figures.draw_network_sensitivity` and
+  :func:`figures.draw_network_curves`), from the arrays of :func:`arrays`."""
   out = {}
   pairs = _pairs(data)
   for model in dict.fromkeys(m for m, _ in pairs):
     names = [n for m, n in pairs if m == model]
-    fig = Figure(figsize=(6.4, 4.2))
-    ax = fig.subplots()
-    for k, name in enumerate(names):
-      key = f"{model}/{name}"
-      lrs = data[f"{key}/learning_rates"]
-      acc = data[f"{key}/test_accuracy"][..., -1]  # (L, S), NaN where diverged
-      scored = np.where(np.isnan(acc), 0.0, acc)  # a diverged seed scores 0 in the plot
-      color = f"C{k % 10}"
-      label = NETWORK_OPTIMIZERS[name].label if name in NETWORK_OPTIMIZERS else name
-      ax.plot(lrs, np.median(scored, axis=1), "o-", color=color, label=label, markersize=3)
-      ax.fill_between(lrs, scored.min(axis=1), scored.max(axis=1), color=color, alpha=0.15)
-    ax.set_xscale("log")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("final test accuracy (median; band: min–max over seeds)")
-    ax.set_title(f"{MODELS.get(model, model)}: learning-rate sensitivity")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
-    out[f"network_{model}_sensitivity"] = fig
-
-    fig = Figure(figsize=(11, 4))
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    for k, name in enumerate(names):
-      key = f"{model}/{name}"
-      i = best_index(data[f"{key}/test_accuracy"][..., -1])
-      epochs = data[f"{key}/log_epochs"]
-      color = f"C{k % 10}"
-      label = NETWORK_OPTIMIZERS[name].label if name in NETWORK_OPTIMIZERS else name
-      label = f"{label}, α = {data[f'{key}/learning_rates'][i]:.3g}"
-      ax_loss.plot(epochs, np.nanmedian(data[f"{key}/train_loss"][i], axis=0), color=color)
-      ax_acc.plot(
-        epochs, np.nanmedian(data[f"{key}/test_accuracy"][i], axis=0), color=color, label=label
-      )
-    ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("training loss (whole training set; median over seeds)")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("test accuracy (median over seeds)")
-    for ax in (ax_loss, ax_acc):
-      ax.grid(True, alpha=0.3)
-    ax_acc.legend(fontsize=7)
-    fig.suptitle(f"{MODELS.get(model, model)}: training at each optimizer's best learning rate")
-    out[f"network_{model}_curves"] = fig
+    title = MODELS.get(model, model)
+    final = [data[f"{model}/{n}/test_accuracy"][..., -1] for n in names]  # (L, S) each
+    best = [best_index(acc) for acc in final]
+    out[f"network_{model}_sensitivity"] = {
+      "model": np.asarray(title),
+      "labels": np.asarray([_label(n) for n in names]),
+      "learning_rates": np.stack([data[f"{model}/{n}/learning_rates"] for n in names]),
+      "accuracy": np.stack(final),
+    }
+    out[f"network_{model}_curves"] = {
+      "model": np.asarray(title),
+      "labels": np.asarray(
+        [
+          f"{_label(n)}, α = {data[f'{model}/{n}/learning_rates'][i]:.3g}"
+          for n, i in zip(names, best)
+        ]
+      ),
+      "epochs": data[f"{model}/{names[0]}/log_epochs"],
+      "train_loss": np.stack(
+        [np.nanmedian(data[f"{model}/{n}/train_loss"][i], axis=0) for n, i in zip(names, best)]
+      ),
+      "test_accuracy": np.stack(
+        [np.nanmedian(data[f"{model}/{n}/test_accuracy"][i], axis=0) for n, i in zip(names, best)]
+      ),
+    }
   return out
+
+
+def summary_lines(per_model: Mapping[str, Mapping[str, dict]]) -> list[SummaryLine]:
+  """Per model, the optimizer with the best test accuracy (a comparison: nothing to agree with)."""
+  lines = []
+  for model, per in per_model.items():
+    name, s = max(per.items(), key=lambda item: item[1]["best_test_accuracy"])
+    diverged = sum(v["diverged_points"] for v in per.values())
+    points = sum(v["points"] for v in per.values())
+    lines.append(
+      SummaryLine(
+        f"{model}: best test accuracy",
+        f"{_label(name)} at α = {s['best_learning_rate']:.3g}",
+        f"{s['best_test_accuracy']:.3f} (median over seeds; {len(per)} optimizers, "
+        f"{diverged} of {points} points diverged)",
+      )
+    )
+  return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,9 +340,7 @@ def run(config: Config, ctx):
     rows,
   )
   steps_per_epoch = first.steps_per_epoch
-  names = []
-  for name, fig in figures(data).items():
-    names.append((name, ctx.save_figure(name, fig)))
+  drawn = figure_arrays(data)
   parts = [
     f"## {TITLE}",
     f"scikit-learn's 8×8 digits, {len(seeds)} seeds ({seeds[0]}…{seeds[-1]}), {config.epochs} "
@@ -352,7 +353,7 @@ def run(config: Config, ctx):
     "the accuracies as a comparison of optimizers, not as held-out estimates.",
     table,
   ]
-  parts += [f"![{name}]({file})" for name, file in names]
+  parts += [f"![{name}]({name}.png)" for name in drawn]
   results = {
     "study": by_optimizer(per_model),
     "models": per_model,
@@ -360,4 +361,10 @@ def run(config: Config, ctx):
     "steps_per_epoch": steps_per_epoch,
     "steps": config.epochs * steps_per_epoch,
   }
-  return StudyResult(results=results, markdown="\n\n".join(parts), seeds=seeds)
+  return StudyResult(
+    results=results,
+    markdown="\n\n".join(parts),
+    seeds=seeds,
+    summary=summary_lines(per_model),
+    arrays=drawn,
+  )
