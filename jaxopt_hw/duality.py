@@ -62,7 +62,7 @@ from jaxopt_hw.names import (  # noqa: F401 (NORMS: the homework's norms, import
   NS_PRECONDITIONINGS,
   SPECTRAL_METHODS,
 )
-from jaxopt_hw.validation import check_number
+from jaxopt_hw.validation import check_count, check_number
 
 #: Classic cubic Newton–Schulz steps by default: enough to reach UVᵀ to float32 precision when the
 #: smallest non-zero singular value is above ~1e-4 of the Frobenius norm (each step multiplies a
@@ -574,19 +574,17 @@ class SpectralNorm(MatrixNorm):
       raise unknown_choice("spectral_method", method, SPECTRAL_METHODS)
     if preconditioning not in NS_PRECONDITIONINGS:
       raise unknown_choice("preconditioning", preconditioning, NS_PRECONDITIONINGS)
-    value = check_number(
-      "ns_steps", ns_steps, lambda v: math.isfinite(v) and v == int(v) and v >= 1, "an integer >= 1"
+    # traced under optax.inject_hyperparams, which turns every numeric default into an array: the
+    # SVD does not use it, Newton–Schulz needs it concrete
+    value = check_count(
+      "ns_steps",
+      ns_steps,
+      traced_hint="with optax.inject_hyperparams pass static_args=('ns_steps',)"
+      if method == "newton_schulz"
+      else None,
     )
-    if value is None:
-      # traced: optax.inject_hyperparams turns every numeric default into an array
-      if method == "newton_schulz":
-        raise UserInputError(
-          "ns_steps: must be a concrete integer; "
-          "with optax.inject_hyperparams pass static_args=('ns_steps',)"
-        )
-      value = DEFAULT_NS_STEPS  # unused by the SVD
     self.method = method
-    self.ns_steps = int(value)
+    self.ns_steps = DEFAULT_NS_STEPS if value is None else value
     self.ns_coefficients = ns_coefficients
     self.eps = eps
     self.preconditioning = preconditioning

@@ -48,7 +48,7 @@ import numpy as np
 from jaxopt_hw import numerics
 from jaxopt_hw.errors import UserInputError, unknown_choice
 from jaxopt_hw.names import NS_PRECONDITIONINGS, NS_PRESETS, SPECTRAL_METHODS
-from jaxopt_hw.validation import check_number
+from jaxopt_hw.validation import check_count
 
 #: optax/contrib/_muon.py, ``_DEFAULT_NS_COEFFS`` (Jordan's quintic).
 JORDAN = (3.4445, -4.7750, 2.0315)
@@ -190,15 +190,11 @@ def polar_express_coefficients(
 
 
 def _check_steps(steps) -> int:
-  value = check_number(
-    "steps", steps, lambda v: math.isfinite(v) and v == int(v) and v >= 1, "an integer >= 1"
+  return check_count(
+    "steps",
+    steps,
+    traced_hint="the iteration is unrolled; with optax.inject_hyperparams pass it in static_args",
   )
-  if value is None:
-    raise UserInputError(
-      "steps: must be a concrete integer (the iteration is unrolled); "
-      "with optax.inject_hyperparams pass it in static_args"
-    )
-  return int(value)
 
 
 def coefficient_schedule(coefficients="jordan", steps=None) -> np.ndarray:

@@ -66,6 +66,23 @@ def check_number(
   return number
 
 
+def is_count(v: float) -> bool:
+  """A whole number >= 1 (a step count)."""
+  return math.isfinite(v) and v == int(v) and v >= 1
+
+
+def check_count(field: str, value, *, traced_hint: str | None = None) -> int | None:
+  """``value`` as an int >= 1; a traced value gives None, or with ``traced_hint`` (a count that
+  must be concrete, e.g. the length of an unrolled iteration) a UserInputError saying how to
+  make it static: ``"{field}: must be a concrete integer; {traced_hint}"``."""
+  number = check_number(field, value, is_count, "an integer >= 1")
+  if number is None:
+    if traced_hint is not None:
+      raise UserInputError(f"{field}: must be a concrete integer; {traced_hint}")
+    return None
+  return int(number)
+
+
 def check_learning_rate(learning_rate, field: str = "learning_rate") -> None:
   """A learning rate is an optax schedule (any callable), or a finite number > 0."""
   if callable(learning_rate):

@@ -41,7 +41,7 @@ from jaxopt_hw import duality, polar
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.names import NS_PRESETS
 from jaxopt_hw.transforms.steepest import NormsOf, scale_by_steepest_descent
-from jaxopt_hw.validation import check_learning_rate, check_number
+from jaxopt_hw.validation import check_count, check_learning_rate
 
 #: optax's preset names for ``ns_coeffs`` (optax/contrib/_muon.py, ``_NS_COEFFS_PRESET_DICT``):
 #: ``"standard"`` is the "jordan" quintic. The others are :func:`jaxopt_hw.orthogonalize`'s.
@@ -118,15 +118,9 @@ def _scale_by_shape(dims_of: Callable, consistent_rms) -> optax.GradientTransfor
 
 def _schedule(ns_coeffs, ns_steps) -> np.ndarray:
   """The (k, 3) table optax's muon uses for ``ns_coeffs`` and ``ns_steps``."""
-  steps = check_number(
-    "ns_steps", ns_steps, lambda v: np.isfinite(v) and v == int(v) and v >= 1, "an integer >= 1"
+  steps = check_count(
+    "ns_steps", ns_steps, traced_hint="with optax.inject_hyperparams pass static_args=('ns_steps',)"
   )
-  if steps is None:
-    raise UserInputError(
-      "ns_steps: must be a concrete integer; with optax.inject_hyperparams pass "
-      "static_args=('ns_steps',)"
-    )
-  steps = int(steps)
   if isinstance(ns_coeffs, str):
     if ns_coeffs in _OPTAX_PRESETS:
       ns_coeffs = _OPTAX_PRESETS[ns_coeffs]
