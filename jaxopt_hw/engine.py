@@ -371,7 +371,7 @@ class _Evaluator:
 
   def __init__(self, e: _EvalStatic):
     self.e = e
-    self.params = jax.jit(self._params)
+    self.initial = jax.jit(self._initial)
     self.values = jax.jit(self._values, static_argnums=(4,))
     self.finish = jax.jit(self._finish, static_argnums=(8, 9))
 
@@ -400,9 +400,21 @@ class _Evaluator:
       metrics = {k: v.astype(loss.dtype) for k, v in values.items()}
     return loss, metrics
 
-  def _params(self, seeds, data):
-    f = jax.vmap(lambda seed, data: self.e.init(jax.random.key(seed), data), (0, self.data_axis))
-    return self.shard(f(seeds, data))
+  def _initial(self, first, data, train_sets, eval_sets):
+    """(params, loss, metrics) at the start of every grid point.
+
+    The parameters depend only on the point's seed and problem instance, so they are drawn once
+    per distinct pair — ``first = (seeds, data of the pairs, each grid point's pair)``, at least
+    two pairs (see :func:`_run`) — and copied to the grid points: a grid of 128 learning rates ×
+    8 seeds draws 8 starts, not 1024. (Initialisers are random bits and elementwise arithmetic,
+    the same bits whichever points they run for.) The loss and metrics are then scored at every
+    grid point, as at any other logged step: a matrix product's rounding may depend on how many
+    points share it."""
+    seeds, pair_data, index = first
+    draw = jax.vmap(lambda seed, d: self.e.init(jax.random.key(seed), d), (0, self.data_axis))
+    params = jax.tree.map(lambda x: jnp.take(x, index, axis=0), draw(seeds, pair_data))
+    params = self.shard(params)
+    return (params, *self._values(params, data, train_sets, eval_sets, True))
 
   def _values(self, params, data, train_sets, eval_sets, with_metrics: bool):
     f = jax.vmap(
@@ -611,10 +623,8 @@ class _Program:
       plogs = jax.tree.map(lambda p: full(p).at[0].set(p), state["params"])
     return state, self._shard(logs, 1), self._shard(plogs, 1)
 
-  def _start(self, seeds, hp, data, train_sets, eval_sets, explode_factor, log_steps):
-    ev = self.ev
-    params = ev._params(seeds, data)
-    loss0, metrics0 = ev._values(params, data, train_sets, eval_sets, True)
+  def _start(self, first, seeds, hp, data, train_sets, eval_sets, explode_factor, log_steps):
+    params, loss0, metrics0 = self.ev._initial(first, data, train_sets, eval_sets)
     return self._init(params, seeds, hp, loss0, metrics0, explode_factor, log_steps)
 
   def _end(self, carry, data, train_sets, eval_sets, T, tol, target, target_mode, shape):
@@ -1114,6 +1124,11 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
   per_device = max(2, -(-G // D))
   padded = np.minimum(np.arange(per_device * D), G - 1)
   problem_index = (padded // (H * S)).astype(np.int64)
+  # The distinct (problem instance, seed) pairs, at least two (as above), and each grid point's
+  # pair: the initial parameters are drawn once per pair.
+  pairs = n_problems * S
+  first_pair = np.minimum(np.arange(max(2, pairs)), pairs - 1)
+  pair_index = (problem_index * S + padded % S).astype(np.int32)
   hp_flat = {
     name: np.repeat(v, S)[padded % (H * S)].astype(s.dtype) for name, v in s.grid.flat().items()
   }
@@ -1123,7 +1138,9 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
 
   place = _Placer(s.devices)
   point_data = s.batched
+  init_data = data
   if point_data:
+    init_data = jax.tree.map(lambda x: np.take(np.asarray(x), first_pair // S, axis=0), data)
     data = jax.tree.map(lambda x: np.take(np.asarray(x), problem_index, axis=0), data)
     if target_mode == "per_problem":
       target = jax.tree.map(lambda x: np.take(np.asarray(x), problem_index, axis=0), target)
@@ -1172,6 +1189,8 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
   tol_arr = np.asarray(s.tol).astype(s.dtype)
   explode = np.asarray(s.explode_factor).astype(s.dtype)
   seeds_d = place(seeds, grid_axis=True)
+  first_d = place((s.seeds[first_pair % S], init_data), grid_axis=False)
+  first_d += (place(pair_index, grid_axis=True),)
   hp_d = place(hp_flat, grid_axis=True)
   data_d = place(data, grid_axis=point_data)
   target_d = place(target, grid_axis=mode == "per_point")
@@ -1180,10 +1199,9 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
   log_d = place(log_steps, grid_axis=False)
   tol_d, explode_d = place((tol_arr, explode), grid_axis=False)
   if static.replay:  # full batch: one dispatch
-    carry = program.start(seeds_d, hp_d, data_d, train_d, eval_d, explode_d, log_d)
-  else:  # these parts compiled once per problem, shared by every optimizer
-    params = evaluator.params(seeds_d, data_d)
-    loss0, metrics0 = evaluator.values(params, data_d, train_d, eval_d, True)
+    carry = program.start(first_d, seeds_d, hp_d, data_d, train_d, eval_d, explode_d, log_d)
+  else:  # compiled once per problem, shared by every optimizer
+    params, loss0, metrics0 = evaluator.initial(first_d, data_d, train_d, eval_d)
     carry = program.init(params, seeds_d, hp_d, loss0, metrics0, explode_d, log_d)
 
   show = sys.stderr.isatty() if s.progress is None else s.progress

@@ -221,6 +221,33 @@ def test_a_batch_of_problems_is_the_outer_grid_axis_and_equals_separate_sweeps()
     )
 
 
+def test_each_point_starts_from_its_own_instance_and_seed():
+  # The starts are drawn once per (instance, seed) pair and copied to the grid points; the
+  # reference draws each point's start alone: problems.normal_init(key(seed), that instance's data),
+  # with a different init_scale per instance so that a start from the wrong instance shows.
+  X = np.random.default_rng(0).standard_normal((3, 2, 4))
+  data = {"X": X, "y": np.ones((3, 2)), "init_scale": np.array([0.5, 1.0, 2.0])}
+  batch = problems.Problem(problems.least_squares_loss, problems.normal_init, data)
+  seeds = [4, 9]
+  r = sweep(
+    batch,
+    optax.sgd,
+    [0.01, 0.02],
+    seeds=seeds,
+    steps=3,
+    batched_data=True,
+    dtype=jnp.float64,
+    record_params=True,
+  )
+  assert r.params_log.shape == (3, 2, 2, 4, 4)
+  for p in range(3):
+    for j, seed in enumerate(seeds):
+      instance = {key: value[p] for key, value in data.items()}
+      start = problems.normal_init(jax.random.key(seed), instance)
+      for i in range(2):
+        np.testing.assert_allclose(r.params_log[p, i, j, 0], start, rtol=1e-15, atol=0)
+
+
 def test_per_example_gradients_reach_the_optimizer():
   # two examples: per-example grads g_i = 2(x_iᵀθ − y_i) x_i; simplified Adam moves by
   # −α · mean_i g_i / sqrt(mean_i g_i²) coordinate-wise (numpy float64 reference for one step)
