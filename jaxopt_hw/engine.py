@@ -6,7 +6,8 @@ compiled program.
 loop inside one ``jit`` (an XLA while loop, which is what ``lax.scan`` lowers to too; here its
 bounds are traced values). The steps run in chunks of at most ``chunk_size`` through that same
 compiled program — the last, shorter chunk included — so that a progress bar can advance between
-chunks without compiling anything new. Between two logged steps the loop body is only the optimizer
+chunks without compiling anything new; without a bar, by default, a full-batch sweep is one call of
+one program (start, steps, verdicts). Between two logged steps the loop body is only the optimizer
 step and its divergence and tolerance bookkeeping. What it keeps per grid point does not grow with
 the number of steps: the final parameters, the loss (and any held-out metrics) at a fixed number of
 logged steps, the step from which a tolerance holds until the end, and a divergence flag. A point
@@ -483,6 +484,9 @@ class _Program:
     # the end (final loss, verdicts) are then one dispatch each instead of three and two.
     self.start = jax.jit(self._start)
     self.end = jax.jit(self._end, static_argnums=(7, 8))
+    # ... and a full-batch run in one chunk (no progress bar) is a single dispatch: start, steps,
+    # end. On XLA:CPU a dispatch costs tens of microseconds, as much as a few dozen small steps.
+    self.whole = jax.jit(self._whole, static_argnums=(11, 12))
 
   # -- per grid point ----------------------------------------------------------------------------
 
@@ -518,7 +522,11 @@ class _Program:
   def _point_init(self, params, seed, hp, loss0, explode_factor):
     s = self.s
     opt_state = self._tx(hp).init(params)
-    limit = jnp.where(loss0 > 0, explode_factor * loss0, jnp.inf).astype(loss0.dtype)
+    # Finite (the largest float when there is no bound, or the bound overflows), so that a step's
+    # test ``not loss <= limit`` also catches an infinite loss: one comparison per step instead of
+    # an isfinite and a comparison (about 7 % of a small problem's step on XLA:CPU).
+    big = jnp.finfo(loss0.dtype).max
+    limit = jnp.minimum(jnp.where(loss0 > 0, explode_factor * loss0, big), big).astype(loss0.dtype)
     state = {
       "params": params,
       "opt_state": opt_state,
@@ -537,7 +545,7 @@ class _Program:
     reads the old one, which XLA would otherwise copy at every step.)
 
     With ``freeze`` a point whose loss is bad (or was before) keeps its parameters and optimizer
-    state; without it every point takes its step, and :meth:`_steps_then_replay` puts the frozen
+    state; without it every point takes its step, and :meth:`_refreeze` puts the frozen
     values back."""
     s = self.s
     k = k_next - 1
@@ -549,7 +557,7 @@ class _Program:
       batch = data
     loss, grads = self._loss_and_grads(params, batch)
     mark = st["mark"]
-    bad = jnp.logical_not(jnp.isfinite(loss)) | (loss > st["limit"])
+    bad = jnp.logical_not(loss <= st["limit"]) | (loss == -jnp.inf)  # NaN, +inf: limit is finite
     within = _within(self.s.target_mode, loss, params, target, tol)
     new["mark"] = jnp.where(
       mark >= 0, jnp.where(bad, -k_next, jnp.where(within, mark, k_next)), mark
@@ -579,27 +587,46 @@ class _Program:
   def _shard(self, tree, axis: int = 0):
     return self.ev.shard(tree, axis)
 
-  def _steps_then_replay(self, start, steps):
-    """The steps of one segment without the per-step freeze, which costs as much as the rest of a
-    small problem's step (a select on every parameter, every step); then, if a point diverged
-    during the segment, the segment again from ``start`` with the freeze, so that the point keeps
-    the parameters at which it diverged. Points that had diverged before the segment get their
-    frozen parameters and optimizer state back from ``start``. The points that never diverge
-    compute the same values either way, so the results are those of the frozen steps, bitwise."""
-    st = steps(start, False)
-    newly = jnp.any((st["mark"] < 0) & (start["mark"] >= 0))
+  def _refreeze(self, start, st, plogs, log_steps, replay):
+    """Give the points that diverged their frozen state back, after a chunk run without the
+    per-step freeze (which costs as much as the rest of a small problem's step: a select on every
+    parameter, every step).
 
-    def restore():
-      before = start["mark"] < 0
+    ``start`` is the state at the chunk's start and ``st`` at its end. A point that diverged before
+    the chunk gets its parameters and optimizer state from ``start``; if points diverged during the
+    chunk, ``replay`` runs the chunk's steps again from ``start`` up to the last of those
+    divergences and keeps each such point's state from just before the step at which it diverged
+    (the steps are deterministic, so the replay retraces the first pass). Everything else was
+    already right: the points that never diverge compute the same values with or without the
+    freeze (so the results are those of the frozen steps, bitwise), and a point's logged loss and
+    metrics are NaN from its divergence on either way. With ``record_params`` the logged
+    parameters from the step after a divergence on are the frozen ones too. Divergence is rare:
+    usually this is one reduction and nothing else."""
+    dead = st["mark"] < 0
+
+    def refreeze():
+      newly = dead & (start["mark"] >= 0)
+      stop = jnp.max(jnp.where(newly, -st["mark"], 0))  # -mark: the step after the divergence
+      before = {key: start[key] for key in ("params", "opt_state")}
+      frozen = jax.lax.cond(
+        jnp.any(newly), lambda: replay(stop, newly, -st["mark"]), lambda: before
+      )
       back = jax.vmap(lambda d, a, b: optax.tree.where(d, a, b))
       out = dict(st)
       for key in ("params", "opt_state"):
-        out[key] = self._shard(back(before, start[key], st[key]))
-      return out
+        out[key] = self._shard(back(dead, frozen[key], st[key]))
+      if plogs is None:
+        return out, plogs
+      # log slot j of point g holds frozen parameters from the step after its divergence on
+      later = dead[None, :] & (log_steps[:, None] >= -st["mark"][None, :])
 
-    before = jnp.any(start["mark"] < 0)
-    branch = jnp.where(newly, 2, jnp.where(before, 1, 0))
-    return jax.lax.switch(branch, [lambda: st, restore, lambda: steps(start, True)])
+      def fix(buf, p):
+        mask = later.reshape(later.shape + (1,) * (p.ndim - 1))
+        return jnp.where(mask, p[None], buf)
+
+      return out, self._shard(jax.tree.map(fix, plogs, out["params"]), 1)
+
+    return jax.lax.cond(jnp.any(dead), refreeze, lambda: (st, plogs))
 
   def _logged(self, st, data, train_sets, eval_sets):
     f = jax.vmap(
@@ -633,6 +660,28 @@ class _Program:
     st = {key: st[key] for key in ("params", "mark", "limit")}
     return self.ev._finish(st, logs, plogs, loss, metrics, T, tol, target, target_mode, shape)
 
+  def _whole(
+    self,
+    first,
+    seeds,
+    hp,
+    data,
+    train_sets,
+    eval_sets,
+    explode,
+    log_steps,
+    T,
+    tol,
+    target,
+    target_mode,
+    shape,
+  ):
+    """:meth:`_start`, :meth:`_chunk` over all ``T`` steps and :meth:`_end`, as one program."""
+    carry = self._start(first, seeds, hp, data, train_sets, eval_sets, explode, log_steps)
+    k0 = jnp.zeros((), jnp.int32)
+    carry = self._chunk(carry, k0, T, tol, target, log_steps, hp, data, train_sets, eval_sets)
+    return self._end(carry, data, train_sets, eval_sets, T, tol, target, target_mode, shape)
+
   def _chunk(self, carry, k0, end, tol, target, log_steps, hp, data, train_sets, eval_sets):
     """Steps k0 … end − 1 of every grid point.
 
@@ -649,23 +698,22 @@ class _Program:
     )
     K = log_steps.shape[0]
 
+    def steps(st, k, stop, freeze: bool):
+      """Steps k … stop − 1."""
+
+      def one(c):
+        i, st = c
+        i = i + 1
+        return i, self._shard(step(st, hp, data, target, i, tol, freeze))
+
+      return jax.lax.while_loop(lambda c: c[0] < stop, one, (k, st))[1]
+
     def segment(c):
       k, slot, st, logs, plogs = c
       next_log = jnp.where(slot < K, log_steps[jnp.minimum(slot, K - 1)], end)
       boundary = jnp.minimum(next_log, end)
-
-      def steps(st, freeze: bool):
-        def one(c):
-          i, st = c
-          i = i + 1
-          return i, self._shard(step(st, hp, data, target, i, tol, freeze))
-
-        return jax.lax.while_loop(lambda c: c[0] < boundary, one, (k, st))[1]
-
-      if s.replay:
-        st = self._steps_then_replay(st, steps)
-      else:
-        st = steps(st, True)
+      # a full-batch problem's steps run without the freeze; see _refreeze
+      st = steps(st, k, boundary, freeze=not s.replay)
       # a logged step inside this chunk (one at `end` belongs to the next chunk, T to finish)
       is_log = next_log < end
 
@@ -687,11 +735,32 @@ class _Program:
       logs, plogs = jax.lax.cond(is_log, write, lambda bufs: bufs, (logs, plogs))
       return boundary, slot + is_log.astype(slot.dtype), st, logs, plogs
 
-    st, logs, plogs = carry
+    start, logs, plogs = carry
     # the first logged step >= k0; step 0 (always logged) was written by the start
     slot0 = (jnp.searchsorted(log_steps, k0) + (k0 == 0)).astype(jnp.int32)
-    out = jax.lax.while_loop(lambda c: c[0] < end, segment, (k0, slot0, st, logs, plogs))
-    return self._shard(out[2]), self._shard(out[3], 1), self._shard(out[4], 1)
+    _, _, st, logs, plogs = jax.lax.while_loop(
+      lambda c: c[0] < end, segment, (k0, slot0, start, logs, plogs)
+    )
+    if s.replay:
+
+      def replay(stop, newly, after):
+        """Steps k0 … stop − 1 again, as before; each newly diverged point's state is kept before
+        the step at which it diverged (``after`` − 1)."""
+        keep = jax.vmap(lambda d, a, b: optax.tree.where(d, a, b))
+
+        def one(c):
+          i, st, saved = c
+          i = i + 1
+          here = newly & (i == after)
+          saved = {key: self._shard(keep(here, st[key], saved[key])) for key in saved}
+          return i, self._shard(step(st, hp, data, target, i, tol, False)), saved
+
+        saved = {key: start[key] for key in ("params", "opt_state")}
+        _, _, saved = jax.lax.while_loop(lambda c: c[0] < stop, one, (k0, start, saved))
+        return saved
+
+      st, plogs = self._refreeze(start, st, plogs, log_steps, replay)
+    return self._shard(st), self._shard(logs, 1), self._shard(plogs, 1)
 
 
 @functools.lru_cache(maxsize=32)
@@ -709,6 +778,11 @@ def log_step_schedule(steps: int, points: int, spacing: str = "linear") -> np.nd
   ``spacing="linear"`` spaces them evenly; ``"log"`` geometrically (dense early, for log-log loss
   curves of long runs).
   """
+  return _log_steps(int(steps), int(points), spacing).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _log_steps(steps: int, points: int, spacing: str) -> np.ndarray:
   points = min(points, steps + 1)  # never more points than steps + 1 (and no huge linspace)
   if spacing == "linear":
     raw = np.linspace(0, steps, points)
@@ -922,8 +996,9 @@ def sweep(
     per_example_grads: hand the optimizer per-example gradients (leading axis n, or the mini-batch
       size) computed from ``problem.example_losses``, e.g. for
       ``simplified_adam(..., per_example=True)``.
-    chunk_size: steps per call of the compiled program (default: about steps/50, at least 1000
-      unless steps is smaller); the last chunk may be shorter and runs the same program.
+    chunk_size: steps per call of the compiled program; the last chunk may be shorter and runs the
+      same program. Default: with a progress bar about steps/50, at least 1000 unless steps is
+      smaller (the bar advances once per chunk); without one, every step in one call.
     devices: the devices to shard the grid over (one mesh axis; the grid is padded to a multiple of
       their number). Default: every device of an accelerator backend, or of all processes after
       ``jax.distributed.initialize``; on a single CPU process, one device (emulated CPU devices
@@ -973,8 +1048,10 @@ def sweep(
       "per_example_grads: True needs a problem with example_losses; this problem has none"
     )
   _check_dataset(problem, batched_data)
-  chunk = _default_chunk(steps) if chunk_size is None else chunk_size
-  _check("chunk_size", chunk_size, _is_int(chunk) and chunk >= 1, "must be an integer >= 1")
+  if chunk_size is not None:
+    _check(
+      "chunk_size", chunk_size, _is_int(chunk_size) and chunk_size >= 1, "must be an integer >= 1"
+    )
   devices = _resolve_devices(devices)
 
   settings = _Settings(
@@ -990,7 +1067,7 @@ def sweep(
     tol=float(tol),
     explode_factor=float(explode_factor),
     per_example=per_example_grads,
-    chunk=int(min(chunk, steps)),
+    chunk=None if chunk_size is None else int(min(chunk_size, steps)),
     devices=devices,
     progress=progress,
     desc=desc,
@@ -1038,7 +1115,7 @@ class _Settings:
   tol: float
   explode_factor: float
   per_example: bool
-  chunk: int
+  chunk: int | None  # None: the default (see _run)
   devices: tuple
   progress: bool | None
   desc: str
@@ -1101,6 +1178,30 @@ class _Placer:
     return jax.tree.map(put, tree)
 
 
+@functools.lru_cache(maxsize=64)
+def _layout(n_problems: int, H: int, S: int, D: int) -> tuple[np.ndarray, ...]:
+  """The flat grid's indices (read-only): each padded point's hyperparameter point, seed, problem
+  instance and (instance, seed) pair, and the distinct pairs.
+
+  The grid is problem (outermost), hyperparameters, seed (innermost), padded with copies of its
+  last point to a multiple of the device count ``D``, with at least two points per device: XLA
+  drops a batch axis of size 1 and then picks other matrix product kernels, whose rounding differs
+  in the last bit; with two or more, a point computes the same bits however many points share its
+  device (alone, in a grid, sharded). The initial parameters depend only on the (instance, seed)
+  pair, so they are drawn once per pair (at least two, as above) and copied to the points."""
+  G = n_problems * H * S
+  per_device = max(2, -(-G // D))
+  padded = np.minimum(np.arange(per_device * D), G - 1)
+  problem_index = (padded // (H * S)).astype(np.int64)
+  pairs = n_problems * S
+  first_pair = np.minimum(np.arange(max(2, pairs)), pairs - 1)
+  pair_index = (problem_index * S + padded % S).astype(np.int32)
+  out = (padded % (H * S) // S, padded % S, problem_index, first_pair, pair_index)
+  for x in out:
+    x.flags.writeable = False
+  return out
+
+
 def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> SweepResult:
   data = _cast_floats(problem.data, s.dtype)
   if s.batched:
@@ -1112,27 +1213,13 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
       )
   target, target_mode = _resolve_target(problem, data, target, s)
 
-  # The flat grid: problem (outermost), hyperparameters, seed (innermost), padded with copies of
-  # its last point to a multiple of the device count.
+  # The flat grid (see _layout).
   n_problems = int(np.shape(jax.tree.leaves(data)[0])[0]) if s.batched else 1
   H, S = s.grid.size, len(s.seeds)
-  G = n_problems * H * S
   D = len(s.devices)
-  # At least two points per device: XLA drops a batch axis of size 1 and then picks other matrix
-  # product kernels, whose rounding differs in the last bit; with two or more, a point computes the
-  # same bits however many points share its device (alone, in a grid, sharded).
-  per_device = max(2, -(-G // D))
-  padded = np.minimum(np.arange(per_device * D), G - 1)
-  problem_index = (padded // (H * S)).astype(np.int64)
-  # The distinct (problem instance, seed) pairs, at least two (as above), and each grid point's
-  # pair: the initial parameters are drawn once per pair.
-  pairs = n_problems * S
-  first_pair = np.minimum(np.arange(max(2, pairs)), pairs - 1)
-  pair_index = (problem_index * S + padded % S).astype(np.int32)
-  hp_flat = {
-    name: np.repeat(v, S)[padded % (H * S)].astype(s.dtype) for name, v in s.grid.flat().items()
-  }
-  seeds = s.seeds[padded % S]
+  hp_index, seed_index, problem_index, first_pair, pair_index = _layout(n_problems, H, S, D)
+  hp_flat = {name: v[hp_index].astype(s.dtype) for name, v in s.grid.flat().items()}
+  seeds = s.seeds[seed_index]
   shape = ((n_problems,) if s.batched else ()) + s.grid.shape + (S,)
   axes = (("problem",) if s.batched else ()) + s.grid.axes + ("seed",)
 
@@ -1198,17 +1285,61 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
   eval_d = place(eval_sets, grid_axis=False)
   log_d = place(log_steps, grid_axis=False)
   tol_d, explode_d = place((tol_arr, explode), grid_axis=False)
+
+  def result(out: dict) -> SweepResult:
+    values = s.grid.values  # float64, as given
+    lr_values = values.get("learning_rate")
+    return SweepResult(
+      learning_rates=None if lr_values is None else lr_values.astype(s.dtype),
+      seeds=s.seeds.astype(np.int64),
+      params=out["params"],
+      losses=out["losses"],
+      log_steps=log_steps,
+      final_loss=out["final_loss"],
+      steps_to_tol=out["steps_to_tol"],
+      diverged=out["diverged"],
+      diverged_at=out["diverged_at"],
+      params_log=out["params_log"],
+      hyperparams=values,
+      metrics=out["metrics"],
+      axes=axes,
+      steps=s.steps,
+      tol=s.tol,
+      compilations=program.traces - traces_before,
+      steps_per_epoch=problem.steps_per_epoch,
+      num_devices=D,
+    )
+
+  show = sys.stderr.isatty() if s.progress is None else s.progress
+  # Chunks are for the progress bar: without one, by default, all steps run in one call.
+  chunk = s.chunk if s.chunk is not None else _default_chunk(s.steps) if show else s.steps
+  if static.replay and chunk >= s.steps:  # one dispatch
+    out = program.whole(
+      first_d,
+      seeds_d,
+      hp_d,
+      data_d,
+      train_d,
+      eval_d,
+      explode_d,
+      log_d,
+      T,
+      tol_d,
+      target_d,
+      mode,
+      shape,
+    )
+    return result(out)
   if static.replay:  # full batch: one dispatch
     carry = program.start(first_d, seeds_d, hp_d, data_d, train_d, eval_d, explode_d, log_d)
   else:  # compiled once per problem, shared by every optimizer
     params, loss0, metrics0 = evaluator.initial(first_d, data_d, train_d, eval_d)
     carry = program.init(params, seeds_d, hp_d, loss0, metrics0, explode_d, log_d)
 
-  show = sys.stderr.isatty() if s.progress is None else s.progress
   bar = tqdm(total=s.steps, desc=s.desc, leave=False, file=sys.stderr) if show else None
   try:
-    for k0 in range(0, s.steps, s.chunk):
-      end = min(k0 + s.chunk, s.steps)
+    for k0 in range(0, s.steps, chunk):
+      end = min(k0 + chunk, s.steps)
       carry = program.chunk(
         carry, np.int32(k0), np.int32(end), tol_d, target_d, log_d, hp_d, data_d, train_d, eval_d
       )
@@ -1226,29 +1357,7 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
     loss, metrics = evaluator.values(st["params"], data_d, train_d, eval_d, True)
     st = {key: st[key] for key in ("params", "mark", "limit")}
     out = evaluator.finish(st, logs, plogs, loss, metrics, T, tol_d, target_d, mode, shape)
-
-  values = s.grid.values  # float64, as given
-  lr_values = values.get("learning_rate")
-  return SweepResult(
-    learning_rates=None if lr_values is None else lr_values.astype(s.dtype),
-    seeds=s.seeds.astype(np.int64),
-    params=out["params"],
-    losses=out["losses"],
-    log_steps=log_steps,
-    final_loss=out["final_loss"],
-    steps_to_tol=out["steps_to_tol"],
-    diverged=out["diverged"],
-    diverged_at=out["diverged_at"],
-    params_log=out["params_log"],
-    hyperparams=values,
-    metrics=out["metrics"],
-    axes=axes,
-    steps=s.steps,
-    tol=s.tol,
-    compilations=program.traces - traces_before,
-    steps_per_epoch=problem.steps_per_epoch,
-    num_devices=D,
-  )
+  return result(out)
 
 
 @functools.lru_cache(maxsize=64)

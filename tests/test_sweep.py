@@ -348,3 +348,51 @@ def test_a_diverging_point_keeps_exactly_the_parameters_at_which_it_diverged():
       assert int(r.diverged_at[i, j]) == at, (lr, seed)
       np.testing.assert_allclose(np.asarray(r.params)[i, j], np.asarray(theta), rtol=1e-12)
   assert not bool(np.any(np.asarray(r.diverged)[0])) and bool(np.all(np.asarray(r.diverged)[1:]))
+
+
+@pytest.mark.parametrize("chunk_size", [None, 37], ids=["one-call", "chunks-of-37"])
+def test_logged_parameters_and_losses_freeze_where_a_point_diverged(chunk_size):
+  # Steps run without the per-step freeze; the points that diverged get their frozen parameters,
+  # optimizer state and logged parameters back at the end of each call. Reference: plain SGD in a
+  # float64 Python loop that stops at the first step d whose loss exceeds explode_factor × the
+  # initial loss; the parameters logged at step L must be θ_min(L, d), and the loss logged at L
+  # must be f(θ_L) before d and NaN from d on. Several points diverge, at different steps, in one
+  # call or in different chunks.
+  problem = problems.homework_problem(init_scale=1.0)
+  lrs, seeds, factor, T = [0.5, 1.05, 1.3], [0, 3], 1e6, 300
+  r = sweep(
+    problem,
+    optax.sgd,
+    lrs,
+    seeds=seeds,
+    steps=T,
+    dtype=jnp.float64,
+    explode_factor=factor,
+    log_points=13,
+    record_params=True,
+    chunk_size=chunk_size,
+  )
+  data = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), problem.data)
+  log_steps = list(np.asarray(r.log_steps))
+  for i, lr in enumerate(lrs):
+    for j, seed in enumerate(seeds):
+      theta = jnp.asarray(problem.init(jax.random.key(seed), data), jnp.float64)
+      limit = factor * float(problem.loss(theta, data))
+      thetas, d = [theta], -1
+      for t in range(T):
+        loss, g = jax.value_and_grad(problem.loss)(theta, data)
+        if float(loss) > limit:
+          d = t
+          break
+        theta = theta - lr * g
+        thetas.append(theta)
+      assert int(r.diverged_at[i, j]) == d, (lr, seed)
+      for slot, L in enumerate(log_steps):
+        expected = thetas[min(L, len(thetas) - 1)]
+        np.testing.assert_allclose(r.params_log[i, j, slot], expected, rtol=1e-12)
+        if d >= 0 and L >= d:
+          assert np.isnan(r.losses[i, j, slot]), (lr, seed, L)
+        else:
+          want = float(problem.loss(expected, data))
+          np.testing.assert_allclose(r.losses[i, j, slot], want, rtol=1e-12)
+  assert sorted({int(x) for x in np.asarray(r.diverged_at)[1:].ravel()}) != [-1]
