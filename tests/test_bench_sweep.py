@@ -2,9 +2,12 @@
 
 import json
 
+import numpy as np
+import optax
 import pytest
 
 from jaxopt_hw.bench import sweep as bench
+from jaxopt_hw.engine import sweep
 from jaxopt_hw.errors import UserInputError
 
 TINY = ["--configs", "16", "--seeds", "4", "--steps", "50", "--loop-configs", "2", "--repeats", "1"]
@@ -20,6 +23,8 @@ def test_bench_sweep_json_has_the_ratios_and_memory_figures(capsys):
     "sweep_config_steps_per_second",
     "loop_config_steps_per_second",
     "numpy_config_steps_per_second",
+    "overhead_vs_bare_scan",
+    "overhead_vs_nested_bare_scan",
   ):
     assert isinstance(out[key], float) and out[key] > 0, key
   assert out["small_steps"] == 20 and out["large_steps"] == 200
@@ -28,6 +33,9 @@ def test_bench_sweep_json_has_the_ratios_and_memory_figures(capsys):
   # the ratios are the rates divided, as printed
   assert out["speedup_vs_loop"] == pytest.approx(
     out["sweep_config_steps_per_second"] / out["loop_config_steps_per_second"]
+  )
+  assert out["overhead_vs_nested_bare_scan"] == pytest.approx(
+    out["sweep_seconds"] / out["nested_bare_scan_seconds"]
   )
 
 
@@ -60,3 +68,16 @@ def test_bench_sweep_help(capsys):
   with pytest.raises(SystemExit) as e:
     bench.main(["--help"])
   assert e.value.code == 0 and "jaxopt-hw bench sweep" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
+def test_the_bare_scan_takes_the_same_steps_as_the_sweep(nested):
+  # The baseline must do the sweep's work: its final θ equals the sweep's final parameters at every
+  # configuration (both float32 SGD from the same starts; tolerance: a few float32 ulps, as the two
+  # programs may fuse the same arithmetic differently).
+  args = bench._parser().parse_args(TINY)
+  out = bench._bare_scan_call(args, nested=nested)()
+  lrs, seeds = bench._grid(args)
+  result = sweep(bench._problem(), optax.sgd, lrs, seeds=seeds, steps=args.steps)
+  bare = np.asarray(out).reshape(np.shape(result.params))
+  np.testing.assert_allclose(bare, np.asarray(result.params), rtol=1e-5, atol=1e-6)
