@@ -22,6 +22,8 @@ def test_bench_network_json_has_the_three_rates_and_their_ratios(capsys):
     "python_loop_examples_per_second",
     "speedup_vs_compiled_sequential",
     "speedup_vs_python_loop",
+    "sharded_sweep_examples_per_second",
+    "sharded_speedup_vs_compiled_sequential",
   ):
     assert isinstance(out[key], float) and out[key] > 0, key
   assert out["examples"] == 4 * 3 * 16 and out["model"] == "MLP 64-8-10"
@@ -37,6 +39,7 @@ def test_bench_network_json_has_the_three_rates_and_their_ratios(capsys):
     (["--configs", "6", "--seeds", "4"], r"^--configs: 6 is not allowed; must be a multiple"),
     (["--batch-size", "5000"], r"^--batch-size: 5000 is not allowed; must be <= 1438$"),
     (["--steps", "x"], r"^--steps: 'x' is not allowed; must be an integer >= 1$"),
+    (["--devices", "100000"], r"^--devices: 100000 is not allowed; must be <= the \d+ devices"),
   ],
 )
 def test_bench_network_refuses_bad_sizes_in_one_line(argv, message):

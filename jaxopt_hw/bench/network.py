@@ -1,11 +1,14 @@
 """`jaxopt-hw bench network`: training many small networks at once, against one after another.
 
 One grid of configurations (learning rates × seeds) of SGD training a flax MLP (64 → hidden → 10,
-tanh) on scikit-learn's digits in mini-batches, run three ways in the same process:
+tanh) on scikit-learn's digits in mini-batches, run four ways in the same process:
 
 * **sweep** — :func:`jaxopt_hw.sweep`: every configuration in one compiled program (``vmap`` over
   the grid, the mini-batch order drawn per seed inside it, the whole training set scored at the
-  first and last step);
+  first and last step), on one device; and the same sweep with its grid sharded over ``--devices``
+  devices (default: every device of the default backend — the GPUs of a GPU machine, or on a CPU
+  the devices JAX emulates with ``jax_num_cpu_devices``, whose shards run on the cores in
+  parallel);
 * **compiled sequential** — the same configurations one after another, each a ``jit`` of a
   ``lax.scan`` over its steps (one compiled program, called once per configuration);
 * **Python loop** — a Python loop over steps calling one jitted training step, for
@@ -71,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     default=2,
     help="configurations the Python step loop is timed on (default 2)",
   )
+  add(
+    "--devices",
+    type=_positive_int,
+    default=None,
+    help="devices the sharded sweep spreads its grid over (default: every device)",
+  )
   add("--repeats", type=_positive_int, default=3, help="timed runs; medians (default 3)")
   add("--dtype", default="float32", choices=["float32", "float64"])
   add("--json", action="store_true", help="print one JSON object instead of a table")
@@ -94,6 +103,12 @@ def _check(args, n_train: int) -> None:
       raise UserInputError(f"{flag}: {value} is not allowed; must be >= 1")
     if value > most:
       raise UserInputError(f"{flag}: {value} is not allowed; must be <= {most}")
+  available = len(jax.devices())
+  if args.devices is not None and args.devices > available:
+    raise UserInputError(
+      f"--devices: {args.devices} is not allowed; must be <= the {available} devices of the "
+      f"{jax.default_backend()} backend"
+    )
   if args.configs % args.seeds:
     raise UserInputError(
       f"--configs: {args.configs} is not allowed; must be a multiple of --seeds ({args.seeds})"
@@ -161,7 +176,7 @@ def _median_seconds(call, repeats: int) -> tuple[float, float]:
   return first, statistics.median(times)
 
 
-def _time_sweep(s: _Setup) -> tuple[float, float]:
+def _time_sweep(s: _Setup, devices) -> tuple[float, float]:
   a = s.args
 
   def call():
@@ -174,6 +189,7 @@ def _time_sweep(s: _Setup) -> tuple[float, float]:
       log_points=2,
       dtype=s.dtype,
       progress=False,
+      devices=devices,
     )
     jax.block_until_ready(r)
 
@@ -244,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   setup = _Setup(args)  # checks the sizes before anything runs
   examples = args.configs * args.steps * args.batch_size
-  sweep_first, sweep_seconds = _time_sweep(setup)
+  devices = jax.devices()[: args.devices or len(jax.devices())]
+  sweep_first, sweep_seconds = _time_sweep(setup, devices[:1])
+  sharded_first, sharded_seconds = _time_sweep(setup, devices)
   seq_first, seq_seconds = _time_compiled_sequential(setup)
   loop = _time_python_loop(setup)
   loop_seconds = loop["seconds_per_config"] * args.configs  # extrapolated to the whole grid
@@ -268,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     "python_loop_extrapolated_seconds": loop_seconds,
     "speedup_vs_compiled_sequential": seq_seconds / sweep_seconds,
     "speedup_vs_python_loop": loop_seconds / sweep_seconds,
+    "sharded_devices": len(devices),
+    "sharded_sweep_examples_per_second": examples / sharded_seconds,
+    "sharded_sweep_seconds": sharded_seconds,
+    "sharded_sweep_first_call_seconds": sharded_first,
+    "sharded_speedup_vs_compiled_sequential": seq_seconds / sharded_seconds,
   }
   if args.json:
     print(json.dumps(result))
@@ -281,10 +304,16 @@ def main(argv: list[str] | None = None) -> int:
   rate = lambda r: f"{r:,.0f}"
   rows = [
     [
-      "sweep: the grid in one compiled program",
+      "sweep: the grid in one compiled program, one device",
       rate(result["sweep_examples_per_second"]),
       f"{sweep_seconds:.3g} s (first call with compile: {sweep_first:.3g} s)",
       "1",
+    ],
+    [
+      f"sweep sharded over {len(devices)} {d['backend']} devices",
+      rate(result["sharded_sweep_examples_per_second"]),
+      f"{sharded_seconds:.3g} s (first call with compile: {sharded_first:.3g} s)",
+      f"{sweep_seconds / sharded_seconds:.3g}×",
     ],
     [
       "compiled sequential: one jit(scan) per configuration",
