@@ -27,6 +27,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from matplotlib.figure import Figure
 
+from jaxopt_hw.bench._args import Parser
 from jaxopt_hw.distributed import accounting
 from jaxopt_hw.distributed.mesh import AXIS
 from jaxopt_hw.distributed.paradigms import check_paradigm
@@ -36,9 +37,7 @@ from jaxopt_hw.platform import configure
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-    prog="jaxopt-hw bench collectives", description=__doc__.split("\n\n")[0]
-  )
+  parser = Parser(prog="jaxopt-hw bench collectives", description=__doc__.split("\n\n")[0])
   parser.add_argument(
     "--n", type=int, nargs="+", default=[2, 4, 8], help="worker counts (default: 2 4 8)"
   )

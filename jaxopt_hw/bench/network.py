@@ -36,6 +36,7 @@ import optax
 from flax import nnx
 
 from jaxopt_hw import datasets, grids, models, problems
+from jaxopt_hw.bench._args import Parser, positive_int
 from jaxopt_hw.engine import epoch_order, order_stream, sweep
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.platform import device_summary
@@ -46,41 +47,27 @@ MAX_STEPS = 10**7
 MAX_REPEATS = 1000
 
 
-class _Parser(argparse.ArgumentParser):
-  """argparse whose errors are one-line UserInputErrors (exit 2, no usage dump)."""
-
-  def error(self, message):
-    raise UserInputError(message.removeprefix("argument "))
-
-
-def _positive_int(text: str) -> int:
-  try:
-    return int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not allowed; must be an integer >= 1") from None
-
-
 def _parser() -> argparse.ArgumentParser:
-  parser = _Parser(prog="jaxopt-hw bench network", description=__doc__.split("\n\n")[0])
+  parser = Parser(prog="jaxopt-hw bench network", description=__doc__.split("\n\n")[0])
   add = parser.add_argument
-  add("--configs", type=_positive_int, default=64, help="learning rates × seeds (default 64)")
-  add("--seeds", type=_positive_int, default=4, help="seeds per learning rate (default 4)")
-  add("--steps", type=_positive_int, default=200, help="optimizer steps (default 200)")
-  add("--batch-size", type=_positive_int, default=32, help="examples per step (default 32)")
-  add("--hidden", type=_positive_int, default=128, help="MLP hidden width (default 128)")
+  add("--configs", type=positive_int, default=64, help="learning rates × seeds (default 64)")
+  add("--seeds", type=positive_int, default=4, help="seeds per learning rate (default 4)")
+  add("--steps", type=positive_int, default=200, help="optimizer steps (default 200)")
+  add("--batch-size", type=positive_int, default=32, help="examples per step (default 32)")
+  add("--hidden", type=positive_int, default=128, help="MLP hidden width (default 128)")
   add(
     "--loop-configs",
-    type=_positive_int,
+    type=positive_int,
     default=2,
     help="configurations the Python step loop is timed on (default 2)",
   )
   add(
     "--devices",
-    type=_positive_int,
+    type=positive_int,
     default=None,
     help="devices the sharded sweep spreads its grid over (default: every device)",
   )
-  add("--repeats", type=_positive_int, default=3, help="timed runs; medians (default 3)")
+  add("--repeats", type=positive_int, default=3, help="timed runs; medians (default 3)")
   add("--dtype", default="float32", choices=["float32", "float64"])
   add("--json", action="store_true", help="print one JSON object instead of a table")
   return parser

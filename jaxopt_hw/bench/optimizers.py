@@ -33,6 +33,7 @@ import numpy as np
 import optax
 
 import jaxopt_hw
+from jaxopt_hw.bench._args import Parser
 from jaxopt_hw.errors import UserInputError, unknown_choice
 from jaxopt_hw.names import NS_PRESETS
 from jaxopt_hw.platform import configure, device_summary
@@ -41,9 +42,7 @@ PARTS = ("newton_schulz", "muon")
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-    prog="jaxopt-hw bench optimizers", description=__doc__.split("\n\n")[0]
-  )
+  parser = Parser(prog="jaxopt-hw bench optimizers", description=__doc__.split("\n\n")[0])
   parser.add_argument(
     "--parts", nargs="+", default=list(PARTS), help="newton_schulz, muon (default: both)"
   )

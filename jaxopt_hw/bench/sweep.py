@@ -46,6 +46,7 @@ import numpy as np
 import optax
 
 from jaxopt_hw import problems
+from jaxopt_hw.bench._args import Parser, positive_int
 from jaxopt_hw.engine import MAX_STEPS, sweep
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.platform import configure, device_summary
@@ -57,69 +58,54 @@ MAX_CONFIGS = 2**24
 MAX_REPEATS = 1000
 
 
-class _Parser(argparse.ArgumentParser):
-  """argparse whose errors are one-line UserInputErrors (exit 2, no usage dump)."""
-
-  def error(self, message):
-    raise UserInputError(message.removeprefix("argument "))
-
-
-def _positive_int(text: str) -> int:
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(f"{text!r} is not allowed; must be an integer >= 1") from None
-  return value
-
-
 def _parser() -> argparse.ArgumentParser:
-  parser = _Parser(prog="jaxopt-hw bench sweep", description=__doc__.split("\n\n")[0])
+  parser = Parser(prog="jaxopt-hw bench sweep", description=__doc__.split("\n\n")[0])
   parser.add_argument(
     "--configs",
-    type=_positive_int,
+    type=positive_int,
     default=1024,
     help="configurations in the grid (learning rates × seeds; default 1024)",
   )
   parser.add_argument(
     "--seeds",
-    type=_positive_int,
+    type=positive_int,
     default=8,
     help="seeds per learning rate (default 8; configs must be a multiple)",
   )
   parser.add_argument(
     "--steps",
-    type=_positive_int,
+    type=positive_int,
     default=2000,
     help="optimizer steps per configuration (default 2000)",
   )
   parser.add_argument(
     "--loop-configs",
-    type=_positive_int,
+    type=positive_int,
     default=4,
     help="configurations the per-configuration loop is timed on (default 4)",
   )
   parser.add_argument(
     "--repeats",
-    type=_positive_int,
+    type=positive_int,
     default=5,
     help="timed runs of the sweep, the bare scan and NumPy; medians are reported (default 5)",
   )
   parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
   parser.add_argument(
     "--memory-steps",
-    type=_positive_int,
+    type=positive_int,
     default=2000,
     help="steps of the smaller memory run (default 2000)",
   )
   parser.add_argument(
     "--memory-factor",
-    type=_positive_int,
+    type=positive_int,
     default=100,
     help="the larger memory run has this many times the steps (default 100)",
   )
   parser.add_argument(
     "--memory-configs",
-    type=_positive_int,
+    type=positive_int,
     default=None,
     help="configurations of the memory runs (default: --configs); larger grids make the sweep's "
     "own buffers visible above the runtime's",
@@ -131,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     "--json", action="store_true", help="print one JSON object instead of a table"
   )
   parser.add_argument(
-    "--_memory-child", dest="memory_child", type=_positive_int, default=None, help=argparse.SUPPRESS
+    "--_memory-child", dest="memory_child", type=positive_int, default=None, help=argparse.SUPPRESS
   )
   return parser
 
