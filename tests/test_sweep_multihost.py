@@ -1,60 +1,23 @@
 """Multi-host with the same code: a sweep sharded over the devices of two processes (JAX's own
 runtime, Gloo over TCP on 127.0.0.1) gives every process the results of the one-device run."""
 
-import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import optax
-import pytest
 
 from jaxopt_hw import problems
 from jaxopt_hw.engine import sweep
 
-ROOT = Path(__file__).resolve().parent.parent
+WORKER = str(Path(__file__).resolve().parent / "multihost_sweep_worker.py")
 TIMEOUT_S = 90
 
 
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
+def test_a_sweep_over_two_processes_equals_the_one_device_run(run_local_processes):
+  def command(coordinator, i):
+    return [WORKER, "--coordinator", coordinator, "--process-id", str(i)]
 
-
-def test_a_sweep_over_two_processes_equals_the_one_device_run():
-  port = free_port()
-  env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
-  env["JAX_PLATFORMS"] = "cpu"
-  env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-  worker = str(ROOT / "tests" / "multihost_sweep_worker.py")
-  procs = [
-    subprocess.Popen(
-      [sys.executable, worker, "--coordinator", f"127.0.0.1:{port}", "--process-id", str(i)],
-      stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE,
-      text=True,
-      env=env,
-      cwd=ROOT,
-    )
-    for i in range(2)
-  ]
-  outputs = []
-  try:
-    for proc in procs:
-      outputs.append(proc.communicate(timeout=TIMEOUT_S))
-  except subprocess.TimeoutExpired:
-    for proc in procs:
-      proc.kill()
-    for proc in procs:
-      proc.communicate()
-    pytest.fail(f"the two processes did not finish within {TIMEOUT_S} s")
-  for proc, (out, err) in zip(procs, outputs):
-    assert proc.returncode == 0, f"process exited with {proc.returncode}:\n{out}\n{err[-3000:]}"
-  reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+  reports = run_local_processes(command, 2, TIMEOUT_S)
   assert sorted(r["process"] for r in reports) == [0, 1]
   # the reference: the same sweep in this process, on one device
   one = sweep(
