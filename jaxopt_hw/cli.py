@@ -15,6 +15,7 @@ the traceback instead. Ctrl-C and SIGTERM stop the program cleanly with status 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -25,22 +26,25 @@ import traceback
 import typing
 from collections.abc import Sequence
 
-from jaxopt_hw import report, runner
 from jaxopt_hw.bench import BENCHMARKS
 from jaxopt_hw.config import describe, is_runnable, packaged_configs
 from jaxopt_hw.errors import UserInputError, unknown_choice
 from jaxopt_hw.platform import configure
-from jaxopt_hw.studies import STUDIES, figures
+from jaxopt_hw.studies import STUDIES
 
-# Everything above is free of JAX, so `--help`, `list` and `plot` stay fast; the modules of `check`
-# and `bench` load JAX and are imported only when their command runs (importlib, below).
+# Everything above is free of JAX and of matplotlib, so `--help` and `list` stay fast; the runner
+# and the figures (matplotlib) are imported by the commands that use them, and the modules of
+# `check` and `bench`, which load JAX, only when their command runs (importlib, below).
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a program killed by SIGPIPE
 
 
 def _run(args: argparse.Namespace) -> int:
   if args.print_config or args.dry_run:
     return _check_only(args)
+  from jaxopt_hw import report, runner
+
   start = time.perf_counter()
   out = runner.run(
     args.configs,
@@ -57,6 +61,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check_only(args: argparse.Namespace) -> int:
   """--print-config and --dry-run: resolve and check every setting, run nothing."""
+  from jaxopt_hw import runner
+
   built = runner.resolve(args.configs, args.set)
   if args.print_config:
     print(config_text(built))
@@ -85,6 +91,8 @@ def config_text(built) -> str:
 
 
 def _plot(args: argparse.Namespace) -> int:
+  from jaxopt_hw.studies import figures
+
   written = figures.redraw(args.run_dir, args.out)
   folder = written[0].parent
   print(
@@ -335,7 +343,8 @@ class _SignalGuard:
     """Say ``message``, flush and end the process now, skipping the interpreter's teardown (see
     the class). Whoever comes first (the main thread or the watchdog) stops it."""
     with self._exiting:
-      if hard:
+      runner = sys.modules.get("jaxopt_hw.runner")  # only a run has unfinished output
+      if hard and runner is not None:
         runner.discard_unfinished()
       _say(message)
       for stream in (sys.stdout, sys.stderr):
@@ -374,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   0: done; 1: an internal failure (a one-line ``error: <kind>: ...``, or the traceback with
   ``--debug``); 2: input that cannot be used (``error: ...`` naming the field, the value and what is
   allowed; results already written stay intact); 130 / 143: stopped by SIGINT (Ctrl-C) / SIGTERM,
-  with one line saying so and no partial output left.
+  with one line saying so and no partial output left; 141: the reader of standard output went
+  away (a closed pipe), silently.
 
   Called without ``argv`` it is the program (``jaxopt-hw``, ``python -m jaxopt_hw``) and owns the
   process: it answers SIGINT and SIGTERM (see :class:`_SignalGuard`) and, when stopped by one,
@@ -406,6 +416,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if debug:
       traceback.print_exc()
     return _interrupted(e.signum if isinstance(e, Interrupted) else signal.SIGINT, guard)
+  except BrokenPipeError:
+    # the reader of stdout went away (`jaxopt-hw list | head -1`): stop quietly, as a program
+    # killed by SIGPIPE would, and keep the interpreter from complaining when it flushes stdout
+    with contextlib.suppress(OSError, ValueError):
+      os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
   except Exception as e:  # an internal failure: say so, and how to see it in full
     if guard is not None and guard.first is not None:
       # A signal broke what was running into another error (an import of an extension module

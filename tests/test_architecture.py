@@ -136,7 +136,9 @@ else:
     rc = main(argv)
   except SystemExit as e:
     rc = e.code
-heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'optax', 'flax'))
+heavy = sorted(
+  m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'optax', 'flax', 'matplotlib')
+)
 print(json.dumps({'rc': rc, 'heavy': heavy}))
 """
 
@@ -146,7 +148,7 @@ print(json.dumps({'rc': rc, 'heavy': heavy}))
   [None, ["--help"], ["list"], ["run", "--help"]],
   ids=["import jaxopt_hw", "--help", "list", "run --help"],
 )
-def test_light_commands_import_no_jax(argv):
+def test_light_commands_import_neither_jax_nor_matplotlib(argv):
   proc = subprocess.run(
     [sys.executable, "-c", _PROBE, json.dumps(argv)],
     capture_output=True,

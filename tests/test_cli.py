@@ -450,3 +450,19 @@ def test_a_config_file_that_cannot_be_read_is_one_line_and_exit_2(
   assert cli.main(["run", str(conf), "--out", str(tmp_path / "o")]) == 2
   assert capsys.readouterr().err.strip() == f"error: {conf}: {message}"
   assert not (tmp_path / "o").exists()
+
+
+def test_a_closed_pipe_on_stdout_stops_the_program_quietly():
+  # `jaxopt-hw list | head -0`: the reader is gone before the program writes; it must stop with
+  # the status of a program killed by SIGPIPE (128 + 13), with nothing on stderr (no traceback, no
+  # "Exception ignored ... BrokenPipeError" from the interpreter's final flush)
+  proc = subprocess.Popen(
+    [sys.executable, "-m", "jaxopt_hw", "list"],
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    cwd=Path(__file__).resolve().parents[1],
+  )
+  proc.stdout.close()
+  _, err = proc.communicate(timeout=60)
+  assert proc.returncode == 128 + 13, err
+  assert err == b"", err
