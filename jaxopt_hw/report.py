@@ -12,9 +12,10 @@ from pathlib import Path
 CHECKER_NOTE = """## Grade your own answers
 
 `jaxopt-hw check ANSWERS.toml` grades a claimed answer to every question against these experiments:
-Q1 updates by their objective over random gradients, Q2 converged θ against the runs above, Q5
-message counts against the compiled programs. A wrong answer comes back with a counterexample.
-The README shows a sheet being graded; `configs/answers_example.toml` is a complete sheet.
+Q1 updates by their objective and size over random gradients (and against the minimiser where it
+is unique), Q2 converged θ against the runs above, Q5 message counts against the compiled programs.
+A wrong answer comes back with a counterexample. The README shows a sheet being graded;
+`configs/answers_example.toml` is a complete sheet.
 """
 
 

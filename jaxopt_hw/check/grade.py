@@ -1,4 +1,4 @@
-"""Grading claimed answers: Q1 by the objective, Q2 against the experiment, Q5 against compiled
+"""Grading claimed answers: Q1 by objective and size, Q2 against the experiment, Q5 against compiled
 programs.
 
 * **Q1** (:func:`grade_update`). A claimed update is right when it *is a minimiser*. It is graded
