@@ -39,7 +39,8 @@ def test_bench_network_json_has_the_three_rates_and_their_ratios(capsys):
     (["--configs", "6", "--seeds", "4"], r"^--configs: 6 is not allowed; must be a multiple"),
     (["--batch-size", "5000"], r"^--batch-size: 5000 is not allowed; must be <= 1438$"),
     (["--steps", "x"], r"^--steps: 'x' is not allowed; must be an integer >= 1$"),
-    (["--devices", "100000"], r"^--devices: 100000 is not allowed; must be <= the \d+ devices"),
+    (["--devices", "100000"], r"^--devices: 100000 is not allowed; must be from 1 to the \d+ "),
+    (["--devices", "0"], r"^--devices: 0 is not allowed; must be from 1 to the \d+ devices"),
   ],
 )
 def test_bench_network_refuses_bad_sizes_in_one_line(argv, message):

@@ -20,3 +20,14 @@ def positive_int(text: str) -> int:
     return int(text)
   except ValueError:
     raise argparse.ArgumentTypeError(f"{text!r} is not allowed; must be an integer >= 1") from None
+
+
+def check_bounds(args, bounds: dict[str, int]) -> None:
+  """Each ``args.<name>`` from 1 to ``bounds[name]``, or a UserInputError naming its flag."""
+  for name, most in bounds.items():
+    value = getattr(args, name)
+    flag = f"--{name.replace('_', '-')}"
+    if value < 1:
+      raise UserInputError(f"{flag}: {value} is not allowed; must be >= 1")
+    if value > most:
+      raise UserInputError(f"{flag}: {value} is not allowed; must be <= {most}")

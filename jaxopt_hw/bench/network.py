@@ -36,7 +36,7 @@ import optax
 from flax import nnx
 
 from jaxopt_hw import datasets, grids, models, problems
-from jaxopt_hw.bench._args import Parser, positive_int
+from jaxopt_hw.bench._args import Parser, check_bounds, positive_int
 from jaxopt_hw.engine import epoch_order, order_stream, sweep
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.platform import device_summary
@@ -83,18 +83,12 @@ def _check(args, n_train: int) -> None:
     "loop_configs": MAX_CONFIGS,
     "repeats": MAX_REPEATS,
   }
-  for name, most in bounds.items():
-    value = getattr(args, name)
-    flag = f"--{name.replace('_', '-')}"
-    if value < 1:
-      raise UserInputError(f"{flag}: {value} is not allowed; must be >= 1")
-    if value > most:
-      raise UserInputError(f"{flag}: {value} is not allowed; must be <= {most}")
+  check_bounds(args, bounds)
   available = len(jax.devices())
-  if args.devices is not None and args.devices > available:
+  if args.devices is not None and not 1 <= args.devices <= available:
     raise UserInputError(
-      f"--devices: {args.devices} is not allowed; must be <= the {available} devices of the "
-      f"{jax.default_backend()} backend"
+      f"--devices: {args.devices} is not allowed; must be from 1 to the {available} devices of "
+      f"the {jax.default_backend()} backend"
     )
   if args.configs % args.seeds:
     raise UserInputError(

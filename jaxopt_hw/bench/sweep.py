@@ -46,7 +46,7 @@ import numpy as np
 import optax
 
 from jaxopt_hw import problems
-from jaxopt_hw.bench._args import Parser, positive_int
+from jaxopt_hw.bench._args import Parser, check_bounds, positive_int
 from jaxopt_hw.engine import MAX_STEPS, sweep
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.platform import configure, device_summary
@@ -133,13 +133,7 @@ def _check(args) -> None:
     "memory_steps": MAX_STEPS,
     "memory_factor": MAX_STEPS,
   }
-  for name, most in bounds.items():
-    value = getattr(args, name)
-    flag = f"--{name.replace('_', '-')}"
-    if value < 1:
-      raise UserInputError(f"{flag}: {value} is not allowed; must be >= 1")
-    if value > most:
-      raise UserInputError(f"{flag}: {value} is not allowed; must be <= {most}")
+  check_bounds(args, bounds)
   if args.configs % args.seeds:
     raise UserInputError(
       f"--configs: {args.configs} is not allowed; must be a multiple of --seeds ({args.seeds})"
