@@ -126,6 +126,14 @@ def resolve(command: list[str]) -> list[str]:
   return head.get(command[0], [command[0]]) + command[1:]
 
 
+def _default_signals() -> None:
+  """In the child, before it starts: SIGINT and SIGTERM do what they do in a terminal. A shell
+  starts a background job (`cmd &`) with SIGINT ignored, and children inherit that; a Python
+  started so never raises KeyboardInterrupt, and every Ctrl-C case would hang."""
+  for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, signal.SIG_DFL)
+
+
 def run_case(case: Case) -> Outcome:
   """Run one case in a fresh temporary folder and judge it."""
   with tempfile.TemporaryDirectory(prefix="adversarial-") as tmp:
@@ -147,6 +155,7 @@ def run_case(case: Case) -> Outcome:
       stdout=subprocess.DEVNULL,
       stderr=subprocess.PIPE,
       start_new_session=True,  # a hang is killed with everything it started
+      preexec_fn=_default_signals,
     )
     try:
       if case.signal is not None:

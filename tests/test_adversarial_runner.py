@@ -15,8 +15,8 @@ RUNNER = Path(__file__).resolve().parents[1] / "experiments" / "adversarial.py"
 
 # The signal cases below wait 2 s before signalling a child whose Python has to start first: a
 # SIGINT that lands in a short window of CPython's start-up (about 18 ms after the spawn on an idle
-# machine; reproduced with this runner) is lost and the child sleeps on, a "hang". With 0.5 s a
-# loaded CI machine once landed in it. These cases test the runner's classification, not that race.
+# machine; reproduced with this runner) is lost and the child sleeps on, a "hang"; a loaded machine
+# stretches the start-up. These cases test the runner's classification, not that race.
 
 HANDLED = textwrap.dedent(
   """
@@ -175,3 +175,20 @@ def test_a_malformed_catalogue_is_refused_in_one_line(tmp_path, text, message):
   done = run_runner(tmp_path)
   assert done.returncode == 2 and done.stdout == ""
   assert done.stderr.startswith("error: ") and message in done.stderr, done.stderr
+
+
+def test_a_runner_started_with_sigint_ignored_still_delivers_ctrl_c(tmp_path):
+  # A shell starts a background job (`cmd &`, as a CI script may) with SIGINT ignored, and children
+  # inherit that: the runner must give each case the terminal's default signals, or the SIGINT case
+  # hangs (it did, under `bash -c '... &'`).
+  (tmp_path / "alpha.toml").write_text(HANDLED)
+  ignore = "import signal, subprocess, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+  ignore += "sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+  done = subprocess.run(
+    [sys.executable, "-c", ignore, sys.executable, str(RUNNER), "--catalogue", str(tmp_path), "-q"],
+    capture_output=True,
+    text=True,
+    timeout=240,
+  )
+  assert done.returncode == 0, done.stdout + done.stderr
+  assert "| alpha | 6 | 6 | 3 |" in done.stdout
