@@ -406,7 +406,7 @@ class _Evaluator:
 
     The parameters depend only on the point's seed and problem instance, so they are drawn once
     per distinct pair — ``first = (seeds, data of the pairs, each grid point's pair)``, at least
-    two pairs (see :func:`_run`) — and copied to the grid points: a grid of 128 learning rates ×
+    two pairs (see :func:`_layout`) — and copied to the grid points: a grid of 128 learning rates ×
     8 seeds draws 8 starts, not 1024. (Initialisers are random bits and elementwise arithmetic,
     the same bits whichever points they run for.) The loss and metrics are then scored at every
     grid point, as at any other logged step: a matrix product's rounding may depend on how many
