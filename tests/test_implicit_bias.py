@@ -175,3 +175,16 @@ def test_config_errors_are_one_line():
     UserInputError, match=r"^implicit_bias\.n: 64 is not allowed; must be smaller than d = 64"
   ):
     ib.run(ib.Config(n=64, d=64), StudyContext(".", "implicit_bias"))
+
+
+def test_a_data_set_too_big_to_hold_is_refused_before_anything_runs():
+  from jaxopt_hw.errors import UserInputError
+
+  # 1,000 seeds × 1,000 examples × 100,000 features would be 8e11 bytes in float64
+  with pytest.raises(
+    UserInputError,
+    match=r"^implicit_bias\.d: 100000 is not allowed with n = 1000 and seeds = 1000; "
+    r"seeds × n × d = 100,000,000,000 must be at most 33,554,432",
+  ):
+    ib.Config(n=1000, d=100_000, seeds=1000).validate()
+  ib.Config(n=8, d=64, seeds=32).validate()  # the default is far inside

@@ -150,6 +150,7 @@ def test_packaged_config_is_the_study_default():
     ({"matrix_shapes": ["3by2"]}, r"q1.matrix_shapes"),
     ({"alphas": [0.0]}, r"q1.alphas"),
     ({"trails": 3}, r"trials"),
+    ({"trials": 10**9}, r"^q1\.trials: 1000000000 is not allowed; must be between 1 and 100000"),
   ],
 )
 def test_bad_settings_are_config_errors(settings, match):

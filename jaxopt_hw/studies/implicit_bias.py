@@ -90,7 +90,19 @@ class Config:
     _check_config(self)
 
 
+#: Most entries of the data of all seeds (seeds × n × d), which the study holds at once (2**25:
+#: 256 MiB in float64).
+MAX_DATA_ENTRIES = 2**25
+
+
 def _check_config(config: Config) -> None:
+  entries = config.seeds * config.n * config.d
+  if entries > MAX_DATA_ENTRIES:
+    raise UserInputError(
+      f"{NAME}.d: {config.d} is not allowed with n = {config.n} and seeds = {config.seeds}; "
+      f"seeds × n × d = {entries:,} must be at most {MAX_DATA_ENTRIES:,} (every seed's data is "
+      "held at once)"
+    )
   if config.n >= config.d:
     raise UserInputError(
       f"{NAME}.n: {config.n} is not allowed; must be smaller than d = {config.d} "

@@ -55,8 +55,9 @@ _SHAPE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
 @dataclass(frozen=True)
 class Config:
   seed: int = field(default=0, metadata=cfg.at_least(0))
-  #: Random gradients per (norm, dimension, α).
-  trials: int = field(default=32, metadata=cfg.positive())
+  #: Random gradients per (norm, dimension, α) (at most 100,000: every trial's gradient and
+  #: numerical minimiser are held at once).
+  trials: int = field(default=32, metadata=cfg.in_range(1, 100_000))
   #: Vector dimensions for the vector norms.
   dims: tuple[int, ...] = field(
     default=(2, 5, 16),
