@@ -17,6 +17,7 @@ import scipy.optimize
 from jaxopt_hw import cli, duality, runner
 from jaxopt_hw import config as cfg
 from jaxopt_hw.duality import NORMS
+from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.studies import figures, q1
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hw2_q1.toml"
@@ -241,3 +242,28 @@ def test_mahalanobis_and_spectral_projections_match_scipy():
     Q = np.linalg.qr(rng.standard_normal((3, 2)))[0] * 0.5
     for W in (Z, Q):
       assert np.sum((Y - X) * (W - X)) <= 1e-12
+
+
+@pytest.mark.parametrize(
+  "settings,match",
+  [
+    # 1,000 × 100,000-entry gradients: 8e8 bytes of float64 for the gradients alone
+    (
+      {"norms": ["l2"], "dims": [100_000], "trials": 1000},
+      r"^q1\.dims: \[100000\] is not allowed with trials = 1000: 1,000 trials × 100,000 entries",
+    ),
+    # the Mahalanobis norm holds a d × d matrix per trial
+    (
+      {"norms": ["mahalanobis"], "dims": [2000], "trials": 32},
+      r"^q1\.dims: \[2000\] is not allowed with trials = 32: 32 trials × 4,000,000 d²",
+    ),
+    (
+      {"norms": ["spectral"], "matrix_shapes": ["3000x3000"], "trials": 10},
+      r"^q1\.matrix_shapes: \['3000x3000'\] is not allowed with trials = 10",
+    ),
+  ],
+)
+def test_sizes_too_big_to_hold_are_refused_before_q1_runs(settings, match):
+  with pytest.raises(UserInputError, match=match):
+    cfg.load(q1.Config, settings, prefix="q1")
+  cfg.load(q1.Config, {}, prefix="q1")  # the default is far inside

@@ -42,6 +42,7 @@ import optax
 
 from jaxopt_hw import config as cfg
 from jaxopt_hw import duality
+from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.names import FORMS, NORMS
 from jaxopt_hw.report import markdown_table
 from jaxopt_hw.studies import STUDIES, StudyResult, SummaryLine
@@ -115,6 +116,35 @@ class Config:
   #: Acceptance: every row's largest relative gap must be below this (above the float64 rounding
   #: of the objectives, :func:`rounding_estimate`).
   tolerance: float = field(default=1e-10, metadata=cfg.positive())
+
+  def validate(self) -> None:
+    """The checks between fields, run before any study starts (config.load)."""
+    _check_size(self)
+
+
+#: Most float64 entries one shape's trials may hold at once: trials × the gradient's entries (× d
+#: for the Mahalanobis norm's d × d matrices), 2**25 (256 MiB).
+MAX_TRIAL_ENTRIES = 2**25
+
+
+def _check_size(config: Config) -> None:
+  per_trial = {}
+  if set(config.norms) - {"spectral"}:
+    d = max(config.dims)
+    per_trial["dims"] = d * d if "mahalanobis" in config.norms else d
+  if "spectral" in config.norms:
+    per_trial["matrix_shapes"] = max(
+      int(m) * int(n) for m, n in (_SHAPE.match(s).groups() for s in config.matrix_shapes)
+    )
+  name, entries = max(per_trial.items(), key=lambda item: item[1])
+  total = config.trials * entries
+  if total > MAX_TRIAL_ENTRIES:
+    what = "d² (the Mahalanobis matrices)" if name == "dims" and entries > d else "entries"
+    raise UserInputError(
+      f"{NAME}.{name}: {list(getattr(config, name))!r} is not allowed with trials = "
+      f"{config.trials}: {config.trials:,} trials × {entries:,} {what} = {total:,}, at most "
+      f"{MAX_TRIAL_ENTRIES:,} (every trial is held at once)"
+    )
 
 
 #: PGD's largest step is 1.2⁵⁰ ≈ 9.1e3 times r/‖g‖₂ (:func:`projected_gradient_ball_min`).
