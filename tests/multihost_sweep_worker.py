@@ -6,6 +6,16 @@ import json
 
 import jax
 
+#: The sweep each process runs over the devices of both, and the test runs on one device.
+SWEEP = {
+  "learning_rates": [0.1, 0.5, 1.05],
+  "seeds": [0, 1, 2],
+  "steps": 200,
+  "log_points": 5,
+  "dtype": "float64",
+  "progress": False,
+}
+
 
 def main() -> None:
   parser = argparse.ArgumentParser()
@@ -23,17 +33,8 @@ def main() -> None:
   from jaxopt_hw import problems
   from jaxopt_hw.engine import sweep
 
-  r = sweep(
-    problems.homework_problem(init_scale=1.0),
-    optax.sgd,
-    [0.1, 0.5, 1.05],
-    seeds=[0, 1, 2],
-    steps=200,
-    log_points=5,
-    dtype=np.float64,
-    devices=jax.devices(),  # the 4 devices of both processes
-    progress=False,
-  )
+  # over the 4 devices of both processes
+  r = sweep(problems.homework_problem(init_scale=1.0), optax.sgd, devices=jax.devices(), **SWEEP)
   print(
     json.dumps(
       {

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import optax
+from multihost_sweep_worker import SWEEP
 
 from jaxopt_hw import problems
 from jaxopt_hw.engine import sweep
@@ -20,16 +21,7 @@ def test_a_sweep_over_two_processes_equals_the_one_device_run(run_local_processe
   reports = run_local_processes(command, 2, TIMEOUT_S)
   assert sorted(r["process"] for r in reports) == [0, 1]
   # the reference: the same sweep in this process, on one device
-  one = sweep(
-    problems.homework_problem(init_scale=1.0),
-    optax.sgd,
-    [0.1, 0.5, 1.05],
-    seeds=[0, 1, 2],
-    steps=200,
-    log_points=5,
-    dtype=np.float64,
-    progress=False,
-  )
+  one = sweep(problems.homework_problem(init_scale=1.0), optax.sgd, **SWEEP)
   for r in reports:
     assert r["devices"] == 4 and r["num_devices"] == 4
     np.testing.assert_array_equal(np.asarray(r["params"]), np.asarray(one.params))
