@@ -104,21 +104,17 @@ def build_problem(model: str, config: Config, train, test) -> problems.Problem:
   """The classification problem of ``model`` on the study's data."""
   if model == "mlp":
     sizes = (int(np.prod(train["x"].shape[1:])), config.hidden, 10)
-    return problems.classification(
-      models.MLP,
-      train,
-      test,
-      batch_size=config.batch_size,
-      eval_batch_size=config.eval_batch_size,
-      model_args=(sizes,),
-    )
+    cls, args, kwargs = models.MLP, (sizes,), None
+  else:
+    cls, args, kwargs = models.CNN, (), {"channels": tuple(config.channels), "classes": 10}
   return problems.classification(
-    models.CNN,
+    cls,
     train,
     test,
     batch_size=config.batch_size,
     eval_batch_size=config.eval_batch_size,
-    model_kwargs={"channels": tuple(config.channels), "classes": 10},
+    model_args=args,
+    model_kwargs=kwargs,
   )
 
 
