@@ -392,6 +392,24 @@ def scipy_penalty_min(name, params, g, alpha, rng):
   )
 
 
+def _slsqp_min(v, alpha, cons, rng):
+  """The best of two SLSQP runs minimising vᵀx under ``cons`` (independent of the library)."""
+  n = v.shape[0]
+  return min(
+    (
+      scipy.optimize.minimize(
+        lambda x: v @ x,
+        rng.standard_normal(n) * alpha / (4 * np.sqrt(n)),
+        method="SLSQP",
+        constraints=cons,
+        options={"ftol": 1e-15, "maxiter": 1000},
+      )
+      for _ in range(2)
+    ),
+    key=lambda r: r.fun,
+  )
+
+
 def scipy_ball_min(name, params, g, alpha, rng):
   """min gᵀΔ s.t. ‖Δ‖ ≤ α by SciPy: linprog for ℓ1/ℓ∞, SLSQP for smooth balls, Stiefel search for
   spectral."""
@@ -411,19 +429,7 @@ def scipy_ball_min(name, params, g, alpha, rng):
       }
       for j in range(g.shape[1 - axis])
     ]
-    best = min(
-      (
-        scipy.optimize.minimize(
-          lambda x: v @ x,
-          rng.standard_normal(n) * alpha / (4 * np.sqrt(n)),
-          method="SLSQP",
-          constraints=cons,
-          options={"ftol": 1e-15, "maxiter": 1000},
-        )
-        for _ in range(2)
-      ),
-      key=lambda r: r.fun,
-    )
+    best = _slsqp_min(v, alpha, cons, rng)
     delta = best.x.reshape(g.shape)  # projected onto the ball: SLSQP may end a hair outside it
     return np.sum(g * delta) * min(1.0, alpha / ref_value(name, delta, params))
   if name == "rms_spectral":  # ‖Δ‖ ≤ α is σ_max(Δ) ≤ α/√(fan_in/fan_out)
@@ -446,19 +452,7 @@ def scipy_ball_min(name, params, g, alpha, rng):
   if name in ("l2", "lp", "mahalanobis", "rms"):
     power = params.get("p", 2.0)
     cons = [{"type": "ineq", "fun": lambda x: alpha**power - ref_value(name, x, params) ** power}]
-    best = min(
-      (
-        scipy.optimize.minimize(
-          lambda x: v @ x,
-          rng.standard_normal(n) * alpha / (4 * np.sqrt(n)),
-          method="SLSQP",
-          constraints=cons,
-          options={"ftol": 1e-15, "maxiter": 1000},
-        )
-        for _ in range(2)
-      ),
-      key=lambda r: r.fun,
-    )
+    best = _slsqp_min(v, alpha, cons, rng)
     return best.fun
   return alpha * _spectral_min(g, lambda _, inner: inner, np.zeros(0), rng)
 
