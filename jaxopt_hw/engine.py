@@ -696,44 +696,45 @@ class _Program:
     step = jax.vmap(
       self._point_step, in_axes=(0, 0, self.ev.data_axis, self._target_axis, None, None, None)
     )
-    K = log_steps.shape[0]
 
     def steps(st, k, stop, freeze: bool):
-      """Steps k … stop − 1."""
+      """Steps k … stop − 1; returns (stop, the state)."""
 
       def one(c):
         i, st = c
         i = i + 1
         return i, self._shard(step(st, hp, data, target, i, tol, freeze))
 
-      return jax.lax.while_loop(lambda c: c[0] < stop, one, (k, st))[1]
+      return jax.lax.while_loop(lambda c: c[0] < stop, one, (k, st))
+
+    # the logged steps, and a sentinel past every step (slot K: none left in this chunk)
+    ahead = jnp.append(log_steps, jnp.iinfo(jnp.int32).max)
 
     def segment(c):
       k, slot, st, logs, plogs = c
-      next_log = jnp.where(slot < K, log_steps[jnp.minimum(slot, K - 1)], end)
-      boundary = jnp.minimum(next_log, end)
-      # a full-batch problem's steps run without the freeze; see _refreeze
-      st = steps(st, k, boundary, freeze=not s.replay)
+      next_log = ahead[slot]
+      # a full-batch problem's steps run without the freeze; see _refreeze. The loop's own counter
+      # comes back as the next k (a fresh value: XLA need not copy the bound to keep it).
+      k, st = steps(st, k, jnp.minimum(next_log, end), freeze=not s.replay)
       # a logged step inside this chunk (one at `end` belongs to the next chunk, T to finish)
       is_log = next_log < end
 
       def write(bufs):
         logs, plogs = bufs
-        pc = jnp.minimum(slot, K - 1)
         values = self._logged(st, data, train_sets, eval_sets)
         logs = jax.tree.map(
-          lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, pc, axis=0), logs, values
+          lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, slot, axis=0), logs, values
         )
         if s.record_params:
           plogs = jax.tree.map(
-            lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, pc, axis=0),
+            lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, slot, axis=0),
             plogs,
             st["params"],
           )
         return logs, plogs
 
       logs, plogs = jax.lax.cond(is_log, write, lambda bufs: bufs, (logs, plogs))
-      return boundary, slot + is_log.astype(slot.dtype), st, logs, plogs
+      return k, slot + is_log.astype(slot.dtype), st, logs, plogs
 
     start, logs, plogs = carry
     # the first logged step >= k0; step 0 (always logged) was written by the start
@@ -801,7 +802,7 @@ def _cast_floats(tree, dtype):
     if isinstance(x, jax.Array):
       return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype != dtype else x
     x = np.asarray(x)
-    return x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x
+    return x.astype(dtype, copy=False) if x.dtype.kind == "f" else x
 
   return jax.tree.map(cast, tree)
 
@@ -817,16 +818,24 @@ def _check(name: str, value, ok: bool, allowed: str) -> None:
 
 
 def _is_int(x) -> bool:
-  return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+  # `type(x) is int` first: the ABC check costs a microsecond, and a sweep makes a dozen of them
+  return type(x) is int or (isinstance(x, numbers.Integral) and not isinstance(x, bool))
 
 
 def _is_number(x) -> bool:
-  return isinstance(x, numbers.Real) and not isinstance(x, bool)
+  return type(x) in (int, float) or (isinstance(x, numbers.Real) and not isinstance(x, bool))
 
 
 def _check_seeds(seeds) -> np.ndarray:
-  allowed = f"must be a non-empty list of integers from 0 to {MAX_SEED} (2**32 - 1)"
+  if isinstance(seeds, np.ndarray) and seeds.dtype.kind in "iu" and seeds.ndim == 1 and seeds.size:
+    if seeds.min() >= 0 and seeds.max() <= MAX_SEED:  # the fast path: an array of integers
+      return seeds.astype(np.uint32)
+  if isinstance(seeds, np.ndarray) and seeds.ndim == 0:
+    seeds = seeds[()]  # one seed, as a NumPy scalar
   items = list(seeds) if isinstance(seeds, (list, tuple, np.ndarray, range)) else [seeds]
+  if items and all(type(x) is int and 0 <= x <= MAX_SEED for x in items):
+    return np.asarray(items, dtype=np.uint32)
+  allowed = f"must be a non-empty list of integers from 0 to {MAX_SEED} (2**32 - 1)"
   shown = [x.item() if isinstance(x, np.generic) else x for x in items]
   if not items or not all(_is_int(x) and 0 <= x <= MAX_SEED for x in items):
     raise UserInputError(f"seeds: {shown!r} is not allowed; {allowed}")
@@ -877,8 +886,7 @@ def _hyper_grid(optimizer, learning_rates, hyperparams) -> tuple[grids.Grid, boo
         "learning_rates: None is not allowed; must be a non-empty list of finite numbers > 0 "
         "(or give hyperparams)"
       )
-    lrs = grids.as_values("learning_rates", learning_rates, positive=True)
-    return grids.product(learning_rate=lrs), False
+    return grids.axis("learning_rate", learning_rates, field="learning_rates"), False
   if isinstance(hyperparams, Mapping):
     hp = grids.product(**hyperparams)
   elif isinstance(hyperparams, grids.Grid):
@@ -889,8 +897,7 @@ def _hyper_grid(optimizer, learning_rates, hyperparams) -> tuple[grids.Grid, boo
       "Cartesian product) or a jaxopt_hw.grids.Grid"
     )
   if learning_rates is not None:
-    lrs = grids.as_values("learning_rates", learning_rates, positive=True)
-    hp = grids.product(learning_rate=lrs).times(hp)
+    hp = grids.axis("learning_rate", learning_rates, field="learning_rates").times(hp)
   _check_family(optimizer, hp.names)
   return hp, True
 
@@ -1162,11 +1169,13 @@ class _Placer:
   def __init__(self, devices: tuple):
     self.devices = devices
     self.mesh = jax.sharding.Mesh(np.asarray(devices), (GRID_AXIS,)) if len(devices) > 1 else None
+    # jit puts host arrays on the default device itself, at less cost than device_put
+    self.as_is = self.mesh is None and devices[0] == jax.devices()[0]
 
   def __call__(self, tree, *, grid_axis: bool):
+    if self.as_is:
+      return tree
     if self.mesh is None:
-      if self.devices[0] == jax.devices()[0]:
-        return tree  # jit puts host arrays on the default device itself, at less cost
       return jax.device_put(tree, self.devices[0])
     spec = P(GRID_AXIS) if grid_axis else P()
     sharding = NamedSharding(self.mesh, spec)

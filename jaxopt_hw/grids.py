@@ -7,6 +7,7 @@ one compiled program, passing the values to the optimizer family through
 compiles nothing new.
 
 * :func:`product` — every combination: one grid axis per hyperparameter;
+* :func:`axis` — one hyperparameter's values (a product of one);
 * :func:`points` — an explicit list of points (one grid axis, ``"point"``);
 * :func:`quasi_random` — ``n`` points of a scrambled Halton sequence over given ranges, the way
   AlgoPerf samples its tuning trials.
@@ -67,6 +68,8 @@ class Grid:
 
   def flat(self) -> dict[str, np.ndarray]:
     """``{name: (size,) values}``: each hyperparameter at every point, in row-major order."""
+    if len(self.axes) == 1:
+      return dict(self.values)
     out = {}
     for name, v in self.values.items():
       axis = self.axes.index(self.axis_of[name])
@@ -136,6 +139,15 @@ def as_values(name: str, values, *, positive: bool = False) -> np.ndarray:
 def _values(name: str, values) -> np.ndarray:
   # a learning rate must be positive wherever it is swept
   return as_values(name, values, positive=name == "learning_rate")
+
+
+def axis(name: str, values, *, field: str | None = None) -> Grid:
+  """``product(name=values)``: a grid of one hyperparameter, its errors naming ``field`` (default
+  ``hyperparams.<name>``)."""
+  _check_name(name)
+  v = as_values(field or f"hyperparams.{name}", values, positive=name == "learning_rate")
+  _check_size(len(v))
+  return Grid(axes=(name,), shape=(len(v),), values={name: v}, axis_of={name: name})
 
 
 def product(**values) -> Grid:

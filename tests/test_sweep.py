@@ -316,6 +316,29 @@ def test_bad_arguments_are_user_input_errors(kwargs, message):
     sweep(problems.homework_problem(), optax.sgd, **kwargs)
 
 
+@pytest.mark.parametrize("seeds", [np.array(3), np.uint8(3), np.array([3]), (3,), range(3, 4)])
+def test_one_seed_may_be_given_as_a_numpy_scalar_or_any_sequence(seeds):
+  # reference: the same sweep with seeds=[3] (a plain list of Python ints)
+  problem = problems.homework_problem()
+  want = sweep(problem, optax.sgd, [0.1], steps=5, seeds=[3])
+  got = sweep(problem, optax.sgd, [0.1], steps=5, seeds=seeds)
+  assert got.seeds.tolist() == [3]
+  np.testing.assert_array_equal(got.losses, want.losses)
+
+
+@pytest.mark.parametrize(
+  "seeds, shown",
+  [
+    (np.array([[1, 2]]), r"\[array\(\[1, 2\]\)\]"),
+    ([1.5], r"\[1\.5\]"),
+    (np.array([True]), r"\[True\]"),
+  ],
+)
+def test_seeds_that_are_not_integers_are_refused_by_name(seeds, shown):
+  with pytest.raises(UserInputError, match=rf"^seeds: {shown} is not allowed; must be a non-empty"):
+    sweep(problems.homework_problem(), optax.sgd, [0.1], steps=5, seeds=seeds)
+
+
 def test_a_diverging_point_keeps_exactly_the_parameters_at_which_it_diverged():
   # Steps run without the per-step freeze and a stretch is replayed with it when a point diverges;
   # the reference is plain SGD in a float64 Python loop, stopped at the first step t whose loss

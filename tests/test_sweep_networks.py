@@ -258,6 +258,26 @@ def test_a_product_grid_flattens_row_major():
   np.testing.assert_array_equal(flat["momentum"], [0, 0.5, 0, 0.5, 0, 0.5])
 
 
+def test_a_one_axis_grid_is_the_product_of_one_and_names_its_field_in_errors():
+  a, b = grids.axis("momentum", [0.0, 0.9]), grids.product(momentum=[0.0, 0.9])
+  assert (
+    (a.axes, a.shape, a.axis_of)
+    == (b.axes, b.shape, b.axis_of)
+    == (
+      ("momentum",),
+      (2,),
+      {"momentum": "momentum"},
+    )
+  )
+  np.testing.assert_array_equal(a.flat()["momentum"], [0.0, 0.9])
+  with pytest.raises(
+    UserInputError, match=r"^learning_rates: \[0\.1, 0\.0\] is not allowed; .*> 0$"
+  ):
+    grids.axis("learning_rate", [0.1, 0.0], field="learning_rates")
+  with pytest.raises(UserInputError, match=r"^hyperparams\.momentum: \[nan\] is not allowed"):
+    grids.axis("momentum", [float("nan")])
+
+
 def test_nnx_problem_refuses_models_with_state_that_is_not_a_parameter(data):
   class WithBatchNorm(nnx.Module):
     def __init__(self, *, rngs):
