@@ -405,13 +405,14 @@ class _Evaluator:
     """(params, loss, metrics) at the start of every grid point.
 
     The parameters depend only on the point's seed and problem instance, so they are drawn once
-    per distinct pair — ``first = (seeds, data of the pairs, each grid point's pair)``, at least
-    two pairs (see :func:`_layout`) — and copied to the grid points: a grid of 128 learning rates ×
-    8 seeds draws 8 starts, not 1024. (Initialisers are random bits and elementwise arithmetic,
-    the same bits whichever points they run for.) The loss and metrics are then scored at every
-    grid point, as at any other logged step: a matrix product's rounding may depend on how many
-    points share it."""
+    per distinct pair — ``first = (seeds, data of the pairs or None when all points share the
+    data, each grid point's pair)``, at least two pairs (see :func:`_layout`) — and copied to the
+    grid points: a grid of 128 learning rates × 8 seeds draws 8 starts, not 1024. (Initialisers
+    are random bits and elementwise arithmetic, the same bits whichever points they run for.) The
+    loss and metrics are then scored at every grid point, as at any other logged step: a matrix
+    product's rounding may depend on how many points share it."""
     seeds, pair_data, index = first
+    pair_data = data if pair_data is None else pair_data
     draw = jax.vmap(lambda seed, d: self.e.init(jax.random.key(seed), d), (0, self.data_axis))
     params = jax.tree.map(lambda x: jnp.take(x, index, axis=0), draw(seeds, pair_data))
     params = self.shard(params)
@@ -1234,7 +1235,7 @@ def _run(problem: Problem, optimizer: OptimizerFamily, target, s: _Settings) -> 
 
   place = _Placer(s.devices)
   point_data = s.batched
-  init_data = data
+  init_data = None  # shared data: the starts are drawn from `data` itself (three arguments fewer)
   if point_data:
     init_data = jax.tree.map(lambda x: np.take(np.asarray(x), first_pair // S, axis=0), data)
     data = jax.tree.map(lambda x: np.take(np.asarray(x), problem_index, axis=0), data)
