@@ -1,5 +1,6 @@
 """The sweep engine: one compiled program over the grid, chunking, logging, divergence, dtypes."""
 
+import dataclasses
 import logging
 
 import jax
@@ -337,6 +338,35 @@ def test_one_seed_may_be_given_as_a_numpy_scalar_or_any_sequence(seeds):
 def test_seeds_that_are_not_integers_are_refused_by_name(seeds, shown):
   with pytest.raises(UserInputError, match=rf"^seeds: {shown} is not allowed; must be a non-empty"):
     sweep(problems.homework_problem(), optax.sgd, [0.1], steps=5, seeds=seeds)
+
+
+def _squared_errors(theta, data):
+  return {"squared_error": problems.least_squares_example_losses(theta, data)}
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("which", ["homework", "overparameterized"])
+def test_logging_the_steps_own_loss_equals_evaluating_it_at_the_logged_steps(which, dtype):
+  # A full-batch problem without metrics writes the loss its logged step computes; with metrics
+  # the sweep evaluates the loss there instead (loss(θ_k, data), as before the shortcut). The
+  # reference is that evaluation: the same problem given held-out metrics. The metrics change
+  # nothing else, so every logged loss, logged θ and verdict must agree bitwise, through
+  # divergences (lr 1.3 diverges on the homework problem, 2.5 on the scaled random one).
+  if which == "homework":
+    problem = problems.homework_problem(init_scale=1.0)
+  else:
+    problem = problems.select(problems.random_overparameterized(n=8, d=64, seeds=[0]), 0)
+  held_out = {"X": problem.data["X"], "y": problem.data["y"]}
+  evaluated = dataclasses.replace(problem, eval_data=held_out, metrics=_squared_errors)
+  kwargs = dict(seeds=[0, 5], steps=120, dtype=dtype, log_points=13, record_params=True)
+  lrs = [0.05, 0.5, 1.3, 2.5]
+  a = sweep(problem, optax.sgd, lrs, **kwargs)
+  b = sweep(evaluated, optax.sgd, lrs, **kwargs)
+  assert a.diverged.any() and not a.diverged.all()
+  np.testing.assert_array_equal(a.losses, b.losses)
+  np.testing.assert_array_equal(a.params_log, b.params_log)
+  for name in ("final_loss", "steps_to_tol", "diverged", "diverged_at", "params"):
+    np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
 def test_a_diverging_point_keeps_exactly_the_parameters_at_which_it_diverged():
