@@ -506,25 +506,19 @@ class _Program:
     (grads,) = jax.vmap(vjp)(jnp.eye(n, dtype=losses.dtype))  # leaves (n, *shape): one per example
     return jnp.mean(losses), grads
 
-  @property
-  def _per_epoch(self) -> int:
-    return self.s.num_examples // self.s.ev.batch_size
-
   def _batch(self, st, data, k):
-    """The mini-batch of step k: a slice of this epoch's order (kept in the state, drawn by
-    :meth:`_draw_orders`; a slice per step is cheaper than walking the permutation per example)."""
-    batch_size = self.s.ev.batch_size
-    idx = jax.lax.dynamic_slice_in_dim(st["perm"], k % self._per_epoch * batch_size, batch_size)
-    return jax.tree.map(lambda x: jnp.take(x, idx, axis=0, mode="clip"), data)
-
-  def _draw_orders(self, st, k):
-    """Every grid point's state with the order of the epoch of step k, drawn if k is the epoch's
-    first step. Once per stretch of steps within an epoch, not per step: a conditional inside the
-    step cost a few per cent of a small network's step (3–5 % for the digits MLP on CPU)."""
-    n, per_epoch = self.s.num_examples, self._per_epoch
-    draw = jax.vmap(lambda stream: epoch_order(stream, k // per_epoch, n))
-    perm = jax.lax.cond(k % per_epoch == 0, lambda: draw(st["stream"]), lambda: st["perm"])
-    return {**st, "perm": self._shard(perm)}
+    """(this epoch's order, the mini-batch of step k). The order is drawn at each epoch's first
+    step and kept (a slice of it per step is cheaper than walking the permutation per example);
+    ``k`` is not batched, so the condition stays one branch of the program, not a select."""
+    s = self.s
+    batch_size = s.ev.batch_size
+    per_epoch = s.num_examples // batch_size
+    epoch, pos = k // per_epoch, k % per_epoch
+    perm = jax.lax.cond(
+      pos == 0, lambda: epoch_order(st["stream"], epoch, s.num_examples), lambda: st["perm"]
+    )
+    idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
+    return perm, jax.tree.map(lambda x: jnp.take(x, idx, axis=0, mode="clip"), data)
 
   def _point_init(self, params, seed, hp, loss0, explode_factor):
     s = self.s
@@ -559,7 +553,7 @@ class _Program:
     params = st["params"]
     new = dict(st)
     if s.ev.batch_size is not None:
-      batch = self._batch(st, data, k)
+      new["perm"], batch = self._batch(st, data, k)
     else:
       batch = data
     loss, grads = self._loss_and_grads(params, batch)
@@ -705,23 +699,14 @@ class _Program:
     )
 
     def steps(st, k, stop, freeze: bool):
-      """Steps k … stop − 1; returns (stop, the state). With mini-batches, in stretches that end
-      at the epochs' ends, each starting with the epoch's order."""
+      """Steps k … stop − 1; returns (stop, the state)."""
 
       def one(c):
         i, st = c
         i = i + 1
         return i, self._shard(step(st, hp, data, target, i, tol, freeze))
 
-      if s.ev.batch_size is None:
-        return jax.lax.while_loop(lambda c: c[0] < stop, one, (k, st))
-
-      def epoch(c):
-        k, st = c
-        end = jnp.minimum(stop, (k // self._per_epoch + 1) * self._per_epoch)
-        return jax.lax.while_loop(lambda c: c[0] < end, one, (k, self._draw_orders(st, k)))
-
-      return jax.lax.while_loop(lambda c: c[0] < stop, epoch, (k, st))
+      return jax.lax.while_loop(lambda c: c[0] < stop, one, (k, st))
 
     # the logged steps, and a sentinel past every step (slot K: none left in this chunk)
     ahead = jnp.append(log_steps, jnp.iinfo(jnp.int32).max)
