@@ -547,7 +547,7 @@ class _Program:
 
     With ``freeze`` a point whose loss is bad (or was before) keeps its parameters and optimizer
     state; without it every point takes its step, and :meth:`_refreeze` puts the frozen
-    values back. ``with_loss`` (without the freeze) also returns the loss the step computed."""
+    values back. ``with_loss``: (the new state, the loss the step computed)."""
     s = self.s
     k = k_next - 1
     params = st["params"]
@@ -567,13 +567,13 @@ class _Program:
     new_params = optax.apply_updates(params, updates)
     if not freeze:
       new["params"], new["opt_state"] = new_params, opt_state
-      return (new, loss) if with_loss else new
-    # Moving iff the new mark says "not diverged" (= alive and not bad): reading the new mark rather
-    # than the old one leaves the old one a single reader, so XLA updates it in place.
-    move = new["mark"] >= 0
-    new["params"] = optax.tree.where(move, new_params, params)
-    new["opt_state"] = optax.tree.where(move, opt_state, st["opt_state"])
-    return new
+    else:
+      # Moving iff the new mark says "not diverged" (= alive and not bad): reading the new mark
+      # rather than the old one leaves the old one a single reader, so XLA updates it in place.
+      move = new["mark"] >= 0
+      new["params"] = optax.tree.where(move, new_params, params)
+      new["opt_state"] = optax.tree.where(move, opt_state, st["opt_state"])
+    return (new, loss) if with_loss else new
 
   def _point_logged(self, st, data, train_sets, eval_sets):
     loss, metrics = self.ev.point_values(st["params"], data, train_sets, eval_sets)
@@ -695,7 +695,8 @@ class _Program:
     self.traces += 1  # runs at trace time only: counts compilations of this program
     s = self.s
     step = jax.vmap(
-      self._point_step, in_axes=(0, 0, self.ev.data_axis, self._target_axis, None, None, None)
+      self._point_step,
+      in_axes=(0, 0, self.ev.data_axis, self._target_axis, None, None, None, None),
     )
 
     def steps(st, k, stop, freeze: bool):
@@ -704,7 +705,7 @@ class _Program:
       def one(c):
         i, st = c
         i = i + 1
-        return i, self._shard(step(st, hp, data, target, i, tol, freeze))
+        return i, self._shard(step(st, hp, data, target, i, tol, freeze, False))
 
       return jax.lax.while_loop(lambda c: c[0] < stop, one, (k, st))
 
@@ -743,14 +744,9 @@ class _Program:
     # `evaluated`), without the evaluation's own kernels (about 1 µs per logged step on XLA:CPU,
     # 3 % of the homework's default sweep). Mini-batch losses and per-example gradients are not
     # the logged loss, so those problems evaluate.
-    peel_step = jax.vmap(
-      functools.partial(self._point_step, freeze=False, with_loss=True),
-      in_axes=(0, 0, self.ev.data_axis, self._target_axis, None, None),
-    )
-
     def peel(c):
       k, slot, st, logs, plogs = c
-      new, loss = peel_step(st, hp, data, target, k + 1, tol)
+      new, loss = step(st, hp, data, target, k + 1, tol, False, True)
       logs = put(logs, jax.vmap(lambda st, loss: _verdict(st, loss, {})[2])(st, loss), slot)
       if s.record_params:
         plogs = put(plogs, st["params"], slot)
@@ -782,7 +778,7 @@ class _Program:
           i = i + 1
           here = newly & (i == after)
           saved = {key: self._shard(keep(here, st[key], saved[key])) for key in saved}
-          return i, self._shard(step(st, hp, data, target, i, tol, False)), saved
+          return i, self._shard(step(st, hp, data, target, i, tol, False, False)), saved
 
         saved = {key: start[key] for key in ("params", "opt_state")}
         _, _, saved = jax.lax.while_loop(lambda c: c[0] < stop, one, (k0, start, saved))
