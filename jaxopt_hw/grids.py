@@ -136,16 +136,17 @@ def as_values(name: str, values, *, positive: bool = False) -> np.ndarray:
   return out
 
 
-def _values(name: str, values) -> np.ndarray:
-  # a learning rate must be positive wherever it is swept
-  return as_values(name, values, positive=name == "learning_rate")
+def _values(name: str, values, field: str | None = None) -> np.ndarray:
+  """Hyperparameter ``name``'s values, errors naming ``field`` (default ``hyperparams.<name>``);
+  a learning rate must be positive wherever it is swept."""
+  return as_values(field or f"hyperparams.{name}", values, positive=name == "learning_rate")
 
 
 def axis(name: str, values, *, field: str | None = None) -> Grid:
   """``product(name=values)``: a grid of one hyperparameter, its errors naming ``field`` (default
   ``hyperparams.<name>``)."""
   _check_name(name)
-  v = as_values(field or f"hyperparams.{name}", values, positive=name == "learning_rate")
+  v = _values(name, values, field)
   _check_size(len(v))
   return Grid(axes=(name,), shape=(len(v),), values={name: v}, axis_of={name: name})
 
@@ -159,7 +160,7 @@ def product(**values) -> Grid:
     raise UserInputError("hyperparams: an empty grid is not allowed; name at least one")
   for name in values:
     _check_name(name)
-  arrays = {name: _values(f"hyperparams.{name}", v) for name, v in values.items()}
+  arrays = {name: _values(name, v) for name, v in values.items()}
   shape = tuple(len(v) for v in arrays.values())
   _check_size(math.prod(shape))
   return Grid(axes=tuple(arrays), shape=shape, values=arrays, axis_of={n: n for n in arrays})
@@ -174,7 +175,7 @@ def points(**columns) -> Grid:
     raise UserInputError("hyperparams: an empty grid is not allowed; name at least one")
   for name in columns:
     _check_name(name)
-  arrays = {name: _values(f"hyperparams.{name}", v) for name, v in columns.items()}
+  arrays = {name: _values(name, v) for name, v in columns.items()}
   lengths = {name: len(v) for name, v in arrays.items()}
   if len(set(lengths.values())) != 1:
     raise UserInputError(

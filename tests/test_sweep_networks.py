@@ -278,6 +278,13 @@ def test_a_one_axis_grid_is_the_product_of_one_and_names_its_field_in_errors():
     grids.axis("momentum", [float("nan")])
 
 
+@pytest.mark.parametrize("make", [grids.product, grids.points])
+def test_a_swept_learning_rate_must_be_positive_in_every_kind_of_grid(make):
+  with pytest.raises(UserInputError, match=r"^hyperparams\.learning_rate: \[-1\.0, 0\.1\] is not"):
+    make(learning_rate=[-1.0, 0.1], momentum=[0.0, 0.9])
+  assert make(learning_rate=[0.1, 1.0], momentum=[-0.5, 0.9]).size >= 2  # others may be <= 0
+
+
 def test_nnx_problem_refuses_models_with_state_that_is_not_a_parameter(data):
   class WithBatchNorm(nnx.Module):
     def __init__(self, *, rngs):
