@@ -506,19 +506,37 @@ class _Program:
     (grads,) = jax.vmap(vjp)(jnp.eye(n, dtype=losses.dtype))  # leaves (n, *shape): one per example
     return jnp.mean(losses), grads
 
-  def _batch(self, st, data, k):
-    """(this epoch's order, the mini-batch of step k). The order is drawn at each epoch's first
-    step and kept (a slice of it per step is cheaper than walking the permutation per example);
-    ``k`` is not batched, so the condition stays one branch of the program, not a select."""
+  def _draw(self, st, k):
+    """The state with this epoch's mini-batch order of every grid point, before step k: drawn at
+    each epoch's first step and kept (a slice of it per step is cheaper than walking the
+    permutation per example). ``k`` is not batched, so the condition stays one branch of the
+    program, not a select.
+
+    Drawn for the whole grid at once, outside the per-point step: the cycle walk of
+    :func:`epoch_positions` is a while loop whose test, under ``vmap``, asks whether any point has
+    a value left to walk. Sharded, that test would be a reduction over every device at every pass
+    (an all-reduce, about 26 passes an epoch for the digits); under ``shard_map`` each device
+    walks its own points' cycles. The orders are the same either way: a walked value stays put."""
     s = self.s
-    batch_size = s.ev.batch_size
-    per_epoch = s.num_examples // batch_size
+    per_epoch = s.num_examples // s.ev.batch_size
     epoch, pos = k // per_epoch, k % per_epoch
-    perm = jax.lax.cond(
-      pos == 0, lambda: epoch_order(st["stream"], epoch, s.num_examples), lambda: st["perm"]
-    )
-    idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
-    return perm, jax.tree.map(lambda x: jnp.take(x, idx, axis=0, mode="clip"), data)
+
+    def draw():
+      order = jax.vmap(lambda stream, epoch: epoch_order(stream, epoch, s.num_examples), (0, None))
+      if s.ev.mesh is not None:
+        order = jax.shard_map(
+          order, mesh=s.ev.mesh, in_specs=(P(GRID_AXIS), P()), out_specs=P(GRID_AXIS)
+        )
+      return order(st["stream"], epoch)
+
+    return {**st, "perm": jax.lax.cond(pos == 0, draw, lambda: st["perm"])}
+
+  def _batch(self, st, data, k):
+    """The mini-batch of step k, from the epoch's order in ``st`` (see :meth:`_draw`)."""
+    batch_size = self.s.ev.batch_size
+    pos = k % (self.s.num_examples // batch_size)
+    idx = jax.lax.dynamic_slice_in_dim(st["perm"], pos * batch_size, batch_size)
+    return jax.tree.map(lambda x: jnp.take(x, idx, axis=0, mode="clip"), data)
 
   def _point_init(self, params, seed, hp, loss0, explode_factor):
     s = self.s
@@ -553,7 +571,7 @@ class _Program:
     params = st["params"]
     new = dict(st)
     if s.ev.batch_size is not None:
-      new["perm"], batch = self._batch(st, data, k)
+      batch = self._batch(st, data, k)
     else:
       batch = data
     loss, grads = self._loss_and_grads(params, batch)
@@ -694,10 +712,15 @@ class _Program:
     """
     self.traces += 1  # runs at trace time only: counts compilations of this program
     s = self.s
-    step = jax.vmap(
+    point_step = jax.vmap(
       self._point_step,
       in_axes=(0, 0, self.ev.data_axis, self._target_axis, None, None, None, None),
     )
+
+    def step(st, hp, data, target, k_next, tol, freeze: bool, with_loss: bool):
+      if s.ev.batch_size is not None:
+        st = self._draw(st, k_next - 1)
+      return point_step(st, hp, data, target, k_next, tol, freeze, with_loss)
 
     def steps(st, k, stop, freeze: bool):
       """Steps k … stop − 1; returns (stop, the state)."""

@@ -7,6 +7,7 @@ so they share one compiled program.
 """
 
 import logging
+import re
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +17,7 @@ import pytest
 import sklearn.datasets
 from flax import nnx
 
-from jaxopt_hw import datasets, grids, models, problems
+from jaxopt_hw import datasets, engine, grids, models, problems
 from jaxopt_hw.engine import epoch_order, order_stream, sweep
 from jaxopt_hw.errors import UserInputError
 
@@ -237,6 +238,36 @@ def test_the_grid_sharded_over_16_devices_equals_the_one_device_run_bitwise(prob
   assert sharded.num_devices == 16
   for a, b in zip(jax.tree.leaves(result), jax.tree.leaves(sharded)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_the_sharded_step_program_exchanges_nothing_between_devices(problem, monkeypatch):
+  # Every grid point steps on its own, so each device runs its shard without waiting for the
+  # others. A collective in the step program is a synchronisation of all devices wherever it sits:
+  # the epoch order's cycle walk, vmapped over the sharded grid, once tested "any point left to
+  # walk?" with an all-reduce at every pass (a third of the sharded network benchmark's time).
+  # Read off the compiled programs, as the distributed message tables are.
+  texts = []
+  real = engine._program
+
+  def spy(static):
+    program = real(static)
+    for name in ("chunk", "whole"):
+      fn = getattr(program, name)
+
+      def compiled_then_called(*args, _fn=fn):
+        texts.append(_fn.lower(*args).compile().as_text())
+        return _fn(*args)
+
+      monkeypatch.setattr(program, name, compiled_then_called)
+    return program
+
+  monkeypatch.setattr(engine, "_program", spy)
+  sharded = run(problem, devices=jax.devices("cpu"))
+  assert sharded.num_devices == 16 and texts
+  collective = r"\b(all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter)(-start)?\("
+  for text in texts:
+    assert re.search(r"\bwhile\(", text)  # the step loop is in this program
+    assert re.findall(collective, text) == []
 
 
 def test_quasi_random_points_are_reproducible_in_range_and_log_scaled():
