@@ -1056,7 +1056,8 @@ def sweep(
     devices: the devices to shard the grid over (one mesh axis; the grid is padded to a multiple of
       their number). Default: every device of an accelerator backend, or of all processes after
       ``jax.distributed.initialize``; on a single CPU process, one device (emulated CPU devices
-      share the same cores, so pass ``jax.devices("cpu")`` explicitly to shard over them).
+      share the same cores, so pass ``jax.devices("cpu")`` explicitly to shard over them; that
+      pays for networks, whose shards run on the cores in parallel, not for tiny problems).
     progress: show a tqdm bar (default: only when stderr is a terminal).
     desc: the progress bar's label.
 
