@@ -1,11 +1,11 @@
 """Small flax ``nnx`` models for sweeps: an MLP and a CNN.
 
-:class:`MLP` is the multi-layer perceptron of :mod:`jaxopt_hw.distributed.data_parallel` (Linear
-layers with tanh between them), re-exported here. :class:`CNN` is a small convolutional network for
-8×8 images. Its convolutions are :class:`Conv`: the same arithmetic as ``nnx.Conv`` with 'SAME'
-padding and stride 1 (a test checks them against each other), written as shifted slices and one
-matrix product. The reason is speed inside a sweep: ``vmap`` over a grid of models turns
-``nnx.Conv``'s convolution into a grouped convolution, which XLA:CPU runs several times slower than
+:class:`MLP` is a multi-layer perceptron (Linear layers with tanh between them; the data-parallel
+study trains it too). :class:`CNN` is a small convolutional network for 8×8 images. Its
+convolutions are :class:`Conv`: the same arithmetic as ``nnx.Conv`` with 'SAME' padding and stride
+1 (a test checks them against each other), written as shifted slices and one matrix product. The
+reason is speed inside a sweep: ``vmap`` over a grid of models turns ``nnx.Conv``'s convolution
+into a grouped convolution, which XLA:CPU runs several times slower than
 the batched matrix products this form becomes.
 
 Example::
@@ -24,9 +24,24 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxopt_hw.distributed.data_parallel import MLP
-
 __all__ = ["CNN", "MLP", "Conv"]
+
+
+class MLP(nnx.Module):
+  """A small multi-layer perceptron: Linear layers with tanh between them."""
+
+  def __init__(self, sizes: Sequence[int], *, rngs: nnx.Rngs, dtype=jnp.float32):
+    self.layers = nnx.List(
+      [
+        nnx.Linear(a, b, rngs=rngs, dtype=dtype, param_dtype=dtype)
+        for a, b in zip(sizes[:-1], sizes[1:])
+      ]
+    )
+
+  def __call__(self, x):
+    for layer in self.layers[:-1]:
+      x = jnp.tanh(layer(x))
+    return self.layers[-1](x)
 
 
 class Conv(nnx.Module):

@@ -13,6 +13,7 @@ import pytest
 from flax import nnx
 
 from jaxopt_hw import distributed as dist
+from jaxopt_hw import models
 from jaxopt_hw.distributed import data_parallel as dp
 from jaxopt_hw.errors import UserInputError
 from jaxopt_hw.transforms.steepest import steepest_descent
@@ -23,7 +24,7 @@ STEPS = 12
 @pytest.fixture(scope="module")
 def problem():
   x, y = dp.regression_data(jax.random.key(0), batch=24, features=5, outputs=2, dtype=jnp.float64)
-  model = dp.MLP((5, 8, 2), rngs=nnx.Rngs(1), dtype=jnp.float64)
+  model = models.MLP((5, 8, 2), rngs=nnx.Rngs(1), dtype=jnp.float64)
   return model, x, y
 
 
@@ -77,7 +78,7 @@ def test_parameter_server_returns_the_servers_optimizer_state(problem):
 
 def test_float32_training_agrees_to_float32_rounding():
   x, y = dp.regression_data(jax.random.key(3), batch=32, features=4, dtype=jnp.float32)
-  model = dp.MLP((4, 16, 1), rngs=nnx.Rngs(0), dtype=jnp.float32)
+  model = models.MLP((4, 16, 1), rngs=nnx.Rngs(0), dtype=jnp.float32)
   ref = dp.train_single_device(model, x, y, optax.sgd(0.1), steps=20)
   got = dp.train_data_parallel(
     model, x, y, optax.sgd(0.1), paradigm="ring_allreduce", n=8, steps=20

@@ -12,7 +12,7 @@ the full batch up to floating-point rounding (:func:`train_single_device` is tha
 
 Example::
 
-  model = MLP((8, 32, 1), rngs=nnx.Rngs(0))
+  model = models.MLP((8, 32, 1), rngs=nnx.Rngs(0))  # from jaxopt_hw import models
   x, y = regression_data(jax.random.key(0), batch=64, features=8)
   result = train_data_parallel(
     model, x, y, optax.sgd(0.1), paradigm="ring_allreduce", n=4, steps=100
@@ -24,7 +24,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -39,23 +38,6 @@ from jaxopt_hw.distributed import paradigms
 from jaxopt_hw.distributed.mesh import AXIS, check_workers
 from jaxopt_hw.distributed.parameter_server import parameter_server_update
 from jaxopt_hw.errors import UserInputError
-
-
-class MLP(nnx.Module):
-  """A small multi-layer perceptron: Linear layers with tanh between them."""
-
-  def __init__(self, sizes: Sequence[int], *, rngs: nnx.Rngs, dtype=jnp.float32):
-    self.layers = nnx.List(
-      [
-        nnx.Linear(a, b, rngs=rngs, dtype=dtype, param_dtype=dtype)
-        for a, b in zip(sizes[:-1], sizes[1:])
-      ]
-    )
-
-  def __call__(self, x):
-    for layer in self.layers[:-1]:
-      x = jnp.tanh(layer(x))
-    return self.layers[-1](x)
 
 
 def regression_data(key, batch: int, features: int, outputs: int = 1, dtype=jnp.float32):

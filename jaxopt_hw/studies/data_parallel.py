@@ -17,6 +17,7 @@ import optax
 from flax import nnx
 
 from jaxopt_hw import config as cfg
+from jaxopt_hw import models
 from jaxopt_hw.distributed import accounting
 from jaxopt_hw.distributed import data_parallel as dp
 from jaxopt_hw.errors import UserInputError
@@ -84,7 +85,7 @@ def run(config: Config, ctx):
   x, y = dp.regression_data(
     jax.random.key(config.seed), config.batch, config.features, config.outputs, dtype
   )
-  model = dp.MLP(
+  model = models.MLP(
     (config.features, *config.hidden, config.outputs), rngs=nnx.Rngs(config.seed + 1), dtype=dtype
   )
   p = dp.num_params(model)
