@@ -1,5 +1,6 @@
 """One process of tests/test_sweep_multihost.py: join a 2-process JAX runtime (2 CPU devices each),
-run one sweep sharded over all 4 devices, print its results as one JSON line."""
+run two sweeps sharded over all 4 devices (the homework's full-batch problem, and least squares in
+mini-batches), print their results as one JSON line."""
 
 import argparse
 import json
@@ -15,6 +16,21 @@ SWEEP = {
   "dtype": "float64",
   "progress": False,
 }
+
+
+def minibatch_problem():
+  """Least squares on 37 random examples in mini-batches of 4: each grid point draws its epoch
+  orders inside the program (a cycle walk over a domain of 64), nine epochs in SWEEP's steps."""
+  import dataclasses
+
+  import numpy as np
+
+  from jaxopt_hw import problems
+
+  rng = np.random.default_rng(0)
+  X = rng.normal(size=(37, 5))
+  y = X @ rng.normal(size=5) + 0.1 * rng.normal(size=37)
+  return dataclasses.replace(problems.least_squares(X, y), batch_size=4)
 
 
 def main() -> None:
@@ -35,6 +51,7 @@ def main() -> None:
 
   # over the 4 devices of both processes
   r = sweep(problems.homework_problem(init_scale=1.0), optax.sgd, devices=jax.devices(), **SWEEP)
+  m = sweep(minibatch_problem(), optax.sgd, devices=jax.devices(), **SWEEP)
   print(
     json.dumps(
       {
@@ -44,6 +61,8 @@ def main() -> None:
         "params": np.asarray(r.params).tolist(),
         "losses": np.asarray(r.losses).tolist(),
         "diverged_at": np.asarray(r.diverged_at).tolist(),
+        "minibatch_params": np.asarray(m.params).tolist(),
+        "minibatch_losses": np.asarray(m.losses).tolist(),
       }
     )
   )
