@@ -565,7 +565,8 @@ class _Program:
 
     With ``freeze`` a point whose loss is bad (or was before) keeps its parameters and optimizer
     state; without it every point takes its step, and :meth:`_refreeze` puts the frozen
-    values back. ``with_loss``: (the new state, the loss the step computed)."""
+    values back. ``with_loss``: (the new state, the loss the step computed). For a data set,
+    ``st["perm"]`` already holds this epoch's order (:meth:`_draw`, over the whole grid)."""
     s = self.s
     k = k_next - 1
     params = st["params"]
