@@ -11,7 +11,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import sklearn.datasets
 
 from jaxopt_hw.errors import UserInputError
 
@@ -54,6 +53,10 @@ def digits(
     )
   if not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
     raise UserInputError(f"seed: {seed!r} is not allowed; must be an integer >= 0")
+  # imported here: scikit-learn takes about a second to import, which a refused configuration or
+  # `--help` of a command that merely can use the digits should not wait for
+  import sklearn.datasets
+
   bunch = sklearn.datasets.load_digits()
   x = (np.asarray(bunch.data, np.float64) / DIGITS_MAX).astype(dtype)
   if images:

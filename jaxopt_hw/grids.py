@@ -28,7 +28,6 @@ import math
 import numbers
 
 import numpy as np
-import scipy.stats
 
 from jaxopt_hw.errors import UserInputError
 
@@ -219,6 +218,8 @@ def quasi_random(n: int, *, seed: int = 0, **ranges) -> Grid:
       rule = "0 < low < high" if scaling == "log" else "low < high"
       raise UserInputError(f"{field}: {r!r} is not allowed; must be {form} with {rule}")
     bounds[name] = (low, high, scaling)
+  import scipy.stats  # here: importing it takes about 0.6 s, which every sweep would pay
+
   u = scipy.stats.qmc.Halton(d=len(bounds), scramble=True, seed=int(seed)).random(int(n))
   columns = {}
   for j, (name, (low, high, scaling)) in enumerate(bounds.items()):

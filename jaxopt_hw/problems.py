@@ -29,7 +29,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import scipy.optimize
 from flax import nnx
 
 from jaxopt_hw.errors import UserInputError
@@ -491,6 +490,8 @@ def min_linf_interpolant(X, y) -> LinfSolution:
   cost[d] = 1.0
   eye = np.eye(d)
   ones = np.ones((d, 1))
+  import scipy.optimize  # here: importing it takes about 0.2 s, which every sweep would pay
+
   result = scipy.optimize.linprog(
     cost,
     A_ub=np.block([[eye, -ones], [-eye, -ones]]),

@@ -159,3 +159,17 @@ def test_light_commands_import_neither_jax_nor_matplotlib(argv):
   out = json.loads(proc.stdout.strip().splitlines()[-1])
   assert out["rc"] in (0, None), proc.stdout
   assert out["heavy"] == [], f"{argv} imported {out['heavy'][:5]}"
+
+
+def test_scipy_and_scikit_learn_load_only_when_a_function_needs_them():
+  # SciPy's stats and optimize take about 0.8 s to import and scikit-learn about 0.9 s: every sweep
+  # and every refused configuration would wait for them, though only quasi-random grids (Halton),
+  # the min-ℓ∞ interpolant (linprog) and the digits (load_digits) use them
+  probe = (
+    "import sys, jaxopt_hw.engine, jaxopt_hw.grids, jaxopt_hw.problems, jaxopt_hw.datasets, "
+    "jaxopt_hw.studies.network, jaxopt_hw.studies.implicit_bias\n"
+    "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'sklearn'))[:5])"
+  )
+  proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.strip() == "[]"
