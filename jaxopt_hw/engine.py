@@ -1244,9 +1244,12 @@ def _layout(n_problems: int, H: int, S: int, D: int) -> tuple[np.ndarray, ...]:
   The grid is problem (outermost), hyperparameters, seed (innermost), padded with copies of its
   last point to a multiple of the device count ``D``, with at least two points per device: XLA
   drops a batch axis of size 1 and then picks other matrix product kernels, whose rounding differs
-  in the last bit; with two or more, a point computes the same bits however many points share its
-  device (alone, in a grid, sharded). The initial parameters depend only on the (instance, seed)
-  pair, so they are drawn once per pair (at least two, as above) and copied to the points."""
+  in the last bit; with two or more, the matrix products compute the same bits however many points
+  share a device (alone, in a grid, sharded). Reductions over a short axis (a softmax's classes) may
+  still be summed in another order for another number of points, so a point agrees with itself
+  alone or sharded bitwise at some sizes and to rounding at others (both are tests). The initial
+  parameters depend only on the (instance, seed) pair, so they are drawn once per pair (at least
+  two, as above) and copied to the points."""
   G = n_problems * H * S
   per_device = max(2, -(-G // D))
   padded = np.minimum(np.arange(per_device * D), G - 1)
