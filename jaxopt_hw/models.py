@@ -5,8 +5,8 @@ study trains it too). :class:`CNN` is a small convolutional network for 8×8 ima
 convolutions are :class:`Conv`: the same arithmetic as ``nnx.Conv`` with 'SAME' padding and stride
 1 (a test checks them against each other), written as shifted slices and one matrix product. The
 reason is speed inside a sweep: ``vmap`` over a grid of models turns ``nnx.Conv``'s convolution
-into a grouped convolution, which XLA:CPU runs several times slower than
-the batched matrix products this form becomes.
+into a grouped convolution, which XLA:CPU runs several times slower than the batched matrix
+products this form becomes.
 
 Example::
 
