@@ -240,12 +240,14 @@ def _run(argv: list[str]) -> int:
       return _print(grade.grade_sheet(sheet, trials=trials, seed=seed), as_json=True)
     # Text: print each verdict as soon as it is known (Q1 takes a few seconds per item).
     width = grade.key_width(c.key for c in sheet.claims)
+    # answers that cannot be read are known now; one refused later (over the work limit) is rare
+    status = grade.status_width(bool(sheet.refused))
     print(grade.format_header(sheet.source, sheet.title), flush=True)
     report = grade.grade_sheet(
       sheet,
       trials=trials,
       seed=seed,
-      on_result=lambda r: print(grade.format_item(r, width), flush=True),
+      on_result=lambda r: print(grade.format_item(r, width, status), flush=True),
     )
     print(grade.format_footer(report.results), flush=True)
     return _exit_status(report)

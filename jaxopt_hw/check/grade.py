@@ -173,7 +173,8 @@ class Report:
   def format_text(self) -> str:
     lines = [format_header(self.source, self.title)]
     width = key_width(r.key for r in self.results)
-    lines += [format_item(r, width) for r in self.results]
+    status = status_width(any(r.refused for r in self.results))
+    lines += [format_item(r, width, status) for r in self.results]
     lines.append(format_footer(self.results))
     return "\n".join(lines)
 
@@ -182,14 +183,20 @@ def key_width(keys: Iterable[str]) -> int:
   return max([len(k) for k in keys] + [10])
 
 
+def status_width(any_refused: bool) -> int:
+  """The status column's width: room for REFUSED when a verdict may be one, else for PASS/FAIL."""
+  return len("REFUSED") if any_refused else len("PASS")
+
+
 def format_header(source: str, title: str = "") -> str:
   return f"jaxopt-hw check: {source}" + (f" ({title})" if title else "")
 
 
-def format_item(result: ItemResult, width: int = 10) -> str:
-  """``PASS  key  claim``, the summary, and the evidence lines."""
+def format_item(result: ItemResult, width: int = 10, status: int = 4) -> str:
+  """``PASS  key  claim`` (the status padded to ``status`` characters, the key to ``width``), the
+  summary, and the evidence lines."""
   lines = [
-    f"{result.status}  {result.key:<{width}}  {_shorten(result.claim, 90)}",
+    f"{result.status:<{status}}  {result.key:<{width}}  {_shorten(result.claim, 90)}",
     f"      {result.summary}",
   ]
   lines += [f"        {d}" for d in result.details]
