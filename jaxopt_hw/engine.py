@@ -887,11 +887,9 @@ def _check_seeds(seeds) -> np.ndarray:
   if isinstance(seeds, np.ndarray) and seeds.ndim == 0:
     seeds = seeds[()]  # one seed, as a NumPy scalar
   items = list(seeds) if isinstance(seeds, (list, tuple, np.ndarray, range)) else [seeds]
-  if items and all(type(x) is int and 0 <= x <= MAX_SEED for x in items):
-    return np.asarray(items, dtype=np.uint32)
-  allowed = f"must be a non-empty list of integers from 0 to {MAX_SEED} (2**32 - 1)"
-  shown = [x.item() if isinstance(x, np.generic) else x for x in items]
   if not items or not all(_is_int(x) and 0 <= x <= MAX_SEED for x in items):
+    allowed = f"must be a non-empty list of integers from 0 to {MAX_SEED} (2**32 - 1)"
+    shown = [x.item() if isinstance(x, np.generic) else x for x in items]
     raise UserInputError(f"seeds: {shown!r} is not allowed; {allowed}")
   return np.asarray([int(x) for x in items], dtype=np.uint32)
 

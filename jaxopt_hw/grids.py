@@ -145,9 +145,7 @@ def axis(name: str, values, *, field: str | None = None) -> Grid:
   """``product(name=values)``: a grid of one hyperparameter, its errors naming ``field`` (default
   ``hyperparams.<name>``)."""
   _check_name(name)
-  v = _values(name, values, field)
-  _check_size(len(v))
-  return Grid(axes=(name,), shape=(len(v),), values={name: v}, axis_of={name: name})
+  return _product({name: _values(name, values, field)})
 
 
 def product(**values) -> Grid:
@@ -159,7 +157,10 @@ def product(**values) -> Grid:
     raise UserInputError("hyperparams: an empty grid is not allowed; name at least one")
   for name in values:
     _check_name(name)
-  arrays = {name: _values(name, v) for name, v in values.items()}
+  return _product({name: _values(name, v) for name, v in values.items()})
+
+
+def _product(arrays: dict[str, np.ndarray]) -> Grid:
   shape = tuple(len(v) for v in arrays.values())
   _check_size(math.prod(shape))
   return Grid(axes=tuple(arrays), shape=shape, values=arrays, axis_of={n: n for n in arrays})
